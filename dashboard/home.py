@@ -1,0 +1,103 @@
+"""Home page data: what the lab has locally, as tables (cached briefly so new runs appear)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+import streamlit as st
+
+from core import __version__
+from core.inventory import AssetInfo, Inventory, scan
+from core.paths import REPO_ROOT, assets_dir, results_dir
+
+
+@st.cache_data(ttl=10, max_entries=4, show_spinner=False)
+def inventory(assets: str, results: str) -> Inventory:
+    """Scan the assets and results folders (cached for 10 s)."""
+    return scan(Path(assets), Path(results))
+
+
+def current_inventory() -> Inventory:
+    """The inventory of the configured assets and results folders."""
+    return inventory(str(assets_dir()), str(results_dir()))
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def models_table(models: tuple[AssetInfo, ...]) -> pd.DataFrame:
+    """One row per model file: name, size, key measures and the command that made it."""
+    rows = [
+        {
+            "model": m.path.name,
+            "size (kB)": round(m.size_bytes / 1024, 1),
+            "measures": ", ".join(f"{k}: {v}" for k, v in m.summary.items()) or "—",
+            "made by": m.command or "(no sidecar)",
+        }
+        for m in models
+    ]
+    return pd.DataFrame(rows, columns=["model", "size (kB)", "measures", "made by"])
+
+
+def tracks_table(tracks: tuple[Path, ...]) -> pd.DataFrame:
+    """One row per demo track folder: name, duration, rate, channels, stems present."""
+    rows = []
+    for folder in tracks:
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".wav", ".flac"))
+        info = sf.info(str(files[0])) if files else None
+        rows.append(
+            {
+                "track": folder.name,
+                "seconds": round(info.duration, 1) if info else None,
+                "sr": info.samplerate if info else None,
+                "channels": info.channels if info else None,
+                "stems": ", ".join(p.stem for p in files),
+            }
+        )
+    return pd.DataFrame(rows, columns=["track", "seconds", "sr", "channels", "stems"])
+
+
+def runs_table(runs: tuple[Path, ...]) -> pd.DataFrame:
+    """One row per evaluation run: folder, methods, number of tracks and α values."""
+    rows = []
+    for run in runs:
+        try:
+            cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            cfg = {}
+        rows.append(
+            {
+                "run": _rel(run),
+                "methods": ", ".join(map(str, cfg.get("methods", []))) or "?",
+                "tracks": len(cfg.get("tracks", [])) or None,
+                "α values": len(cfg.get("alphas", [])) or None,
+            }
+        )
+    return pd.DataFrame(rows, columns=["run", "methods", "tracks", "α values"])
+
+
+def system_status() -> dict[str, str]:
+    """What optional system pieces are present (FluidSynth, ffmpeg) and the code version."""
+    return {
+        "GenEx Lab": __version__,
+        "FluidSynth (General MIDI rendering)": "found"
+        if ctypes.util.find_library("fluidsynth")
+        else "missing: sine synthesis is used (apt-get install libfluidsynth3)",
+        "ffmpeg (museval / stempeg)": "found"
+        if shutil.which("ffmpeg") and shutil.which("ffprobe")
+        else "missing: metrics unavailable (apt-get install ffmpeg)",
+    }
+
+
+def page_exists(name: str) -> bool:
+    """Whether ``pages/<name>`` is present (only present pages are linked)."""
+    return (REPO_ROOT / "pages" / name).is_file()

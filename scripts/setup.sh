@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Set up GenEx Lab on a Debian machine: system packages (as root through apt-get, or a clear
+# message naming them), a .venv with the CPU torch pinned by $TORCH, and the project itself.
+# Re-running on a set-up machine does nothing but a few checks (stamp file keyed by inputs).
+#
+# Usage: scripts/setup.sh [run|test]      (test also needs chromium for the browser tests)
+# Env:   TORCH   the torch requirement to install first (default: torch==2.13.0, the CPU build
+#                on this machine's disk). Bring your own: TORCH='torch==2.5.1' or TORCH='' to
+#                keep whatever torch the venv already has.
+#        PYTHON  interpreter used to create the venv (default: python3, must be >= 3.11)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+purpose="${1:-run}"
+TORCH="${TORCH-torch==2.13.0}"
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# ---- system packages -------------------------------------------------------------------------
+missing=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+{ ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.3'; } || missing+=(libfluidsynth3)
+if [ "$purpose" = test ]; then
+  command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "GenEx Lab needs these system packages: ${missing[*]}" >&2
+    echo "Install them, e.g.:  sudo apt-get install ${missing[*]}" >&2
+    echo "(ffmpeg: museval/stempeg; libfluidsynth3: General MIDI rendering; chromium: browser tests)" >&2
+    exit 1
+  fi
+fi
+
+# ---- Python environment ----------------------------------------------------------------------
+"$PYTHON" - <<'PY' || { echo "GenEx Lab needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+[ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+
+stamp_key=$( { cat pyproject.toml; echo "TORCH=$TORCH purpose=$purpose"; } | sha256sum | cut -c1-16)
+stamp="$VENV/.genex-setup-$stamp_key"
+if [ -f "$stamp" ] && "$VENV/bin/python" -c 'import core, dashboard, torch, streamlit' >/dev/null 2>&1; then
+  say "environment up to date ($stamp)"
+  exit 0
+fi
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if [ -n "$TORCH" ]; then
+  say "installing $TORCH (CPU build by default; override with TORCH=...)"
+  "$VENV/bin/pip" install -q "$TORCH"
+fi
+extra=""
+[ "$purpose" = test ] && extra="[test]"
+say "installing GenEx Lab and its dependencies"
+"$VENV/bin/pip" install -q -e ".$extra"
+rm -f "$VENV"/.genex-setup-*
+touch "$stamp"
+say "done"

@@ -1,0 +1,41 @@
+"""STFT helpers: perfect reconstruction, shapes, dB display, config round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InvalidConfigError
+from core.stft import StftConfig, frame_times, istft, magnitude_db, stft
+
+
+@pytest.mark.parametrize("cfg", [StftConfig(), StftConfig(n_fft=512, hop_length=128)])
+def test_istft_of_stft_reconstructs(tone, cfg):
+    y, sr = tone
+    S = stft(y, cfg)
+    assert S.dtype == np.complex64
+    assert S.shape[:2] == (2, cfg.n_bins)
+    back = istft(S, cfg, length=y.shape[1])
+    assert back.shape == y.shape and back.dtype == np.float32
+    np.testing.assert_allclose(back, y, atol=1e-5)
+
+
+def test_magnitude_db_range_and_peak():
+    mag = np.array([[1e-9, 0.1, 1.0]], dtype=np.float32)
+    db = magnitude_db(mag, top_db=60.0)
+    np.testing.assert_allclose(db, [[-60.0, -20.0, 0.0]], atol=1e-4)
+    assert magnitude_db(np.zeros((2, 3))).min() == -80.0
+
+
+def test_config_round_trip_and_validation():
+    cfg = StftConfig(n_fft=1024, hop_length=256)
+    assert StftConfig.from_dict(cfg.to_dict() | {"extra": 1}) == cfg
+    with pytest.raises(InvalidConfigError):
+        StftConfig(n_fft=1024, hop_length=0)
+    with pytest.raises(InvalidConfigError, match="513"):
+        istft(np.zeros((1, 10, 4), np.complex64), cfg, length=100)
+
+
+def test_frame_times():
+    t = frame_times(3, sr=22050, config=StftConfig(hop_length=441))
+    np.testing.assert_allclose(t, [0.0, 0.02, 0.04])
