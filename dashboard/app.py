@@ -1,4 +1,4 @@
-"""Streamlit entry point: a router over the pages in ``pages/`` (run ``streamlit run dashboard/app.py``)."""
+"""Streamlit entry point: a router over ``pages/`` (``streamlit run dashboard/app.py``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ PAGES = [
 st.set_page_config(page_title="GenEx Lab", page_icon=":material/music_note:", layout="wide")
 pg = st.navigation(
     [
-        st.Page(ROOT / "pages" / file, title=title, icon=icon, url_path=url or None, default=not url)
+        st.Page(
+            ROOT / "pages" / file, title=title, icon=icon, url_path=url or None, default=not url
+        )
         for file, title, icon, url in PAGES
         if (ROOT / "pages" / file).exists()
     ]

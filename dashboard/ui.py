@@ -59,8 +59,10 @@ def _wav_bytes(y: FloatArray, sr: int) -> bytes:
 
 
 def audio_player(y: FloatArray, sr: int) -> None:
-    """Play ``(channels, samples)`` audio at its true level (WAV bytes, not ``st.audio(array)``,
-    which would rescale every clip to full volume)."""
+    """Play ``(channels, samples)`` audio at its true level.
+
+    WAV bytes, not ``st.audio(array)``, which would rescale every clip to full volume.
+    """
     st.audio(_wav_bytes(y, sr), format="audio/wav")
 
 

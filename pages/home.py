@@ -35,7 +35,9 @@ with ext:
     )
     if home.page_exists("mask_explorer.py"):
         st.page_link(
-            "../pages/mask_explorer.py", label="Open the Mask explorer", icon=":material/graphic_eq:"
+            "../pages/mask_explorer.py",
+            label="Open the Mask explorer",
+            icon=":material/graphic_eq:",
         )
     if home.page_exists("metrics.py"):
         st.page_link("../pages/metrics.py", label="Open Metrics", icon=":material/monitoring:")
