@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from core.errors import CoreError
 
 #: Modules that contribute subcommands, in help order.
-_SUBCOMMAND_MODULES = ("core.cli.composer", "core.cli.separator", "core.cli.metrics")
+_SUBCOMMAND_MODULES = (
+    "core.cli.composer",
+    "core.cli.corpus",
+    "core.cli.separator",
+    "core.cli.metrics",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
