@@ -1,0 +1,284 @@
+"""Metrics page figure builders and helpers, on a synthetic tidy metrics table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import metrics_view as mv
+
+ALPHAS = np.round(np.arange(0.05, 0.96, 0.1), 2)  # 10 values
+TRACKS = ("song_a", "song_b", "song_c")
+METHODS = ("dnn", "traditional", "oracle")
+
+
+def make_tidy(
+    rng: np.random.Generator,
+    *,
+    tracks=TRACKS,
+    methods=METHODS,
+    alphas=ALPHAS,
+    n_windows: int = 6,
+    nan_rate: float = 0.1,
+) -> pd.DataFrame:
+    """Plausible framewise metrics: SIR rises and SAR falls with α, oracle flat and highest."""
+    rows = []
+    for ti, track in enumerate(tracks):
+        for method in methods:
+            for alpha in alphas:
+                for target in ("vocals", "accompaniment"):
+                    base = {"dnn": 0.0, "traditional": -3.0, "oracle": 6.0}.get(method, -1.0)
+                    a = 0.5 if method == "oracle" else float(alpha)
+                    sir = base + 5 + 15 * a + ti
+                    sar = base + 12 - 10 * a + ti
+                    sdr = -10 * np.log10(10 ** (-sir / 10) + 10 ** (-sar / 10))
+                    isr = sdr + 3
+                    for metric, v in (("SDR", sdr), ("SIR", sir), ("SAR", sar), ("ISR", isr)):
+                        for w in range(n_windows):
+                            val = v + rng.normal(0, 1.0)
+                            if rng.random() < nan_rate:
+                                val = np.nan
+                            rows.append(
+                                {
+                                    "track": track, "method": method, "alpha": float(alpha),
+                                    "target": target, "metric": metric, "window": w,
+                                    "time": float(w), "value": val,
+                                }
+                            )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(mv.TIDY_COLUMNS))
+
+
+@pytest.fixture
+def tidy(rng) -> pd.DataFrame:
+    return mv.normalize_tidy(make_tidy(rng))
+
+
+def _roles(fig):
+    return [(t.meta or {}).get("role") for t in fig.data]
+
+
+def _curves(fig):
+    return [t for t in fig.data if (t.meta or {}).get("role") in ("curve", "ceiling")]
+
+
+# ----------------------------------------------------------------------- aggregation
+
+
+def test_per_track_medians_ignore_nan_windows():
+    df = pd.DataFrame(
+        {
+            "track": ["t"] * 4, "method": ["dnn"] * 4, "alpha": [0.5] * 4,
+            "target": ["vocals"] * 4, "metric": ["SDR"] * 4, "window": range(4),
+            "time": [0.0, 1.0, 2.0, 3.0], "value": [1.0, np.nan, 3.0, 5.0],
+        }
+    )  # fmt: skip
+    med = mv.per_track_medians(mv.normalize_tidy(df))
+    assert med["value"].tolist() == [3.0]
+
+
+def test_alpha_curve_stats_are_median_and_quartiles_over_per_track_medians(tidy):
+    stats = mv.alpha_curve_stats(tidy, metric="SDR", target="vocals")
+    per_track = mv.per_track_medians(tidy)
+    sel = per_track[
+        (per_track.metric == "SDR") & (per_track.target == "vocals")
+        & (per_track.method == "dnn") & np.isclose(per_track.alpha, 0.45)
+    ]  # fmt: skip
+    row = stats[(stats.method == "dnn") & np.isclose(stats.alpha, 0.45)].iloc[0]
+    assert row["median"] == pytest.approx(np.median(sel["value"]))
+    assert row["q25"] == pytest.approx(np.quantile(sel["value"], 0.25))
+    assert row["q75"] == pytest.approx(np.quantile(sel["value"], 0.75))
+    assert row["n"] == len(TRACKS)
+    assert len(stats) == len(METHODS) * len(ALPHAS)
+
+
+def test_single_track_stats_use_that_tracks_windows(tidy):
+    stats = mv.alpha_curve_stats(tidy, metric="SIR", target="vocals", tracks="song_b")
+    win = tidy[
+        (tidy.track == "song_b") & (tidy.method == "dnn") & (tidy.metric == "SIR")
+        & (tidy.target == "vocals") & np.isclose(tidy.alpha, 0.05)
+    ]["value"]  # fmt: skip
+    row = stats[(stats.method == "dnn") & np.isclose(stats.alpha, 0.05)].iloc[0]
+    assert row["median"] == pytest.approx(np.nanmedian(win))
+    assert row["n"] == win.notna().sum()
+
+
+def test_all_nan_windows_give_nan_not_a_crash(tidy):
+    df = tidy.copy()
+    df.loc[df.track == "song_a", "value"] = np.nan
+    stats = mv.alpha_curve_stats(df, metric="SDR", target="vocals")
+    assert (stats["n"] == len(TRACKS) - 1).all()
+    single = mv.alpha_curves_figure(df, metric="SDR", target="vocals", tracks="song_a")
+    assert all(np.isnan(np.asarray(t.y, float)).all() for t in _curves(single))
+
+
+# ----------------------------------------------------------------------- α curves
+
+
+def test_alpha_curves_have_one_curve_per_method_and_bands_except_the_ceiling(tidy):
+    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals")
+    roles = _roles(fig)
+    assert roles.count("curve") == 2  # dnn, traditional
+    assert roles.count("ceiling") == 1  # oracle
+    assert roles.count("band") == 4  # q75 + q25 for dnn and traditional
+    by_method = {t.meta["method"]: t for t in _curves(fig)}
+    assert set(by_method) == set(METHODS)
+    assert by_method["oracle"].line.dash == "dash"
+    assert by_method["dnn"].line.dash == "solid"
+    for t in _curves(fig):
+        assert "markers" in t.mode  # clickable points
+        assert len(t.x) == len(ALPHAS)
+        assert np.allclose(t.x, ALPHAS)
+    bands = [t for t in fig.data if t.meta["role"] == "band"]
+    assert [b.meta["edge"] for b in bands] == ["q75", "q25", "q75", "q25"]
+    assert all(b.fill == "tonexty" for b in bands if b.meta["edge"] == "q25")
+    # the lower edge lies below the upper edge
+    assert np.all(np.asarray(bands[1].y) <= np.asarray(bands[0].y) + 1e-12)
+
+
+def test_alpha_curve_customdata_is_track_method_alpha(tidy):
+    fig = mv.alpha_curves_figure(tidy, metric="SIR", target="accompaniment")
+    dnn = next(t for t in _curves(fig) if t.meta["method"] == "dnn")
+    assert [list(c) for c in dnn.customdata] == [["", "dnn", float(a)] for a in ALPHAS]
+    single = mv.alpha_curves_figure(tidy, metric="SIR", target="vocals", tracks="song_c")
+    trad = next(t for t in _curves(single) if t.meta["method"] == "traditional")
+    assert trad.customdata[3][0] == "song_c"
+    assert trad.customdata[3][1] == "traditional"
+    assert trad.customdata[3][2] == pytest.approx(ALPHAS[3])
+
+
+def test_alpha_curves_follow_the_synthetic_trends(tidy):
+    sir = mv.alpha_curves_figure(tidy, metric="SIR", target="vocals")
+    sar = mv.alpha_curves_figure(tidy, metric="SAR", target="vocals")
+    dnn_sir = next(t for t in _curves(sir) if t.meta["method"] == "dnn").y
+    dnn_sar = next(t for t in _curves(sar) if t.meta["method"] == "dnn").y
+    assert dnn_sir[-1] > dnn_sir[0] + 5
+    assert dnn_sar[-1] < dnn_sar[0] - 5
+
+
+def test_methods_filter_and_empty_selection(tidy):
+    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", methods=["traditional"])
+    assert [t.meta["method"] for t in _curves(fig)] == ["traditional"]
+    empty = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", methods=[])
+    assert len(empty.data) == 0 and empty.layout.annotations
+
+
+def test_panels_figure_has_targets_by_metrics(tidy):
+    fig = mv.alpha_panels_figure(tidy)
+    assert len(fig.layout.annotations) == 6  # subplot titles: 2 targets × 3 metrics
+    curves = _curves(fig)
+    assert len(curves) == 6 * len(METHODS)
+    assert sum(bool(t.showlegend) for t in curves) == len(METHODS)
+    assert {t.xaxis for t in curves} == {"x", "x2", "x3", "x4", "x5", "x6"}
+
+
+# ----------------------------------------------------------------------- SAR vs SIR
+
+
+def test_sar_vs_sir_coordinates_are_means_over_tracks_of_per_track_medians(tidy):
+    fig = mv.sar_vs_sir_figure(tidy, target="vocals")
+    assert len(fig.data) == len(METHODS)
+    dnn = next(t for t in fig.data if t.meta["method"] == "dnn")
+    med = mv.per_track_medians(tidy)
+    sel = med[(med.method == "dnn") & (med.target == "vocals") & np.isclose(med.alpha, 0.25)]
+    i = int(np.argmin(np.abs(ALPHAS - 0.25)))
+    assert dnn.x[i] == pytest.approx(sel[sel.metric == "SIR"]["value"].mean())
+    assert dnn.y[i] == pytest.approx(sel[sel.metric == "SAR"]["value"].mean())
+    assert "markers" in dnn.mode
+    assert dnn.customdata[i][2] == pytest.approx(0.25)
+    assert "α" in dnn.hovertemplate
+    assert dnn.text[0] == "α=0.05" and dnn.text[-1] == "α=0.95"
+    # trade-off: higher α, more SIR, less SAR
+    assert dnn.x[-1] > dnn.x[0] and dnn.y[-1] < dnn.y[0]
+
+
+# ----------------------------------------------------------------------- framewise
+
+
+def test_framewise_x_are_window_times_and_nan_windows_are_gaps(tidy):
+    df = tidy.copy()
+    df["time"] = df["window"] * 1.0 + 0.0
+    mask = (df.track == "song_a") & (df.method == "dnn") & (df.window == 2) & (df.metric == "SAR")
+    df.loc[mask, "value"] = np.nan
+    fig = mv.framewise_figure(df, track="song_a", method="dnn", alpha=0.44, target="vocals")
+    assert [t.meta["metric"] for t in fig.data] == ["SDR", "SIR", "SAR"]
+    for t in fig.data:
+        assert list(t.x) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        assert "markers" in t.mode
+    sar = fig.data[2]
+    assert np.isnan(sar.y[2]) and sar.connectgaps is False
+    assert "α = 0.45" in fig.layout.title.text  # nearest grid value
+    expected = df[
+        (df.track == "song_a") & (df.method == "dnn") & (df.metric == "SDR")
+        & (df.target == "vocals") & np.isclose(df.alpha, 0.45)
+    ].sort_values("time")["value"]  # fmt: skip
+    np.testing.assert_allclose(fig.data[0].y, expected.to_numpy(), equal_nan=True)
+    assert tuple(fig.layout.xaxis.range) == (0, 6.0)
+
+
+def test_framewise_unknown_track_gives_a_message(tidy):
+    fig = mv.framewise_figure(tidy, track="nope", method="dnn", alpha=0.5, target="vocals")
+    assert len(fig.data) == 0 and "No values" in fig.layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------- selection
+
+
+def test_points_to_target_reads_customdata_in_every_wrapper():
+    point = {"curve_number": 2, "point_index": 3, "customdata": ["song_b", "dnn", 0.35]}
+    expected = mv.ClickTarget("song_b", "dnn", 0.35)
+    assert mv.points_to_target(point) == expected
+    assert mv.points_to_target({"points": [point]}) == expected
+    assert mv.points_to_target({"selection": {"points": [point]}}) == expected
+    assert expected.query_params() == {"track": "song_b", "method": "dnn", "alpha": "0.35"}
+
+
+def test_points_to_target_median_point_uses_the_fallback_track():
+    point = {"customdata": ["", "traditional", 0.15]}
+    assert mv.points_to_target(point) is None  # no track to open
+    got = mv.points_to_target(point, fallback_track="song_a")
+    assert got == mv.ClickTarget("song_a", "traditional", 0.15)
+
+
+def test_points_to_target_without_customdata_looks_up_the_figure(tidy):
+    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", tracks="song_a")
+    n = next(i for i, t in enumerate(fig.data) if (t.meta or {}).get("method") == "oracle")
+    got = mv.points_to_target({"curve_number": n, "point_index": 4}, figure=fig)
+    assert got == mv.ClickTarget("song_a", "oracle", pytest.approx(ALPHAS[4]))
+    band = next(i for i, t in enumerate(fig.data) if t.meta["role"] == "band")
+    assert mv.points_to_target({"curve_number": band, "point_index": 0}, figure=fig) is None
+
+
+@pytest.mark.parametrize(
+    "selection", [None, {}, {"selection": {"points": []}}, {"points": [{"customdata": None}]}]
+)
+def test_points_to_target_nothing_selected(selection):
+    assert mv.points_to_target(selection, fallback_track="x") is None
+
+
+# ----------------------------------------------------------------------- misc
+
+
+def test_normalize_tidy_fills_time_and_upper_cases_metrics():
+    df = pd.DataFrame(
+        {
+            "track": ["t", "t"], "method": ["dnn", "dnn"], "alpha": [0.1 + 0.2, 0.3],
+            "target": ["vocals"] * 2, "metric": ["sdr", "sdr"], "window": [0, 1],
+            "value": [1, 2],
+        }
+    )  # fmt: skip
+    out = mv.normalize_tidy(df)
+    assert out["metric"].tolist() == ["SDR", "SDR"]
+    assert out["time"].tolist() == [0.0, 1.0]
+    assert mv.alphas_of(out) == [0.3]
+    with pytest.raises(ValueError, match="value"):
+        mv.normalize_tidy(df.drop(columns="value"))
+
+
+def test_config_rows_put_key_facts_first():
+    rows = mv.config_rows(
+        {"seed": 0, "alphas": [0.05, 0.5, 0.95], "command": "genex evaluate", "methods": ["dnn"]}
+    )
+    assert rows[0] == ("command", "genex evaluate")
+    assert ("alphas", "3 values, 0.05 … 0.95") in rows
+    assert rows[-1] == ("seed", "0")
