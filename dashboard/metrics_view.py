@@ -769,3 +769,49 @@ def config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
             text = str(v)
         rows.append((k, text))
     return rows
+
+
+def run_label(path: str | Path) -> str:
+    """A run folder shown relative to the repository when it lives inside it."""
+    from core.paths import REPO_ROOT
+
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+@dataclass(frozen=True)
+class TrackAudio:
+    """A track's mixture file and its duration in seconds."""
+
+    path: Path
+    duration: float
+
+
+def track_audio(config: Mapping[str, Any], track: str, assets: Path) -> TrackAudio | None:
+    """Find the mixture of ``track``: under the run's data folder, else the shipped demo tracks.
+
+    Looks for ``<data>/<track>/mixture.(wav|flac)`` and ``<data>/<split>/<track>/...`` where
+    ``<data>`` is the run config's ``data`` (or ``corpus``) entry, then
+    ``<assets>/demo_tracks/<track>/``. Returns ``None`` when nothing readable is found.
+    """
+    import soundfile as sf
+
+    roots: list[Path] = []
+    for key in ("data", "corpus", "data_dir"):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            roots.append(Path(value))
+    roots.append(assets / "demo_tracks")
+    for root in roots:
+        for folder in (root / track, *(root / s / track for s in ("test", "valid", "train"))):
+            for suffix in (".wav", ".flac"):
+                f = folder / f"mixture{suffix}"
+                if f.is_file():
+                    try:
+                        return TrackAudio(path=f, duration=float(sf.info(str(f)).duration))
+                    except (RuntimeError, OSError):  # soundfile's LibsndfileError is both
+                        continue
+    return None
