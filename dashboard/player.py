@@ -1,0 +1,223 @@
+"""An audio player with a playhead that moves over a piano roll, in the browser.
+
+``st.audio`` cannot report its playback position, so the playhead lives in the browser: one
+iframe holds an ``<audio controls>`` element (the audio inline as base64), an inline SVG mini
+piano roll and a ``requestAnimationFrame`` loop that moves a line to ``audio.currentTime``.
+Clicking the roll seeks. The HTML depends only on the inputs (no random ids, no timestamps),
+so a rerun with unchanged inputs leaves the iframe — and the playback — untouched.
+
+For tests and other pages: the SVG carries ``data-playhead-x`` (playhead position in roll
+steps) and ``data-current-time`` (seconds); the playhead line has id ``<key>-playhead``, the
+audio element ``<key>-audio``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+import numpy as np
+import streamlit as st
+
+from core.types import FloatArray
+
+CHORD_COLOR = "#3b6fb6"
+MELODY_COLOR = "#e8772e"
+
+_TEMPLATE = """<!doctype html>
+<html><head><meta charset="utf-8"><style>
+body {{ margin: 0; font-family: sans-serif; font-size: 12px; color: #444; }}
+#{key}-wrap {{ display: flex; flex-direction: column; gap: 4px; }}
+#{key}-roll {{ width: 100%; height: {roll_px}px; background: #fafafa; cursor: pointer;
+  border: 1px solid #ddd; box-sizing: border-box; display: block; }}
+#{key}-audio {{ width: 100%; height: 36px; }}
+</style></head><body>
+<div id="{key}-wrap" class="roll-player">
+<audio id="{key}-audio" controls preload="auto" src="data:{mime};base64,{b64}"></audio>
+<svg id="{key}-roll" class="roll" viewBox="0 0 {steps} {rows}" preserveAspectRatio="none"
+ xmlns="http://www.w3.org/2000/svg" data-playhead-x="0" data-current-time="0"
+ data-steps="{steps}" data-steps-per-second="{sps}">
+<title>Click to seek</title>
+{body}
+<line id="{key}-playhead" class="playhead" x1="0" x2="0" y1="0" y2="{rows}"
+ stroke="#d62728" stroke-width="2" vector-effect="non-scaling-stroke"/>
+</svg>
+<div id="{key}-pos">bar 1 / {bars} · 0.0 s</div>
+</div>
+<script>
+(function () {{
+  const audio = document.getElementById("{key}-audio");
+  const svg = document.getElementById("{key}-roll");
+  const line = document.getElementById("{key}-playhead");
+  const pos = document.getElementById("{key}-pos");
+  const steps = {steps}, sps = {sps}, spb = {spb}, bars = {bars};
+  let last = -1;
+  function draw() {{
+    const t = audio.currentTime || 0;
+    if (t !== last) {{
+      last = t;
+      const x = Math.min(t * sps, steps);
+      line.setAttribute("x1", x);
+      line.setAttribute("x2", x);
+      svg.setAttribute("data-playhead-x", x.toFixed(3));
+      svg.setAttribute("data-current-time", t.toFixed(3));
+      pos.textContent = "bar " + Math.min(Math.floor(x / spb) + 1, bars) + " / " + bars
+        + " · " + t.toFixed(1) + " s";
+    }}
+  }}
+  function loop() {{ draw(); window.requestAnimationFrame(loop); }}
+  window.requestAnimationFrame(loop);
+  audio.addEventListener("timeupdate", draw);  // rAF pauses in hidden tabs
+  audio.addEventListener("seeked", draw);
+  svg.addEventListener("click", function (e) {{
+    const r = svg.getBoundingClientRect();
+    const frac = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width));
+    audio.currentTime = frac * steps / sps;
+    draw();
+  }});
+}})();
+</script>
+</body></html>
+"""
+
+
+def _runs(row: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of each run of on-steps in a binary row."""
+    on = np.concatenate([[0], (row > 0.5).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(on))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def roll_svg_body(roll: FloatArray, *, n_chord: int = 12, steps_per_bar: int = 8) -> str:
+    """SVG elements of a piano roll in a ``steps × rows`` viewBox (highest pitch on top).
+
+    Parameters
+    ----------
+    roll
+        ``(rows, steps)`` binary roll, chord rows first (``n_chord`` of them), then melody.
+    n_chord
+        Number of chord rows (coloured differently from the melody).
+    steps_per_bar
+        Steps per bar, for the bar lines.
+
+    Returns
+    -------
+    str
+        ``<rect>`` notes (held notes merged), then ``<line>`` bar lines.
+    """
+    arr = np.asarray(roll)
+    rows, steps = arr.shape
+    parts = []
+    for r in range(rows):
+        y = rows - 1 - r
+        color = CHORD_COLOR if r < n_chord else MELODY_COLOR
+        for start, length in _runs(arr[r]):
+            parts.append(
+                f'<rect class="note" x="{start}" y="{y}" width="{length}" height="0.9" '
+                f'fill="{color}"/>'
+            )
+    for b in range(0, steps + 1, steps_per_bar):
+        width = 1.5 if (b // steps_per_bar) % 12 == 0 else 0.5
+        parts.append(
+            f'<line class="bar" x1="{b}" x2="{b}" y1="0" y2="{rows}" stroke="#888" '
+            f'stroke-width="{width}" vector-effect="non-scaling-stroke"/>'
+        )
+    return "\n".join(parts)
+
+
+def player_html(
+    audio_bytes: bytes,
+    *,
+    roll: FloatArray,
+    steps_per_second: float,
+    key: str,
+    mime: str = "audio/wav",
+    height: int = 220,
+    n_chord: int = 12,
+    steps_per_bar: int = 8,
+) -> str:
+    """The player's HTML document (pure: same inputs, same string).
+
+    Parameters
+    ----------
+    audio_bytes
+        Encoded audio (WAV, MP3, ...) of the roll, starting at step 0.
+    roll
+        ``(rows, steps)`` binary piano roll drawn under the playhead.
+    steps_per_second
+        Roll steps per second of audio (4.0 for eighth notes at 120 bpm).
+    key
+        Prefix of the element ids (letters, digits, ``-`` and ``_``).
+    mime
+        MIME type of ``audio_bytes``.
+    height
+        Total height in px (audio controls + roll + position line).
+    n_chord, steps_per_bar
+        Roll layout (chord rows first; bar lines every ``steps_per_bar`` steps).
+
+    Returns
+    -------
+    str
+        A complete HTML document.
+
+    Raises
+    ------
+    ValueError
+        On empty audio, a roll that is not 2-D with steps, a non-positive ``steps_per_second``
+        or a ``key`` with other characters.
+    """
+    arr = np.asarray(roll)
+    if not audio_bytes:
+        raise ValueError("audio_bytes is empty")
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"roll must be (rows, steps) with steps > 0, got shape {arr.shape}")
+    if not steps_per_second > 0:
+        raise ValueError(f"steps_per_second must be > 0, got {steps_per_second}")
+    if not re.fullmatch(r"[A-Za-z][\w-]*", key):
+        raise ValueError(f"key must be letters, digits, '-' or '_', got {key!r}")
+    rows, steps = arr.shape
+    return _TEMPLATE.format(
+        key=key, mime=html.escape(mime), b64=base64.b64encode(audio_bytes).decode("ascii"),
+        steps=steps, rows=rows, sps=repr(float(steps_per_second)), spb=int(steps_per_bar),
+        bars=int(np.ceil(steps / steps_per_bar)), roll_px=max(60, int(height) - 70),
+        body=roll_svg_body(arr, n_chord=n_chord, steps_per_bar=steps_per_bar),
+    )  # fmt: skip
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_html(
+    audio_bytes: bytes, roll: np.ndarray, sps: float, key: str, mime: str, height: int,
+    n_chord: int, steps_per_bar: int,
+) -> str:  # fmt: skip
+    return player_html(
+        audio_bytes, roll=roll, steps_per_second=sps, key=key, mime=mime, height=height,
+        n_chord=n_chord, steps_per_bar=steps_per_bar,
+    )  # fmt: skip
+
+
+def roll_player(
+    audio_bytes: bytes,
+    *,
+    roll: FloatArray,
+    steps_per_second: float,
+    key: str,
+    mime: str = "audio/wav",
+    height: int = 220,
+    n_chord: int = 12,
+    steps_per_bar: int = 8,
+) -> None:
+    """Show the playhead player (see :func:`player_html` for the parameters).
+
+    Uses ``st.iframe`` when this Streamlit has it, else ``st.components.v1.html``.
+    """
+    doc = _cached_html(
+        audio_bytes, np.ascontiguousarray(roll), float(steps_per_second), key, mime,
+        int(height), int(n_chord), int(steps_per_bar),
+    )  # fmt: skip
+    if hasattr(st, "iframe"):
+        st.iframe(doc, height=int(height))
+    else:  # pragma: no cover - older Streamlit
+        import streamlit.components.v1 as components
+
+        components.html(doc, height=int(height))

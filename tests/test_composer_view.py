@@ -1,0 +1,250 @@
+"""Composer figure builders and the playhead player's HTML, on hand-made rolls."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+
+from dashboard import composer_view as cv
+from dashboard import player
+
+try:
+    from core.blues import BluesForm
+except ImportError:  # pragma: no cover - before core.blues landed
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class BluesForm:  # type: ignore[no-redef]
+        progression: tuple[str, ...] = (
+            "C7", "C7", "C7", "C7", "F7", "F7", "C7", "C7", "G7", "F7", "C7", "G7",
+        )  # fmt: skip
+        chord_low: int = 48
+        n_chord: int = 12
+        melody_low: int = 60
+        n_melody: int = 13
+        steps_per_bar: int = 8
+
+        def chord_label(self, bar: int) -> str:
+            return self.progression[bar % 12]
+
+        def chord_pitches(self, bar: int) -> tuple[int, ...]:
+            root = {"C7": 48, "F7": 53, "G7": 55}[self.chord_label(bar)]
+            return tuple(48 + (root - 48 + i) % 12 for i in (0, 4, 7, 10))
+
+
+SPB = 8
+
+
+@pytest.fixture
+def form():
+    return BluesForm()
+
+
+def blues_roll(form, bars: int, *, melody: bool = True) -> np.ndarray:
+    """Chords of the form plus a one-note-per-step melody, ``(25, bars*8)`` float32."""
+    rows = form.n_chord + (form.n_melody if melody else 0)
+    roll = np.zeros((rows, bars * SPB), np.float32)
+    for b in range(bars):
+        for p in form.chord_pitches(b):
+            roll[(p - form.chord_low) % form.n_chord, b * SPB : (b + 1) * SPB] = 1
+        if melody:
+            for s in range(SPB):
+                roll[form.n_chord + (b + s) % form.n_melody, b * SPB + s] = 1
+    return roll
+
+
+def traces_by_name(fig):
+    return {t.name: t for t in fig.data}
+
+
+def named(items, name):
+    return [i for i in items if i.name == name]
+
+
+# ---------------------------------------------------------------- piano roll figure
+
+
+def test_roll_figure_has_two_voices_bar_lines_and_chord_labels(form):
+    roll = blues_roll(form, 12)
+    fig = cv.piano_roll_figure(roll, form=form)
+    assert [t.name for t in fig.data] == ["chords", "melody"]
+    chords, melody = fig.data
+    assert np.asarray(chords.z).shape == (12, 96)
+    assert np.asarray(melody.z).shape == (13, 96)
+    assert list(chords.y) == list(range(48, 60))
+    assert list(melody.y) == list(range(60, 73))
+    assert chords.colorscale[0][1] != melody.colorscale[0][1]  # two colours
+    # off cells are NaN (background shows), on cells 1
+    z = np.asarray(chords.z, dtype=float)
+    assert np.isnan(z[roll[:12] == 0]).all() and (z[roll[:12] == 1] == 1).all()
+    assert len(named(fig.layout.shapes, "bar line")) == 12 + 1
+    labels = named(fig.layout.annotations, "chord label")
+    assert [a.text for a in labels] == [form.chord_label(b) for b in range(12)]
+    assert [a.x for a in labels] == [b + 0.5 for b in range(12)]
+    assert tuple(fig.layout.xaxis.range) == (0, 12)
+
+
+def test_roll_cells_are_aligned_to_bars(form):
+    fig = cv.piano_roll_figure(blues_roll(form, 2), form=form)
+    t = fig.data[0]
+    assert t.x0 == pytest.approx(0.5 / SPB) and t.dx == pytest.approx(1 / SPB)  # cell centres
+
+
+def test_roll_with_probabilities_shares_the_x_axis(form):
+    roll = blues_roll(form, 24)
+    probs = np.clip(roll * 0.8 + 0.1, 0, 1)
+    fig = cv.piano_roll_figure(roll, form=form, probs=probs)
+    by_name = traces_by_name(fig)
+    assert set(by_name) == {"chords", "melody", "probabilities"}
+    heat = by_name["probabilities"]
+    assert np.asarray(heat.z).shape == (25, 24 * SPB)
+    assert heat.xaxis == "x2" and heat.yaxis == "y2"
+    assert by_name["chords"].xaxis == "x"
+    assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"
+    assert (heat.zmin, heat.zmax) == (0, 1)
+    assert len(named(fig.layout.shapes, "bar line")) == 25
+    # bar lines span both panels
+    assert all(s.yref == "paper" and s.y0 == 0 and s.y1 == 1 for s in fig.layout.shapes)
+    assert tuple(fig.layout.xaxis2.range) == (0, 24)
+
+
+def test_priming_end_is_marked(form):
+    roll = blues_roll(form, 4)
+    fig = cv.piano_roll_figure(roll, form=form, probs=roll, n_prime_steps=SPB)
+    (prime,) = named(fig.layout.shapes, "prime")
+    assert (prime.x0, prime.x1) == (0, 1.0)
+    assert named(fig.layout.annotations, "prime end")
+    plain = cv.piano_roll_figure(roll, form=form, probs=roll)
+    assert not named(plain.layout.shapes, "prime")
+
+
+def test_chords_only_roll_and_partial_last_bar(form):
+    roll = blues_roll(form, 3, melody=False)[:, :20]  # 2.5 bars
+    fig = cv.piano_roll_figure(roll, form=form)
+    assert [t.name for t in fig.data] == ["chords"]
+    assert len(named(fig.layout.shapes, "bar line")) == 3 + 1
+    assert tuple(fig.layout.xaxis.range) == (0, 2.5)
+
+
+def test_roll_figure_rejects_bad_shapes(form):
+    with pytest.raises(ValueError, match="rows"):
+        cv.piano_roll_figure(np.zeros((7, 16)), form=form)
+    with pytest.raises(ValueError, match="shape"):
+        cv.piano_roll_figure(np.zeros(16), form=form)
+    with pytest.raises(ValueError, match="probs"):
+        cv.piano_roll_figure(np.zeros((25, 16)), form=form, probs=np.zeros((25, 8)))
+
+
+def test_long_rolls_stay_light(form):
+    fig = cv.piano_roll_figure(blues_roll(form, 200), form=form, probs=blues_roll(form, 200))
+    assert len(named(fig.layout.shapes, "bar line")) == 201
+    assert len(named(fig.layout.annotations, "chord label")) == 200
+    assert fig.layout.xaxis.dtick == 12
+
+
+def test_note_names():
+    assert cv.note_name(60) == "C4" and cv.note_name(48) == "C3" and cv.note_name(70) == "A#4"
+
+
+# ---------------------------------------------------------------- small charts
+
+
+def test_form_accuracy_chart():
+    fig = cv.form_accuracy_chart([1.0, 0.995, 0.5])
+    (bar,) = fig.data
+    assert list(bar.x) == [1, 2, 3]
+    assert np.allclose(bar.y, [100, 99.5, 50])
+    assert tuple(fig.layout.yaxis.range) == (0, 100.5)
+    assert bar.marker.color[2] != bar.marker.color[0]  # below the goal is flagged
+    with pytest.raises(ValueError):
+        cv.form_accuracy_chart(np.zeros((2, 2)))
+
+
+def test_loss_figure():
+    fig = cv.loss_figure([1.0, 0.5, 0.2], [0.1, 0.5, 1.0])
+    assert [t.name for t in fig.data] == ["loss", "form accuracy"]
+    assert list(fig.data[0].x) == [1, 2, 3]
+    assert len(cv.loss_figure([]).data) == 1
+
+
+# ---------------------------------------------------------------- priming helpers
+
+
+def test_bar_pattern_prime(form):
+    bar = cv.bar_pattern_prime("pentatonic run up", form=form)
+    assert bar.shape == (25, SPB) and bar.dtype == np.float32
+    chord_rows = sorted((p - 48) % 12 for p in form.chord_pitches(0))
+    assert sorted(np.flatnonzero(bar[:12, 0])) == chord_rows
+    assert bar[12 + 0, 0] == 1 and bar[12 + 12, 5] == 1 and bar[12:, 6:].sum() == 0
+    assert cv.bar_pattern_prime("chord only (melody rests)", form=form)[12:].sum() == 0
+    assert cv.bar_pattern_prime("blue note riff", form=form, melody=False).shape == (12, SPB)
+    for name in cv.BAR_PATTERNS:
+        assert cv.bar_pattern_prime(name, form=form).shape == (25, SPB)
+
+
+def test_fit_prime_cuts_and_pads():
+    prime = np.ones((25, 96), np.float32)
+    assert cv.fit_prime(prime, 12, max_steps=40).shape == (12, 40)
+    padded = cv.fit_prime(np.ones((12, 8), np.float32), 25, max_steps=96)
+    assert padded.shape == (25, 8) and padded[12:].sum() == 0
+
+
+def test_digest_depends_on_content_and_shape():
+    a = np.zeros((2, 4), np.float32)
+    assert cv.digest(a) == cv.digest(a.copy())
+    assert cv.digest(a) != cv.digest(a.reshape(4, 2))
+    assert cv.digest(None) == "none"
+    assert cv.digest(b"x") != cv.digest(b"y")
+
+
+def test_steps_per_second(form):
+    assert cv.steps_per_second(form, 120.0) == pytest.approx(4.0)
+
+
+# ---------------------------------------------------------------- player HTML
+
+
+def test_player_html_is_stable_and_holds_audio_roll_and_playhead(form):
+    roll = blues_roll(form, 4)
+    audio = b"RIFF0000WAVEfake"
+    doc = player.player_html(audio, roll=roll, steps_per_second=4.0, key="comp-player")
+    assert doc == player.player_html(audio, roll=roll.copy(), steps_per_second=4.0,
+                                     key="comp-player")  # fmt: skip
+    assert f"data:audio/wav;base64,{base64.b64encode(audio).decode()}" in doc
+    assert 'id="comp-player-audio"' in doc and "<audio" in doc and " controls" in doc
+    assert 'id="comp-player-playhead"' in doc and 'data-playhead-x="0"' in doc
+    assert "requestAnimationFrame" in doc and "currentTime" in doc
+    assert 'viewBox="0 0 32 25"' in doc
+    assert doc.count('class="bar"') == 4 + 1
+    # held chord notes are merged into one rect per run
+    chord_rects = re.findall(r'<rect class="note"[^>]*fill="#3b6fb6"', doc)
+    runs = sum(len(player._runs(r)) for r in roll[:12])
+    assert len(chord_rects) == runs
+    assert len(re.findall(r'<rect class="note"', doc)) == sum(
+        len(player._runs(r)) for r in roll
+    )
+
+
+def test_player_html_changes_with_inputs_and_validates(form):
+    roll = blues_roll(form, 2)
+    a = player.player_html(b"a", roll=roll, steps_per_second=4.0, key="p")
+    assert a != player.player_html(b"b", roll=roll, steps_per_second=4.0, key="p")
+    assert "audio/mpeg" in player.player_html(
+        b"a", roll=roll, steps_per_second=4.0, key="p", mime="audio/mpeg"
+    )
+    with pytest.raises(ValueError, match="empty"):
+        player.player_html(b"", roll=roll, steps_per_second=4.0, key="p")
+    with pytest.raises(ValueError, match="steps_per_second"):
+        player.player_html(b"a", roll=roll, steps_per_second=0, key="p")
+    with pytest.raises(ValueError, match="key"):
+        player.player_html(b"a", roll=roll, steps_per_second=4.0, key='x" onload="')
+    with pytest.raises(ValueError, match="roll"):
+        player.player_html(b"a", roll=np.zeros(8), steps_per_second=4.0, key="p")
+
+
+def test_runs():
+    assert player._runs(np.array([0, 1, 1, 0, 1])) == [(1, 2), (4, 1)]
+    assert player._runs(np.zeros(3)) == []
