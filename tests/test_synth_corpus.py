@@ -1,0 +1,122 @@
+"""The synthetic song generator: determinism, exact stems, voice-like lead, split identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InvalidConfigError
+from core.synth_corpus import (
+    LEAD_PROGRAMS,
+    VOICE_PROGRAMS,
+    VOICE_SHARE,
+    compose_song,
+    fluidsynth_available,
+    render_song,
+    render_stems,
+)
+
+needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth missing")
+SR = 16000
+
+
+def _notes(song):
+    return [(n.pitch, round(n.start, 6), round(n.end, 6), n.velocity)
+            for inst in song.vocals.instruments + song.accompaniment.instruments
+            for n in inst.notes]
+
+
+def test_compose_is_deterministic_and_depends_on_seed_index_and_split():
+    a = compose_song(3, 1, seconds=4)
+    b = compose_song(3, 1, seconds=4)
+    assert a.spec == b.spec and _notes(a) == _notes(b)
+    assert _notes(compose_song(4, 1, seconds=4)) != _notes(a)
+    assert _notes(compose_song(3, 2, seconds=4)) != _notes(a)
+    assert _notes(compose_song(3, 1, seconds=4, split="test")) != _notes(a)
+
+
+def test_stereo_flag_changes_pans_only():
+    mono, stereo = compose_song(5, 0, seconds=4), compose_song(5, 0, seconds=4, stereo=True)
+    assert _notes(mono) == _notes(stereo)
+    assert set(mono.pans.values()) == {64}
+    assert len(set(stereo.pans.values())) > 1
+
+
+def test_lead_is_voice_like_with_vibrato_and_rests():
+    specs = [compose_song(0, i, seconds=8).spec for i in range(40)]
+    programs = [s.vocal_program for s in specs]
+    assert all(p in VOICE_PROGRAMS or p in LEAD_PROGRAMS for p in programs)
+    share = np.mean([p in VOICE_PROGRAMS for p in programs])
+    assert share > VOICE_SHARE - 0.2
+    assert len({s.vocal_program for s in specs}) >= 4
+    assert len({s.key for s in specs}) >= 6 and len({s.mode for s in specs}) == 2
+    assert max(s.tempo for s in specs) - min(s.tempo for s in specs) > 40
+    assert len({s.vocal_db for s in specs}) == 40
+    assert all(-6 <= s.vocal_db <= 3 for s in specs)
+    song = compose_song(0, 0, seconds=8)
+    (lead,) = song.vocals.instruments
+    assert lead.name == "vocals" and not lead.is_drum
+    assert len(lead.pitch_bends) > 10  # vibrato / scoops
+    notes = sorted(lead.notes, key=lambda n: n.start)
+    assert all(b.start >= a.end for a, b in zip(notes, notes[1:], strict=False))  # monophonic
+    gaps = [b.start - a.end for a, b in zip(notes, notes[1:], strict=False)]
+    assert max(gaps) > 0.2  # phrase rests
+
+
+def test_accompaniment_has_chords_bass_and_usually_drums():
+    songs = [compose_song(1, i, seconds=4) for i in range(20)]
+    for song in songs:
+        names = [inst.name for inst in song.accompaniment.instruments]
+        assert "bass" in names and any(n.startswith("chords") for n in names)
+    with_drums = [s for s in songs if any(i.is_drum for i in s.accompaniment.instruments)]
+    assert 10 <= len(with_drums) < 20
+
+
+def test_compose_rejects_bad_options():
+    with pytest.raises(InvalidConfigError, match="seconds"):
+        compose_song(0, 0, seconds=0)
+    with pytest.raises(InvalidConfigError, match="split"):
+        compose_song(0, 0, seconds=2, split="dev")
+
+
+@needs_fluidsynth
+def test_render_is_deterministic_exact_and_non_silent():
+    song = compose_song(2, 0, seconds=2.5)
+    a = render_song(song, sr=SR, seconds=2.5)
+    b = render_song(compose_song(2, 0, seconds=2.5), sr=SR, seconds=2.5)
+    assert a.stems.shape == (2, 1, int(2.5 * SR)) and a.stems.dtype == np.float32
+    assert np.array_equal(a.stems, b.stems)
+    assert np.array_equal(a.mixture, a.stems[0] + a.stems[1])
+    assert np.all(np.round(a.stems * 32768) == a.stems * 32768)  # on the 16-bit grid
+    assert 0.85 < np.abs(a.mixture).max() <= 0.901
+    rms = np.sqrt((a.stems.astype(np.float64) ** 2).mean(axis=(1, 2)))
+    assert np.all(rms > 1e-3)
+    ratio_db = 20 * np.log10(rms[0] / rms[1])
+    assert abs(ratio_db - song.spec.vocal_db) < 0.1
+
+
+@needs_fluidsynth
+def test_stereo_render_pans_instruments():
+    song = compose_song(2, 1, seconds=2, stereo=True)
+    r = render_song(song, sr=SR, seconds=2, channels=2)
+    assert r.stems.shape == (2, 2, 2 * SR)
+    acc = r.stems[1]
+    assert not np.allclose(acc[0], acc[1])
+
+
+@needs_fluidsynth
+def test_render_stems_does_not_bleed_between_calls():
+    song = compose_song(2, 0, seconds=2)
+    voc_first = render_stems(song.vocals.instruments, sr=SR, n_samples=2 * SR)
+    render_stems(song.accompaniment.instruments, sr=SR, n_samples=2 * SR)
+    voc_again = render_stems(song.vocals.instruments, sr=SR, n_samples=2 * SR)
+    assert np.array_equal(voc_first, voc_again)
+
+
+@needs_fluidsynth
+def test_render_rejects_bad_options():
+    song = compose_song(0, 0, seconds=1)
+    with pytest.raises(InvalidConfigError, match="channels"):
+        render_song(song, sr=SR, seconds=1, channels=3)
+    with pytest.raises(InvalidConfigError, match="sr"):
+        render_song(song, sr=4000, seconds=1)
