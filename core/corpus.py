@@ -625,7 +625,7 @@ def make_demo_tracks(
     """Write the shipped demo tracks: test-split songs of the synthetic generator, flat layout.
 
     The tracks are the first ``songs`` test-split songs of ``seed`` whose lead is a voice patch
-    (:data:`core.synth_corpus.VOICE_PROGRAMS`): the same music ``make_synthetic_corpus`` with
+    (:data:`core.synth_corpus.VOICE_PROGRAMS`) and which have drums: the same music ``make_synthetic_corpus`` with
     that seed puts in ``test/`` (their indices are in the metadata; stereo tracks pan their
     instruments). Every
     ``stereo_every``-th track (k = 1, 3, ...) is stereo so stereo handling gets exercised.
@@ -669,10 +669,10 @@ def make_demo_tracks(
     index = -1
     for k in range(songs):
         stereo = k % stereo_every == stereo_every - 1
-        while True:  # the next test song whose lead is a voice patch
+        while True:  # the next test song with a voice-patch lead and drums
             index += 1
             song = compose_song(seed, index, seconds=seconds, split="test", stereo=stereo)
-            if song.spec.vocal_program in VOICE_PROGRAMS:
+            if song.spec.vocal_program in VOICE_PROGRAMS and "drums" in song.spec.accompaniment:
                 break
         rendered = render_song(song, sr=sr, seconds=seconds, channels=2 if stereo else 1)
         spec = song.spec.to_dict()
@@ -725,7 +725,7 @@ bundled with pretty_midi (`TimGM6mb.sf2`). The "vocals" stem is a voice-like lea
 Voice Oohs, Synth Voice, Lead 6 voice, occasionally a flute/sax) with vibrato, scoops and
 phrase rests; the accompaniment is chords (piano/guitar/organ/strings/pad), bass and drums.
 The tracks are the first test-split songs of **seed {meta['seed']}** whose lead is a voice
-patch (test-song indices below) - the same music `genex make-corpus --seed {meta['seed']}` puts
+patch and which have drums (test-song indices below) - the same music `genex make-corpus --seed {meta['seed']}` puts
 in `test/<test-NNNN>` (stereo tracks pan their instruments). Training corpora should use
 another seed.
 
