@@ -180,9 +180,10 @@ def piano_roll_figure(
     # shapes and annotations are collected and set once: add_shape one by one is quadratic
     shapes: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    # bar lines across both panels; chorus starts (every 12 bars) drawn darker
+    # bar lines across both panels; chorus starts drawn darker
+    chorus_bars = int(getattr(form, "n_bars", 12))
     for b in range(bars + 1):
-        chorus = b % 12 == 0
+        chorus = b % chorus_bars == 0
         shapes.append({
             "type": "line", "x0": b, "x1": b, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
             "name": "bar line", "layer": "above",
@@ -308,7 +309,7 @@ def loss_figure(losses: Sequence[float], form_accs: Sequence[float] | None = Non
 
 def steps_per_second(form: FormLike, tempo: float = 120.0) -> float:
     """Roll steps per second of audio at ``tempo`` quarter notes per minute (4/4 bars)."""
-    return tempo / 60.0 * form.steps_per_bar / 4.0
+    return float(tempo) / 60.0 * form.steps_per_bar / 4.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,6 +388,57 @@ def digest(arr: np.ndarray | bytes | None) -> str:
     return hashlib.sha256(shape + data).hexdigest()[:16]
 
 
+
+def measure_cards(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The composition's measures as ``(label, value, help)`` rows for ``st.metric``.
+
+    Missing measures (a chords-only model has no melody; a short piece has no 100-bar
+    accuracy; no corpus, no novelty) are left out.
+    """
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f} %"
+
+    spec: list[tuple[str, str, Any, str]] = [
+        ("form_accuracy", "Form accuracy (all bars)", pct,
+         "Share of steps whose chord units equal the 12-bar blues form's chord."),
+        ("form_accuracy_10", "Form accuracy, first 10 bars", pct, "Drift check."),
+        ("form_accuracy_50", "Form accuracy, first 50 bars", pct, "Drift check."),
+        ("form_accuracy_100", "Form accuracy, first 100 bars", pct, "Drift check."),
+        ("chord_tone_share", "Chord tones", pct, "Share of melody notes in the bar's chord."),
+        ("in_scale_share", "In scale", pct, "Share of melody notes in the blues scale."),
+        ("note_density", "Note density", lambda v: f"{v:.2f} / bar",
+         "Melody note onsets per bar."),
+        ("rest_ratio", "Rest ratio", pct, "Share of steps with no melody note."),
+        ("longest_copied_bars", "Longest copied run", lambda v: f"{v:.1f} bars",
+         "Longest stretch that occurs verbatim in the training corpus (memorisation check)."),
+        ("ngram_overlap", "n-gram overlap", pct,
+         "Share of the piece's one-bar windows found in the training corpus."),
+    ]  # fmt: skip
+    out = []
+    for key, label, fmt, help_ in spec:
+        v = m.get(key)
+        if v is None or not np.isfinite(v):
+            continue
+        out.append((label, fmt(float(v)), help_))
+    return out
+
+
+def model_summary(model: Any) -> str:
+    """One line about a composer model: experiment, melody output, size, training."""
+    cfg = model.config
+    kind = {1: "Experiment 1 (chords only)", 2: "Experiment 2 (chords + melody)",
+            0: "modern LSTM (chords + melody)"}.get(cfg.experiment, f"experiment {cfg.experiment}")  # fmt: skip
+    parts = [kind]
+    if cfg.has_melody:
+        parts.append(f"{cfg.melody_output} melody")
+    parts.append(f"{model.n_parameters:,} parameters")
+    summary = (model.meta or {}).get("summary") or {}
+    if "epochs_run" in summary:
+        parts.append(f"{int(summary['epochs_run'])} epochs")
+    return " · ".join(parts)
+
+
 # --------------------------------------------------------------------------------------------
 # cached loaders (the only place the Composer page caches)
 # --------------------------------------------------------------------------------------------
@@ -399,52 +451,68 @@ class ModelChoice:
     Attributes
     ----------
     name
-        Label shown in the picker (and the cache key of its compositions).
+        Label shown in the picker.
     path
         Checkpoint path, or None for a session-trained model.
+    key
+        Cache key of the model's compositions: path and modification time for a file, a
+        random id for a session-trained model.
     """
 
     name: str
     path: str | None = None
+    key: str = ""
 
 
 def shipped_models(assets: str | Path | None = None) -> list[ModelChoice]:
-    """Composer checkpoints in ``<assets>/composer`` (``*.pt``), sorted by name."""
+    """Composer checkpoints ``<assets>/composer/*.pt``, sorted by name."""
     from core.paths import assets_dir
 
-    folder = Path(assets) if assets is not None else assets_dir()
-    folder = folder / "composer"
+    folder = (Path(assets) if assets is not None else assets_dir()) / "composer"
     if not folder.is_dir():
         return []
-    return [ModelChoice(p.stem, str(p)) for p in sorted(folder.glob("*.pt"))]
+    return [
+        ModelChoice(p.stem, str(p), f"{p}@{p.stat().st_mtime_ns}")
+        for p in sorted(folder.glob("*.pt"))
+    ]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")
-def load_model(path: str) -> Any:
-    """Load a composer checkpoint once per path (``core.composer.load_composer``).
-
-    Raises
-    ------
-    core.errors.CheckpointError
-        On a missing, corrupt or wrong-kind checkpoint.
-    """
+def _load_model(path: str, key: str) -> Any:
     from core.composer import load_composer
 
     return load_composer(path)
 
 
+def get_model(choice: ModelChoice, trained: Mapping[str, Any] | None = None) -> Any:
+    """The :class:`core.composer.ComposerModel` of a choice (checkpoints cached per file).
+
+    Parameters
+    ----------
+    choice
+        From :func:`shipped_models`, or a session-trained model's choice.
+    trained
+        Session-trained models by ``choice.key``.
+
+    Raises
+    ------
+    core.errors.CheckpointError
+        Missing, corrupt or wrong-kind checkpoint, or an unknown session model.
+    """
+    from core.errors import CheckpointError
+
+    if choice.path is None:
+        if not trained or choice.key not in trained:
+            raise CheckpointError(f"model {choice.name!r} is no longer in this session")
+        return trained[choice.key]
+    return _load_model(choice.path, choice.key)
+
+
 @st.cache_data(max_entries=32, show_spinner="Composing…")
 def _compose(
-    model_key: str,
-    bars: int,
-    seed: int,
-    mode: str,
-    threshold: float,
-    temperature: float,
-    prime_key: str,
-    _model: Any,
-    _prime: np.ndarray | None,
-) -> Any:
+    model_key: str, bars: int, seed: int, mode: str, threshold: float, temperature: float,
+    prime_key: str, _model: Any, _prime: np.ndarray | None,
+) -> Any:  # fmt: skip
     from core.composer import compose
 
     return compose(
@@ -460,18 +528,23 @@ def composition(
     bars: int,
     seed: int,
     mode: Literal["threshold", "sample"],
-    threshold: float,
-    temperature: float,
+    threshold: float = 0.5,
+    temperature: float = 1.0,
     prime: np.ndarray | None = None,
 ) -> Any:
-    """Compose (cached by model key, bars, seed, mode, the setting that mode uses and prime).
+    """Compose, cached by (model key, bars, seed, mode, the setting that mode uses, prime).
 
-    The setting the mode ignores is normalised away, so moving the temperature slider in
-    threshold mode (or the threshold in sample mode) does not recompose.
+    The setting the mode ignores is normalised away, so moving the temperature in threshold
+    mode (or the threshold in sample mode) does not recompose.
 
     Returns
     -------
     core.composer.Composition
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Bad bars, threshold, temperature or prime shape.
     """
     if mode == "threshold":
         temperature = 1.0
@@ -481,6 +554,60 @@ def composition(
         model_key, int(bars), int(seed), mode, float(threshold), float(temperature),
         digest(prime), model, prime,
     )  # fmt: skip
+
+
+@st.cache_resource(max_entries=4, show_spinner="Building the training corpus…")
+def _synthetic_corpus(form_key: str, n_segments: int, seed: int, melody: bool, _form: Any) -> Any:
+    from core.blues import make_corpus
+
+    return make_corpus(form=_form, n_segments=n_segments, seed=seed, melody=melody)
+
+
+def training_corpus(model: Any) -> tuple[Any, str]:
+    """The built-in corpus a model was trained on (for priming and novelty), and its key.
+
+    Rebuilt from the checkpoint's meta (corpus seed and size); models trained on a MIDI folder,
+    or without that meta, get the default corpus of their form.
+
+    Returns
+    -------
+    (core.blues.BluesCorpus, str)
+    """
+    meta = model.meta or {}
+    corpus = meta.get("corpus") or {}
+    train = meta.get("train") or {}
+    seed = int(corpus.get("seed", train.get("seed", 0)))
+    if corpus.get("source", "synthetic") != "synthetic" or seed < 0:
+        seed = 0
+    n = int(train.get("n_segments", corpus.get("n_sequences", 4096)))
+    form = model.form
+    melody = bool(model.config.has_melody)
+    key = f"{form.to_dict()!r}|{n}|{seed}|{melody}"
+    return _synthetic_corpus(key, n, seed, melody, form), key
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring…")
+def _measures(comp_key: str, corpus_key: str, _comp: Any, _corpus: Any) -> dict[str, Any]:
+    from core.composer_measures import form_accuracy_per_chorus, measure_composition
+
+    out: dict[str, Any] = dict(measure_composition(_comp, corpus=_corpus))
+    out["per_chorus"] = np.asarray(
+        form_accuracy_per_chorus(_comp.roll, form=_comp.form), dtype=np.float64
+    )
+    return out
+
+
+def measures(comp: Any, *, corpus: Any = None, corpus_key: str = "none") -> dict[str, Any]:
+    """Objective measures of a composition (cached by its roll), plus ``per_chorus``.
+
+    Returns
+    -------
+    dict
+        :func:`core.composer_measures.measure_composition`'s name → float mapping (novelty
+        only with a corpus) and ``per_chorus`` ``(n_choruses,)`` float64 accuracies.
+    """
+    key = f"{digest(comp.roll)}|{comp.settings.get('experiment', 2)}"
+    return _measures(key, corpus_key if corpus is not None else "none", comp, corpus)
 
 
 @dataclass(frozen=True)
@@ -498,7 +625,7 @@ class Rendered:
     synth
         ``"fluidsynth"`` or ``"sine"``.
     sr
-        Sample rate of the audio in Hz.
+        Sample rate in Hz.
     seconds
         Audio duration.
     """
@@ -513,8 +640,11 @@ class Rendered:
 
 
 @st.cache_data(max_entries=16, show_spinner="Rendering audio…")
-def _render(roll_key: str, form_key: str, tempo: float, sr: int, _roll: np.ndarray, _form: Any) -> Rendered:
+def _render(
+    roll_key: str, form_key: str, tempo: float, sr: int, _roll: np.ndarray, _form: Any
+) -> Rendered:
     import io
+    import warnings
 
     import soundfile as sf
 
@@ -523,18 +653,17 @@ def _render(roll_key: str, form_key: str, tempo: float, sr: int, _roll: np.ndarr
 
     pm = roll_to_midi(_roll, form=_form, tempo=tempo)
     midi = midi_to_bytes(pm)
-    audio = render_audio(pm, sr=sr)
-    y = np.asarray(audio.y, dtype=np.float32)
-    if y.ndim == 1:
-        y = y[None, :]
-    if y.shape[1] == 0:  # a roll with no notes renders to nothing; keep the player valid
-        y = np.zeros((1, int(audio.sr) // 10), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no FluidSynth" is shown by the page instead
+        audio = render_audio(pm, sr=sr)
+    y = np.asarray(audio.y, dtype=np.float32).reshape(1, -1)
     wav = audio_to_bytes(y, int(audio.sr), fmt="WAV", subtype="PCM_16")
     player, mime = wav, "audio/wav"
-    try:  # MP3 is ~10× smaller than WAV for the base64 player page
+    try:  # MP3 is ~10x smaller than WAV in the base64 player page
         buf = io.BytesIO()
         sf.write(buf, y[0], int(audio.sr), format="MP3")
-        player, mime = buf.getvalue(), "audio/mpeg"
+        if buf.tell() > 0:
+            player, mime = buf.getvalue(), "audio/mpeg"
     except (sf.LibsndfileError, TypeError, ValueError, RuntimeError):
         pass
     return Rendered(
@@ -543,52 +672,106 @@ def _render(roll_key: str, form_key: str, tempo: float, sr: int, _roll: np.ndarr
     )  # fmt: skip
 
 
-def render(roll: np.ndarray, *, form: Any, tempo: float = 120.0, sr: int = 22050) -> Rendered:
+def render(roll: np.ndarray, *, form: Any, tempo: float = 120.0, sr: int = 16000) -> Rendered:
     """MIDI, WAV and player audio of a roll (cached by the roll's content, form and tempo).
 
     Raises
     ------
     core.errors.CoreError
-        From :mod:`core.midi` on an unusable roll.
+        From :mod:`core.midi` (bad tempo or sample rate).
     """
-    form_key = repr(form.to_dict()) if hasattr(form, "to_dict") else repr(form)
-    return _render(digest(roll), form_key, float(tempo), int(sr), roll, form)
+    return _render(digest(roll), repr(form.to_dict()), float(tempo), int(sr), roll, form)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Building the training corpus…")
-def training_corpus(form_key: str, seed: int, melody: bool, _form: Any) -> Any:
-    """The built-in blues corpus for ``form`` (for priming and novelty)."""
-    from core.blues import make_corpus
+# --------------------------------------------------------------------------------------------
+# priming sources
+# --------------------------------------------------------------------------------------------
 
-    return make_corpus(form=_form, seed=seed, melody=melody)
-
-
-@st.cache_data(max_entries=32, show_spinner="Measuring…")
-def _measures(comp_key: str, corpus_key: str, _comp: Any, _corpus: Any) -> dict[str, Any]:
-    from core.composer_measures import form_accuracy_per_chorus, measure_composition
-
-    out: dict[str, Any] = dict(measure_composition(_comp, corpus=_corpus))
-    out["per_chorus"] = np.asarray(
-        form_accuracy_per_chorus(_comp.roll, form=_comp.form), dtype=np.float64
-    )
-    return out
+PRIME_SOURCES = ("none", "corpus chorus", "uploaded MIDI", "first-bar pattern")
 
 
-def measures(comp: Any, *, corpus: Any = None, corpus_key: str = "none") -> dict[str, Any]:
-    """Objective measures of a composition (cached by its roll), plus ``per_chorus`` accuracies.
+def corpus_prime(corpus: Any, index: int, *, bars: int | None = None) -> FloatArray:
+    """Chorus ``index`` (wrapped) of a corpus, cut to ``bars`` bars: ``(n_units, steps)``."""
+    seqs = corpus.sequences
+    seq = seqs[int(index) % seqs.shape[0]]
+    if bars is not None:
+        seq = seq[:, : int(bars) * corpus.form.steps_per_bar]
+    return np.ascontiguousarray(seq, dtype=np.float32)
 
-    Returns
-    -------
-    dict
-        ``measure_composition``'s name → float mapping and ``per_chorus``
-        ``(n_choruses,)`` float64.
+
+@st.cache_data(max_entries=8, show_spinner="Reading MIDI…")
+def _midi_roll(data: bytes, form_key: str, _form: Any) -> np.ndarray:
+    from core.midi import midi_to_roll
+
+    return np.asarray(midi_to_roll(data, form=_form), dtype=np.float32)
+
+
+def midi_prime(data: bytes, *, form: Any, max_bars: int = 12) -> FloatArray:
+    """The first ``max_bars`` bars of an uploaded MIDI file as a prime ``(n_units, steps)``.
+
+    Raises
+    ------
+    core.errors.InvalidMidiError
+        Corrupt bytes, an empty file or no notes.
     """
-    return _measures(digest(comp.roll), corpus_key, comp, corpus)
+    roll = _midi_roll(bytes(data), repr(form.to_dict()), form)
+    return np.ascontiguousarray(roll[:, : int(max_bars) * form.steps_per_bar])
 
 
-def pick(mapping: Mapping[str, Any], *names: str, default: Any = None) -> Any:
-    """The first of ``names`` present in ``mapping`` (measure names vary by version)."""
-    for name in names:
-        if name in mapping:
-            return mapping[name]
-    return default
+# --------------------------------------------------------------------------------------------
+# quick training
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuickTraining:
+    """A model trained from the page: its picker entry, the model and its loss history."""
+
+    choice: ModelChoice
+    model: Any
+    history: list[dict[str, float]]
+    stopped_early: bool
+    seconds: float
+
+
+def train_quick(
+    *,
+    experiment: int,
+    epochs: int,
+    seed: int,
+    n_segments: int = 512,
+    progress: Any = None,
+) -> QuickTraining:
+    """Train a small composer with :func:`core.composer.train_composer`.
+
+    Parameters
+    ----------
+    experiment
+        1, 2 or 0 (modern LSTM).
+    epochs
+        Maximum epochs (training stops early once the form is learned).
+    seed
+        Seeds corpus, weights and batch order.
+    n_segments
+        Corpus size in choruses (smaller than the papers' 4096 to keep it quick).
+    progress
+        ``progress(epoch, n_epochs, loss, form_accuracy)`` after every epoch.
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Bad settings.
+    """
+    import uuid
+
+    from core.composer import ComposerConfig, TrainConfig, train_composer
+
+    config = TrainConfig(
+        model=ComposerConfig(experiment=int(experiment)), epochs=int(epochs), seed=int(seed),
+        n_segments=int(n_segments),
+    )  # fmt: skip
+    result = train_composer(config, progress=progress)
+    name = f"quick exp{experiment} · {result.epochs_run} ep · seed {seed} · {n_segments} choruses"
+    choice = ModelChoice(name, None, f"session:{uuid.uuid4().hex}")
+    return QuickTraining(choice, result.model, list(result.history), result.stopped_early,
+                         float(result.seconds))  # fmt: skip

@@ -1,0 +1,155 @@
+"""Composer: the blues LSTM's composition as a piano roll you can play, steer and measure."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import CoreError
+from dashboard import composer_view as cv
+from dashboard.player import roll_player
+from dashboard.ui import show_error
+
+st.title("Composer")
+st.caption(
+    "Eck & Schmidhuber's blues LSTM (2002) composing free-running: each chosen step is fed back "
+    "as the next input. The measures say whether it keeps the 12-bar form and how much it copies."
+)
+
+
+def train_panel() -> None:
+    """Expander: train a small model with a live loss curve; it joins the model picker."""
+    with st.expander("Train a quick model", expanded=not choices):
+        t1, t2, t3, t4 = st.columns(4)
+        exp = t1.selectbox("Experiment", [2, 1, 0], key="comp.train_exp",
+                           format_func=lambda e: {1: "1: chords", 2: "2: chords + melody",
+                                                  0: "modern LSTM"}[e])  # fmt: skip
+        epochs = t2.number_input("Epochs", 1, 100, 10, key="comp.train_epochs")
+        tseed = t3.number_input("Seed", 0, 10_000, 0, key="comp.train_seed")
+        segments = t4.selectbox("Corpus (choruses)", [128, 512, 1024, 4096], index=1,
+                                key="comp.train_segments")  # fmt: skip
+        if st.button("Train", key="comp.train_go", type="primary"):
+            bar, chart = st.progress(0.0, text="Training…"), st.empty()
+            losses: list[float] = []
+            accs: list[float] = []
+
+            def progress(epoch: int, n: int, loss: float, acc: float) -> None:
+                losses.append(loss)
+                accs.append(acc)
+                bar.progress(epoch / n, text=f"epoch {epoch}/{n}: loss {loss:.3f}, form {acc:.0%}")
+                chart.plotly_chart(cv.loss_figure(losses, accs), key=f"comp.loss_live_{epoch}")
+
+            try:
+                run = cv.train_quick(experiment=exp, epochs=int(epochs), seed=int(tseed),
+                                     n_segments=int(segments), progress=progress)  # fmt: skip
+            except CoreError as exc:
+                show_error(exc)
+            else:
+                trained[run.choice.key] = run.model
+                st.session_state["comp.trained_choices"].append(run.choice)
+                st.session_state["comp.pending_model"] = run.choice.name
+                st.session_state["comp.last_training"] = run
+                st.rerun()
+        last = st.session_state.get("comp.last_training")
+        if last is not None:
+            st.success(f"Trained **{last.choice.name}** in {last.seconds:.1f} s"
+                       + (" (stopped early: form learned)" if last.stopped_early else ""))  # fmt: skip
+            st.plotly_chart(cv.loss_figure([h["loss"] for h in last.history],
+                                           [h["form_accuracy"] for h in last.history]),
+                            key="comp.loss_last")  # fmt: skip
+
+
+trained: dict = st.session_state.setdefault("comp.trained", {})  # key -> ComposerModel
+choices = {c.name: c for c in cv.shipped_models()}
+choices.update({c.name: c for c in st.session_state.setdefault("comp.trained_choices", [])})
+if not choices:
+    st.info("No composer model found in assets/composer: train one below, or run "
+            "`genex train-composer --experiment 2 --out assets/composer/exp2.pt`.")  # fmt: skip
+if "comp.pending_model" in st.session_state:  # a model trained on the last run
+    st.session_state["comp.model"] = st.session_state.pop("comp.pending_model")
+elif "exp2" in choices:
+    st.session_state.setdefault("comp.model", "exp2")
+
+c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1.3, 1.5])
+name = c1.selectbox("Model", list(choices), key="comp.model")
+bars = c2.number_input("Bars", 12, 200, 48, step=12, key="comp.bars")
+seed = c3.number_input("Seed", 0, 10_000, 0, key="comp.seed")
+mode = c4.radio("Generation", ["threshold", "sample"], key="comp.mode", horizontal=True)
+if mode == "threshold":
+    threshold = c5.slider("Threshold", 0.05, 0.95, 0.5, 0.05, key="comp.threshold")
+    temperature = 1.0
+else:
+    temperature = c5.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="comp.temperature")
+    threshold = 0.5
+
+p1, p2, p3 = st.columns([1.2, 2, 1])
+source = p1.selectbox("Priming", cv.PRIME_SOURCES, key="comp.prime")
+tempo = p3.number_input("Tempo (bpm)", 40, 240, 120, step=10, key="comp.tempo")
+
+model = None
+if name is not None:
+    try:
+        model = cv.get_model(choices[name], trained)
+    except CoreError as exc:
+        show_error(exc)
+if model is None:
+    train_panel()
+    st.stop()
+st.caption(f"**{name}** — {cv.model_summary(model)}")
+corpus, corpus_key = cv.training_corpus(model)
+
+prime = None
+try:
+    if source == "corpus chorus":
+        idx = p2.number_input("Chorus of the training corpus", 0, corpus.sequences.shape[0] - 1,
+                              0, key="comp.prime_chorus")  # fmt: skip
+        prime = cv.corpus_prime(corpus, idx)
+    elif source == "uploaded MIDI":
+        up = p2.file_uploader("MIDI file (first 12 bars prime the model)", type=["mid", "midi"],
+                              key="comp.prime_midi")  # fmt: skip
+        if up is not None:
+            prime = cv.midi_prime(up.getvalue(), form=model.form)
+    elif source == "first-bar pattern":
+        pattern = p2.selectbox("First bar", list(cv.BAR_PATTERNS), key="comp.prime_pattern")
+        prime = cv.bar_pattern_prime(pattern, form=model.form)
+except CoreError as exc:
+    show_error(exc)
+    prime = None
+if prime is not None:
+    prime = cv.fit_prime(prime, model.form.n_units, max_steps=12 * model.form.steps_per_bar)
+
+try:
+    comp = cv.composition(
+        model, model_key=choices[name].key, bars=int(bars), seed=int(seed), mode=mode,
+        threshold=threshold, temperature=temperature, prime=prime,
+    )  # fmt: skip
+    m = cv.measures(comp, corpus=corpus, corpus_key=corpus_key)
+    audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
+except CoreError as exc:
+    show_error(exc)
+    st.stop()
+
+roll_col, measure_col = st.columns([3, 1])
+with roll_col:
+    fig = cv.piano_roll_figure(comp.roll, form=comp.form, probs=comp.probs,
+                               n_prime_steps=comp.n_prime_steps)  # fmt: skip
+    st.plotly_chart(fig, key="comp.roll_chart")
+    roll_player(
+        audio.player_audio, roll=comp.roll, mime=audio.player_mime, key="comp-player",
+        steps_per_second=cv.steps_per_second(comp.form, float(tempo)),
+        n_chord=comp.form.n_chord, steps_per_bar=comp.form.steps_per_bar,
+    )  # fmt: skip
+    synth = ("FluidSynth with the General MIDI soundfont" if audio.synth == "fluidsynth"
+             else "sine waves (FluidSynth not available: apt-get install libfluidsynth3)")  # fmt: skip
+    st.caption(f"Audio: {audio.seconds:.0f} s rendered with {synth}. Click the roll to seek.")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download MIDI", audio.midi, file_name="blues.mid", mime="audio/midi",
+                       key="comp.dl_midi")  # fmt: skip
+    d2.download_button("Download WAV", audio.wav, file_name="blues.wav", mime="audio/wav",
+                       key="comp.dl_wav")  # fmt: skip
+with measure_col:
+    st.subheader("Measures")
+    for label, value, help_ in cv.measure_cards(m):
+        st.metric(label, value, help=help_)
+    st.plotly_chart(cv.form_accuracy_chart(m["per_chorus"]), key="comp.chorus_chart")
+
+train_panel()
