@@ -206,14 +206,22 @@ def load_track(
         else:
             acc = np.sum([audio[s] for s in MUSDB_ACCOMPANIMENT_STEMS], axis=0, dtype=np.float32)
         references = np.stack([audio["vocals"], acc]).astype(np.float32, copy=False)
-    mixture = audio["mixture"] if "mixture" in audio else references.sum(axis=0, dtype=np.float32)  # type: ignore[union-attr]
+    if "mixture" in audio:
+        mixture = audio["mixture"]
+    else:  # stems only: the mixture is their sum
+        assert references is not None
+        mixture = references.sum(axis=0, dtype=np.float32)
     if sr is not None and sr != file_sr:
-        warnings.warn(f"track {folder.name!r}: resampled from {file_sr} Hz to {sr} Hz", stacklevel=2)
+        warnings.warn(
+            f"track {folder.name!r}: resampled from {file_sr} Hz to {sr} Hz", stacklevel=2
+        )
         mixture = resample(mixture, orig_sr=file_sr, target_sr=sr)
         if references is not None:
             references = np.stack([resample(r, orig_sr=file_sr, target_sr=sr) for r in references])
         file_sr = sr
-    return Track(name=folder.name, sr=int(file_sr), mixture=mixture, references=references, path=folder)
+    return Track(
+        name=folder.name, sr=int(file_sr), mixture=mixture, references=references, path=folder
+    )
 
 
 def _check_consistent(
@@ -625,10 +633,10 @@ def make_demo_tracks(
     """Write the shipped demo tracks: test-split songs of the synthetic generator, flat layout.
 
     The tracks are the first ``songs`` test-split songs of ``seed`` whose lead is a voice patch
-    (:data:`core.synth_corpus.VOICE_PROGRAMS`) and which have drums: the same music ``make_synthetic_corpus`` with
-    that seed puts in ``test/`` (their indices are in the metadata; stereo tracks pan their
-    instruments). Every
-    ``stereo_every``-th track (k = 1, 3, ...) is stereo so stereo handling gets exercised.
+    (:data:`core.synth_corpus.VOICE_PROGRAMS`) and which have drums: the same music
+    ``make_synthetic_corpus`` with that seed puts in ``test/`` (their indices are in the
+    metadata; stereo tracks pan their instruments). Every ``stereo_every``-th track
+    (k = 1, 3, ...) is stereo so stereo handling gets exercised.
     Writes ``out/<NN-patch-key-channels>/{mixture,vocals,accompaniment}.<fmt>`` (16-bit),
     ``out/README.md`` and the sidecar ``out/tracks.meta.json`` (command, created, seed,
     summary); folders listed in an older ``tracks.meta.json`` are replaced.
@@ -679,12 +687,16 @@ def make_demo_tracks(
         name = _demo_name(k, spec, stereo)
         _write_song(out / name, rendered, fmt)
         rms = np.sqrt(np.mean(rendered.stems.astype(np.float64) ** 2, axis=(1, 2)))
-        spec.update(channels=2 if stereo else 1, vocal_rms=float(rms[0]), accompaniment_rms=float(rms[1]))
+        spec.update(
+            channels=2 if stereo else 1, vocal_rms=float(rms[0]), accompaniment_rms=float(rms[1])
+        )
         tracks[name] = spec
         if progress is not None:
             progress(k + 1, songs)
     total_bytes = sum(p.stat().st_size for name in tracks for p in (out / name).iterdir())
-    command = corpus_command(out, songs=songs, seed=seed, sr=sr, seconds=seconds, fmt=fmt, demo=True)
+    command = corpus_command(
+        out, songs=songs, seed=seed, sr=sr, seconds=seconds, fmt=fmt, demo=True
+    )
     meta = {
         "command": command,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -708,7 +720,8 @@ def _demo_readme(meta: dict[str, object], fmt: str) -> str:
     tracks = meta["tracks"]
     assert isinstance(tracks, dict)
     rows = "\n".join(
-        f"| `{name}` | {t['index']} | {t['channels']} | {t['vocal_patch']} (GM {t['vocal_program']}) | "
+        f"| `{name}` | {t['index']} | {t['channels']} | "
+        f"{t['vocal_patch']} (GM {t['vocal_program']}) | "
         f"{t['key']} {t['mode']} | {float(t['tempo']):.0f} | {float(t['vocal_db']):+.1f} dB | "
         f"{', '.join(f'{r} {p}' for r, p in dict(t['accompaniment']).items())} |"
         for name, t in tracks.items()
@@ -725,9 +738,9 @@ bundled with pretty_midi (`TimGM6mb.sf2`). The "vocals" stem is a voice-like lea
 Voice Oohs, Synth Voice, Lead 6 voice, occasionally a flute/sax) with vibrato, scoops and
 phrase rests; the accompaniment is chords (piano/guitar/organ/strings/pad), bass and drums.
 The tracks are the first test-split songs of **seed {meta['seed']}** whose lead is a voice
-patch and which have drums (test-song indices below) - the same music `genex make-corpus --seed {meta['seed']}` puts
-in `test/<test-NNNN>` (stereo tracks pan their instruments). Training corpora should use
-another seed.
+patch and which have drums (test-song indices below) - the same music
+`genex make-corpus --seed {meta['seed']}` puts in `test/<test-NNNN>` (stereo tracks pan their
+instruments). Training corpora should use another seed.
 
 Regenerate (from the repository root):
 
@@ -735,7 +748,7 @@ Regenerate (from the repository root):
 {meta['command']}
 ```
 
-| track | test index | channels | lead | key | BPM | vocal level | accompaniment (GM programs; drums: kit) |
+| track | test index | channels | lead | key | BPM | vocal level | accompaniment (GM program) |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 

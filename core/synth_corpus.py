@@ -396,7 +396,9 @@ def _note(inst: Any, pitch: int, start: float, end: float, velocity: int) -> Non
 
     velocity = int(np.clip(velocity, 1, 127))
     if end - start > 0.01 and 0 <= pitch <= 127:
-        inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=int(pitch), start=start, end=end))
+        inst.notes.append(
+            pretty_midi.Note(velocity=velocity, pitch=int(pitch), start=start, end=end)
+        )
 
 
 def _write_chords(
@@ -421,7 +423,8 @@ def _write_chords(
                 for p in voicing:
                     _note(inst, p, t(s0 + h), t(s0 + h + 4) - 0.03, vel + int(rng.integers(-6, 7)))
         elif style == "block":
-            hits = ((0, 2), (2, 2), (4, 2), (6, 2)) if rng.random() < 0.6 else ((0, 3), (3, 3), (6, 2))
+            straight = rng.random() < 0.6
+            hits = ((0, 2), (2, 2), (4, 2), (6, 2)) if straight else ((0, 3), (3, 3), (6, 2))
             for h, d in hits:
                 for p in voicing:
                     _note(inst, p, t(s0 + h), t(s0 + h + d) - 0.03, vel + int(rng.integers(-8, 9)))
@@ -485,7 +488,7 @@ def _write_drums(inst: Any, rng: np.random.Generator, n_bars: int, t: Any) -> No
         s0 = bar * STEPS_PER_BAR
         fill = bar % 4 == 3 and rng.random() < 0.5
 
-        def hit(key: int, step: float, v: int) -> None:
+        def hit(key: int, step: float, v: int, s0: int = s0) -> None:
             _note(inst, key, t(s0 + step), t(s0 + step) + 0.1, v + int(rng.integers(-10, 8)))
 
         if bar % 4 == 0 and rng.random() < 0.6:
@@ -568,7 +571,8 @@ def _write_melody(
                 scoop = min(0.09, 0.4 * (stop - start))
                 for k in range(4):
                     frac = k / 4
-                    bends.append((start + frac * scoop, int(-depth * (1 - frac) * _BEND_PER_SEMITONE)))
+                    value = int(-depth * (1 - frac) * _BEND_PER_SEMITONE)
+                    bends.append((start + frac * scoop, value))
                 vib_start = start + scoop
             else:
                 bends.append((start, 0))
@@ -769,7 +773,9 @@ def render_song(
     if not 0 < peak < 1:
         raise InvalidConfigError(f"peak must be in (0, 1), got {peak!r}")
     n = int(round(seconds * sr))
-    voc = render_stems(song.vocals.instruments, sr=sr, n_samples=n, pans=song.pans, channels=channels)
+    voc = render_stems(
+        song.vocals.instruments, sr=sr, n_samples=n, pans=song.pans, channels=channels
+    )
     acc = render_stems(
         song.accompaniment.instruments, sr=sr, n_samples=n, pans=song.pans, channels=channels
     )
