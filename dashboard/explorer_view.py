@@ -253,10 +253,23 @@ def demo_tracks() -> dict[str, str]:
 
 
 def _mtime(folder: str) -> float:
+    """Latest modification time of a track folder's files (or of a ``.stem.mp4`` file)."""
+    path = Path(folder)
     try:
-        return max((p.stat().st_mtime for p in Path(folder).iterdir()), default=0.0)
+        if path.is_file():
+            return path.stat().st_mtime
+        return max((p.stat().st_mtime for p in path.iterdir()), default=0.0)
     except OSError:
         return 0.0
+
+
+def folder_label(folder: str, root: str) -> str:
+    """How the dataset picker names a track folder: its path relative to ``root``."""
+    try:
+        rel = Path(folder).relative_to(root)
+    except ValueError:
+        return folder
+    return Path(folder).name if str(rel) == "." else str(rel)
 
 
 @st.cache_data(max_entries=4, show_spinner="Loading the track…")
@@ -488,6 +501,34 @@ class AlphaView:
     timings: dict[str, float]
 
 
+def figure_at_alpha(
+    track: Track,
+    *,
+    method: str,
+    alpha: float,
+    rule: str = "paper",
+    checkpoint: str | None = None,
+    key: str | None = None,
+) -> go.Figure:
+    """The panels figure at ``alpha``: cached static panels plus two fresh small PNGs.
+
+    Raises
+    ------
+    CoreError
+        From the mask computation (first call for a track and method).
+    """
+    key = key or track_key(track)
+    display = display_arrays(key, method, checkpoint, track)
+    mask_png, est_png = alpha_images(display, alpha=alpha, rule=rule)
+    titles = [*display.static, binary_title(alpha, rule), ESTIMATE_TITLE]
+    images = [*display.static.values(), si.data_uri(mask_png), si.data_uri(est_png)]
+    tops = [*display.static_hz.values(), display.max_hz, display.max_hz]
+    return spectrogram_panels(
+        images, duration_s=display.duration_s, max_hz=tops, titles=titles,
+        uirevision=f"{key}|{method}",
+    )  # fmt: skip
+
+
 def view_at_alpha(
     track: Track,
     *,
@@ -497,13 +538,17 @@ def view_at_alpha(
     checkpoint: str | None = None,
     key: str | None = None,
 ) -> AlphaView:
-    """Everything that depends on α: stems (full resolution) and the figure.
+    """Everything that depends on α: the figure and the full-resolution stems, with timings.
 
     The probabilistic mask and display arrays come from the caches, so after the first call
     for a (track, method) this costs one threshold + reconstruction + two small PNGs.
+    (The page calls :func:`figure_at_alpha` and :func:`stems_at_alpha` separately, so the
+    figure reaches the browser before the reconstruction is done.)
 
     Raises
     ------
+    InvalidConfigError
+        ``alpha`` outside (0, 1).
     CoreError
         From the mask computation (first call) or :func:`core.separation.separate_at_alpha`.
     """
@@ -511,23 +556,18 @@ def view_at_alpha(
         raise InvalidConfigError(f"alpha must be in (0, 1), got {alpha}")
     key = key or track_key(track)
     t0 = time.perf_counter()
-    display = display_arrays(key, method, checkpoint, track)
+    display_arrays(key, method, checkpoint, track)
     t1 = time.perf_counter()
-    stems = stems_at_alpha(key, method, checkpoint, round(float(alpha), 4), rule, track)
+    fig = figure_at_alpha(
+        track, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint, key=key
+    )
     t2 = time.perf_counter()
-    mask_png, est_png = alpha_images(display, alpha=alpha, rule=rule)
-    titles = [*display.static, binary_title(alpha, rule), ESTIMATE_TITLE]
-    images = [*display.static.values(), si.data_uri(mask_png), si.data_uri(est_png)]
-    tops = [*display.static_hz.values(), display.max_hz, display.max_hz]
-    fig = spectrogram_panels(
-        images, duration_s=display.duration_s, max_hz=tops, titles=titles,
-        uirevision=f"{key}|{method}",
-    )  # fmt: skip
+    stems = stems_at_alpha(key, method, checkpoint, round(float(alpha), 4), rule, track)
     t3 = time.perf_counter()
     timings = {
         "cached masks (ms)": (t1 - t0) * 1e3,
-        "threshold + reconstruction (ms)": (t2 - t1) * 1e3,
-        "images + figure (ms)": (t3 - t2) * 1e3,
+        "images + figure (ms)": (t2 - t1) * 1e3,
+        "threshold + reconstruction (ms)": (t3 - t2) * 1e3,
     }
     return AlphaView(fig, stems, timings)
 

@@ -22,9 +22,8 @@ from core.errors import DatasetError, InvalidConfigError
 from core.masking import threshold_masks
 from core.stft import StftConfig, istft, stft
 from dashboard import explorer_view as ev
-from tests.conftest import APP, REPO_ROOT
+from tests.conftest import APP
 
-PAGE = REPO_ROOT / "pages" / "mask_explorer.py"
 SR = 8000
 CFG = StftConfig(n_fft=256, hop_length=64)
 
@@ -143,12 +142,6 @@ def explorer(query: dict[str, str] | None = None, *, timeout: float = 120):
     """The real router, switched to the Mask explorer, optionally with query parameters."""
     from streamlit.testing.v1 import AppTest
 
-    import os
-    if os.environ.get("EXPLORER_DRAFT"):
-        at = AppTest.from_file(os.environ["EXPLORER_DRAFT"], default_timeout=timeout)
-        for k, v in (query or {}).items():
-            at.query_params[k] = v
-        return at.run()
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     at.run()
     for k, v in (query or {}).items():
@@ -181,12 +174,6 @@ def errors(at) -> str:
     return " ".join(e.value for e in at.error)
 
 
-
-
-pytestmark = pytest.mark.skipif(
-    not PAGE.exists() and not __import__("os").environ.get("EXPLORER_DRAFT"),
-    reason="pages/mask_explorer.py not shipped yet",
-)
 
 
 # ----------------------------------------------------------------------------- fake-core tests
@@ -341,3 +328,33 @@ def test_missing_demo_tracks_says_what_to_do(fake_core, monkeypatch, tmp_path):
     at = explorer()
     assert not at.exception
     assert "No demo tracks" in " ".join(i.value for i in at.info)
+
+
+# ----------------------------------------------------------------------------- real core
+@pytest.mark.slow
+def test_real_demo_track_with_shipped_separator_moves_alpha():
+    """The shipped DNN on the first shipped demo track; α moves without re-running it."""
+    import core.separation
+
+    calls = []
+    real = core.separation.probability_mask
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("method"))
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(core.separation, "probability_mask", counting)
+        at = explorer()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, errors(at)
+        n_calls = len(calls)
+        before = image_sources(at)
+        at.slider(key="sep.alpha").set_value(0.8).run()
+        assert not at.exception, [e.value for e in at.exception]
+        after = image_sources(at)
+        assert after[-2] != before[-2]
+        assert len(calls) == n_calls
+        at.selectbox(key="sep.method").set_value("traditional").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, errors(at)

@@ -1,0 +1,156 @@
+"""Mask explorer: see and hear a probabilistic vocal mask re-thresholded live at α."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.errors import CoreError
+from dashboard import explorer_view as ev
+from dashboard import ui
+
+st.title("Mask explorer")
+st.caption(
+    "Deep Karaoke (Simpson, Roma & Plumbley 2015): a network predicts, for every time-frequency "
+    "bin of the mixture, the probability P that the vocal dominates; a threshold α turns P into "
+    "a binary mask. Moving α re-thresholds the cached mask: the network does not run again. "
+    "Sources are always the fixed two-source set: **vocals** and **accompaniment**."
+)
+
+ev.apply_query_params()  # ?track=&method=&alpha= from a link (e.g. the Metrics page)
+if msg := ev.pop_query_warning():
+    st.warning(msg)
+
+# ---- track ----------------------------------------------------------------------------
+source = st.radio(
+    "Track", ev.SOURCES, key="sep.source", format_func=ev.SOURCE_LABELS.get, horizontal=True
+)
+track = None
+try:
+    if source == "demo":
+        demos = ev.demo_tracks()
+        if not demos:
+            st.info("No demo tracks in assets/demo_tracks: pick a dataset folder or upload.")
+            st.stop()
+        ev.fit_choice("sep.demo", list(demos))
+        name = st.selectbox("Demo track", list(demos), key="sep.demo")
+        track = ev.load_track(demos[name])
+    elif source == "dataset":
+        root = st.text_input(
+            "Dataset folder", key="sep.root",
+            help="A MUSDB18-HQ-style folder: <root>/<track>/ or <root>/<split>/<track>/ holding "
+            "mixture + vocals + accompaniment (or drums/bass/other) audio files.",
+        )  # fmt: skip
+        if not root.strip():
+            st.info("Type the path of a folder of tracks on this machine.")
+            st.stop()
+        folders = ev.list_track_folders(root.strip())
+        if not folders:
+            st.warning(f"No track folders found under {root!r}.")
+            st.stop()
+        ev.fit_choice("sep.folder", folders)
+        folder = st.selectbox(
+            "Dataset track", folders, key="sep.folder",
+            format_func=lambda p: ev.folder_label(p, root.strip()),
+        )  # fmt: skip
+        track = ev.load_track(folder)
+    else:
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            mix = ui.audio_upload("Mixture", key="sep.up.mixture", max_seconds=ev.MAX_SECONDS)
+        sr, ch = (mix[1], mix[0].shape[0]) if mix else (None, None)
+        with c2:  # references are brought to the mixture's rate and channels
+            voc = ui.audio_upload("Vocals stem (optional)", key="sep.up.vocals", sr=sr, channels=ch)
+        with c3:
+            acc = ui.audio_upload(
+                "Accompaniment stem (optional)", key="sep.up.accompaniment", sr=sr, channels=ch
+            )
+        if mix is None:
+            st.info("Upload a mixture, optionally with its vocal and/or accompaniment stem.")
+            st.stop()
+        y = mix[0]
+        upload_name = st.session_state["sep.up.mixture"].name
+        track = ev.track_from_upload(
+            Path(upload_name).stem, y, sr,
+            vocals=voc[0] if voc else None, accompaniment=acc[0] if acc else None,
+        )  # fmt: skip
+except CoreError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+# ---- method and rule -------------------------------------------------------------------
+methods = ev.available_methods(track)
+ev.fit_choice("sep.method", methods)
+c1, c2 = st.columns(2)
+method = c1.selectbox(
+    "Method", methods, key="sep.method", format_func=ev.METHOD_LABELS.get,
+    help="Oracle masks (computed from the reference stems) are upper bounds; they are offered "
+    "only when the track's stems are known.",
+)  # fmt: skip
+rule = c2.selectbox("Threshold rule", ev.RULES, key="sep.rule", format_func=ev.RULE_LABELS.get)
+key = ev.track_key(track)
+try:
+    ev.display_arrays(key, method, None, track)  # runs the network once, then cached
+except CoreError as exc:
+    ui.show_error(exc)
+    st.stop()
+ev.sync_query_params(track=ev.track_param(track), method=method)
+
+st.markdown(f"**{track.name}** — {track.mixture.shape[-1] / track.sr:.1f} s, {track.sr} Hz, "
+            f"{track.mixture.shape[0]} channel(s)")  # fmt: skip
+cols = st.columns(3)
+with cols[0]:
+    st.markdown("Mixture")
+    ui.audio_player(track.mixture, track.sr)
+if track.references is not None:
+    for col, label, ref in zip(cols[1:], ("Vocals reference", "Accompaniment reference"),
+                               track.references, strict=True):  # fmt: skip
+        with col:
+            st.markdown(label)
+            ui.audio_player(ref, track.sr)
+
+
+@st.fragment
+def alpha_view() -> None:
+    """The α slider and everything it drives (reruns alone when α moves)."""
+    alpha = st.slider(
+        "α — vocal confidence threshold", min_value=0.01, max_value=0.99, step=0.01,
+        key="sep.alpha",
+        help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule).",
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    try:
+        fig = ev.figure_at_alpha(track, method=method, alpha=alpha, rule=rule, key=key)
+    except CoreError as exc:
+        ui.show_error(exc)
+        return
+    ev.sync_query_params(alpha=alpha)
+    st.plotly_chart(fig, key="sep.figure", config={"displaylogo": False})
+    t1 = time.perf_counter()
+    try:  # after the figure, so the new mask is on screen while the stems are rebuilt
+        stems = ev.stems_at_alpha(key, method, None, alpha, rule, track)
+    except CoreError as exc:
+        ui.show_error(exc)
+        return
+    t2 = time.perf_counter()
+    name = Path(track.name).stem or "track"
+    for col, (label, y) in zip(
+        st.columns(2), (("Vocals", stems[0]), ("Accompaniment", stems[1])), strict=True
+    ):
+        with col:
+            st.markdown(f"{label} estimate")
+            ui.audio_player(y, track.sr)
+            ui.download_audio_button(
+                f"Download {label.lower()} (WAV)", y, track.sr,
+                file_name=f"{name}.{method}.alpha{alpha:.2f}.{label.lower()}.wav",
+                key=f"sep.dl.{label.lower()}",
+            )  # fmt: skip
+    st.caption(
+        f"Server time for this α: figure {1e3 * (t1 - t0):.0f} ms, threshold + reconstruction "
+        f"{1e3 * (t2 - t1):.0f} ms, players {1e3 * (time.perf_counter() - t2):.0f} ms."
+    )
+
+
+alpha_view()
