@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.audio import load_audio, write_audio
+from core.cli import main
+
+torch = pytest.importorskip("torch")
+
+
+def _song(rng, sr, seconds, ch):
+    n = int(sr * seconds)
+    t = np.arange(n) / sr
+    voc = 0.3 * np.sin(2 * np.pi * rng.uniform(500, 900) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    acc = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 200) * t) + 0.01 * rng.standard_normal(n)
+    refs = np.stack([voc, acc])[:, None].repeat(ch, axis=1).astype(np.float32)
+    return refs
+
+
+def _write_track(folder, refs, sr):
+    folder.mkdir(parents=True)
+    write_audio(folder / "vocals.wav", refs[0], sr)
+    write_audio(folder / "accompaniment.wav", refs[1], sr)
+    write_audio(folder / "mixture.wav", refs.sum(0), sr)
+
+
+def test_separate_writes_stems_mask_and_settings(rng, tmp_path, capsys):
+    from core.separator import DnnConfig, KaraokeDNN, save_separator
+
+    torch.manual_seed(0)
+    ckpt = save_separator(
+        tmp_path / "tiny.pt",
+        KaraokeDNN(DnnConfig(sr=8000, n_fft=128, hop_length=64, frames=4, hidden=8)),
+    )
+    sr = 44100
+    refs = _song(rng, sr, 0.4, 2)
+    _write_track(tmp_path / "song", refs, sr)
+    out = tmp_path / "out"
+    mix = str(tmp_path / "song" / "mixture.wav")
+    rc = main(["separate", mix, "--checkpoint", str(ckpt), "--alpha", "0.4", "--out", str(out)])
+    assert rc == 0
+    for name in ("vocals.wav", "accompaniment.wav"):
+        y, ysr = load_audio(out / name)
+        assert ysr == sr and y.shape == refs[0].shape
+    prob = np.load(out / "prob_mask.npy")
+    assert prob.ndim == 3 and prob.shape[0] == 2 and 0 <= prob.min() and prob.max() <= 1
+    settings = json.loads((out / "separation.json").read_text())
+    assert settings["alpha"] == 0.4 and settings["method"] == "dnn" and settings["sr"] == sr
+    v1, _ = load_audio(out / "vocals.wav")
+    # re-apply alpha without the network
+    out2 = tmp_path / "out2"
+    rc = main(["separate", mix, "--from-mask", str(out / "prob_mask.npy"), "--alpha", "0.4",
+               "--out", str(out2)])
+    assert rc == 0
+    v2, _ = load_audio(out2 / "vocals.wav")
+    np.testing.assert_array_equal(v1, v2)
+    # oracle with a references folder
+    rc = main(["separate", mix, "--method", "oracle", "--references", str(tmp_path / "song"),
+               "--alpha", "0.5", "--out", str(tmp_path / "oracle")])
+    assert rc == 0
+    # errors are printed, exit code 2
+    rc = main(["separate", mix, "--method", "oracle", "--alpha", "0.5", "--out", str(out2)])
+    assert rc == 2 and "reference" in capsys.readouterr().err
+    rc = main(["separate", mix, "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(out2)])
+    assert rc == 2
+
+
+@pytest.mark.slow
+def test_train_separator_and_nmf_cli(rng, tmp_path):
+    sr = 22050
+    for split, n in (("train", 2), ("valid", 1)):
+        for i in range(n):
+            _write_track(tmp_path / "corpus" / split / f"s{i}", _song(rng, sr, 1.0, 1), sr)
+    out = tmp_path / "dnn.pt"
+    rc = main(["train-separator", "--data", str(tmp_path / "corpus"), "--epochs", "1",
+               "--seed", "3", "--hidden", "4", "--out", str(out),
+               "--nmf-out", str(tmp_path / "nmf.npz"), "--n-components", "2",
+               "--max-iter", "5"])
+    assert rc == 0 and out.is_file() and (tmp_path / "nmf.npz").is_file()
+    meta = json.loads((tmp_path / "dnn.pt.meta.json").read_text())
+    assert meta["seed"] == 3 and "train-separator" in meta["command"]
+    assert meta["summary"]["best_valid_loss"] > 0
+    assert json.loads((tmp_path / "nmf.npz.meta.json").read_text())["summary"]["n_components"] == 2
