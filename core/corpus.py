@@ -381,6 +381,31 @@ def split_tracks(root: str | Path, split: Split) -> list[Path]:
     )
 
 
+def load_split(
+    root: str | Path,
+    split: Split,
+    *,
+    sr: int | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> list[Track]:
+    """Load every track of one split (see :func:`split_tracks` and :func:`load_track`).
+
+    Returns
+    -------
+    list of Track
+        Sorted by folder.
+
+    Raises
+    ------
+    InvalidConfigError, DatasetError, InvalidAudioError
+        As :func:`split_tracks` and :func:`load_track`; also DatasetError for an empty split.
+    """
+    paths = split_tracks(root, split)
+    if not paths:
+        raise DatasetError(f"split {split!r} of corpus {str(root)!r} holds no track folders")
+    return [load_track(p, sr=sr, max_seconds=max_seconds) for p in paths]
+
+
 # --------------------------------------------------------------------------------------------
 # Synthetic corpus
 # --------------------------------------------------------------------------------------------

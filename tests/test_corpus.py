@@ -15,6 +15,7 @@ from core.corpus import (
     Track,
     list_tracks,
     load_musdb_stem,
+    load_split,
     load_track,
     make_demo_tracks,
     make_synthetic_corpus,
@@ -22,7 +23,13 @@ from core.corpus import (
     split_counts,
     split_tracks,
 )
-from core.errors import CoreError, DatasetError, InvalidAudioError, InvalidConfigError
+from core.errors import (
+    CoreError,
+    DatasetError,
+    DependencyError,
+    InvalidAudioError,
+    InvalidConfigError,
+)
 from core.synth_corpus import VOICE_PROGRAMS, fluidsynth_available
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth missing")
@@ -186,6 +193,57 @@ def test_load_musdb_stem_missing_file_or_dependency(tmp_path):
         load_musdb_stem(tmp_path / "song.stem.mp4")
 
 
+def test_musdb_stem_without_ffmpeg_is_a_dependency_error(tmp_path, monkeypatch):
+    import core.corpus
+
+    (tmp_path / "s.stem.mp4").write_bytes(b"\0" * 16)
+    monkeypatch.setattr(core.corpus.shutil, "which", lambda name: None)
+    with pytest.raises(DependencyError, match="ffmpeg"):
+        load_track(tmp_path / "s.stem.mp4")
+
+
+def _stempeg_usable() -> bool:
+    import shutil
+
+    try:
+        import stempeg  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+@pytest.mark.slow  # ffmpeg encodes and decodes five AAC streams (~5 s)
+@pytest.mark.skipif(not _stempeg_usable(), reason="stempeg or ffmpeg missing")
+def test_load_musdb_stem_file(tmp_path):
+    import stempeg
+
+    # Distinct tones per stream (AAC keeps tones; it mangles noise): drums, bass, other, vocals.
+    t = np.arange(22050) / 44100
+    freqs = {1: 300.0, 2: 110.0, 3: 700.0, 4: 1500.0}
+    stems = np.zeros((5, 22050, 2), dtype=np.float32)
+    for k, f in freqs.items():
+        stems[k] = 0.2 * np.sin(2 * np.pi * f * t)[:, None]
+    stems[0] = stems[1:].sum(axis=0)
+    path = tmp_path / "song.stem.mp4"
+    writer = stempeg.StreamsWriter(codec="aac")
+    stempeg.write_stems(str(path), stems, sample_rate=44100, writer=writer)
+    tracks = list_tracks(tmp_path)
+    assert tracks == [path]
+    track = load_track(path)
+    assert track.name == "song" and track.sr == 44100 and track.channels == 2
+    assert track.references.shape == (2, 2, track.n_samples) and track.n_samples >= 22050
+
+    def peak_hz(y):
+        spec = np.abs(np.fft.rfft(y[0, 2048:18432]))
+        return np.fft.rfftfreq(16384, 1 / 44100)[int(np.argmax(spec))]
+
+    assert abs(peak_hz(track.references[0]) - 1500) < 10  # vocals = stream 4
+    assert min(abs(peak_hz(track.references[1]) - f) for f in (110, 300, 700)) < 10
+    spec = np.abs(np.fft.rfft(track.references[1][0, 2048:18432]))
+    freqs_axis = np.fft.rfftfreq(16384, 1 / 44100)
+    assert spec[np.argmin(np.abs(freqs_axis - 110))] > 0.1 * spec.max()  # bass summed in
+
+
 # ---------------------------------------------------------------- synthetic corpus
 
 
@@ -227,6 +285,22 @@ def test_synthetic_corpus_tree_and_meta(tiny_corpus):
             "mixture.wav", "vocals.wav", "accompaniment.wav", "score.mid"}
         info = sf.info(path / "mixture.wav")
         assert info.samplerate == SR and info.channels == 1 and info.frames == 2 * SR
+
+
+@needs_fluidsynth
+def test_load_split(tiny_corpus):
+    tracks = load_split(tiny_corpus, "train")
+    assert [t.name for t in tracks] == ["train-0000", "train-0001"]
+    assert all(t.sr == SR and t.references is not None for t in tracks)
+
+
+def test_missing_fluidsynth_is_a_dependency_error(tmp_path, monkeypatch):
+    import ctypes.util
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(DependencyError, match="libfluidsynth"):
+        make_synthetic_corpus(tmp_path / "c", songs=3, seed=0, sr=SR, seconds=1.0)
+    assert not (tmp_path / "c" / "train").exists()
 
 
 @needs_fluidsynth

@@ -18,6 +18,8 @@ from core.synth_corpus import (
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth missing")
 SR = 16000
+#: sha1 of the notes of song (seed 1, train, index 0); see the last test.
+PINNED_NOTES_DIGEST = "010c1644863c6b95a533a660a60fe268a9555bd1"
 
 
 def _notes(song):
@@ -120,3 +122,15 @@ def test_render_rejects_bad_options():
         render_song(song, sr=SR, seconds=1, channels=3)
     with pytest.raises(InvalidConfigError, match="sr"):
         render_song(song, sr=4000, seconds=1)
+
+
+def test_scores_are_pinned_for_reproducible_corpora():
+    """Regression: a change to the composer silently changes every corpus made with a seed.
+
+    If this fails on purpose, bump ``core.corpus.GENERATOR_VERSION``, regenerate the demo
+    tracks, and tell whoever trained on an existing corpus.
+    """
+    import hashlib
+
+    digest = hashlib.sha1(repr(_notes(compose_song(1, 0, seconds=15))).encode()).hexdigest()
+    assert digest == PINNED_NOTES_DIGEST
