@@ -130,8 +130,8 @@ except CoreError as exc:
 
 roll_col, measure_col = st.columns([3, 1])
 with roll_col:
-    fig = cv.piano_roll_figure(comp.roll, form=comp.form, probs=comp.probs,
-                               n_prime_steps=comp.n_prime_steps)  # fmt: skip
+    primed = comp.n_prime_steps if prime is not None else 0  # not the default 1-step prime
+    fig = cv.piano_roll_figure(comp.roll, form=comp.form, probs=comp.probs, n_prime_steps=primed)
     st.plotly_chart(fig, key="comp.roll_chart")
     roll_player(
         audio.player_audio, roll=comp.roll, mime=audio.player_mime, key="comp-player",

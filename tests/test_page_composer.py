@@ -1,0 +1,287 @@
+"""AppTest of the Composer page, on tiny untrained checkpoints in a temporary assets folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dashboard import composer_view as cv
+from tests.conftest import app_test
+
+pytestmark = pytest.mark.slow  # each fresh page run loads torch models and renders audio
+
+
+@pytest.fixture(scope="module")
+def tiny_assets(tmp_path_factory):
+    """``<tmp>/composer/exp1.pt`` and ``exp2.pt``: untrained models, with corpus meta."""
+    from core.composer import ComposerConfig, build_model, save_composer
+
+    root = tmp_path_factory.mktemp("assets")
+    meta = {"corpus": {"source": "synthetic", "seed": 0, "n_sequences": 32},
+            "train": {"n_segments": 32, "seed": 0}}  # fmt: skip
+    for e in (1, 2):
+        model = build_model(ComposerConfig(experiment=e), seed=e)
+        save_composer(root / "composer" / f"exp{e}.pt", model, meta=meta)
+    return root
+
+
+@pytest.fixture
+def fast_audio(monkeypatch):
+    """Replace audio rendering by a tiny silent WAV (rendering is tested once, for real)."""
+    real = cv.render
+
+    def fake(roll, *, form, tempo=120.0, sr=16000):
+        from core.audio import audio_to_bytes
+
+        wav = audio_to_bytes(np.zeros((1, 800), np.float32), 8000, fmt="WAV", subtype="PCM_16")
+        return cv.Rendered(b"MThd", wav, wav, "audio/wav", "sine", 8000, 0.1)
+
+    monkeypatch.setattr(cv, "render", fake)
+    return real
+
+
+@pytest.fixture
+def at(tiny_assets, monkeypatch):
+    monkeypatch.setenv("GENEX_ASSETS", str(tiny_assets))
+
+    def make():
+        page = app_test("composer.py", timeout=120)
+        assert not page.exception, [e.value for e in page.exception]
+        return page
+
+    return make
+
+
+def chart_spec(page, trace: str = "chords") -> dict:
+    """The figure JSON of the page's piano roll (the chart holding ``trace``)."""
+    for chart in page.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if any(t.get("name") == trace for t in spec["data"]):
+            return spec
+    raise AssertionError(f"no chart with a {trace!r} trace")
+
+
+def roll_z(page) -> list:
+    """The encoded z data of the roll's voices (equal iff the rolls are equal)."""
+    return [t["z"] for t in chart_spec(page)["data"] if t.get("name") in ("chords", "melody")]
+
+
+def metric_labels(page) -> list[str]:
+    return [m.label for m in page.metric]
+
+
+def ok(page) -> None:
+    assert not page.exception, [e.value for e in page.exception]
+
+
+def test_page_renders_roll_player_measures_and_downloads(at):
+    page = at()
+    assert page.title[0].value == "Composer"
+    model = page.selectbox(key="comp.model")
+    assert model.options == ["exp1", "exp2"] and model.value == "exp2"
+    spec = chart_spec(page, "probabilities")
+    assert {t["name"] for t in spec["data"]} == {"chords", "melody", "probabilities"}
+    bar_lines = [s for s in spec["layout"]["shapes"] if s.get("name") == "bar line"]
+    assert len(bar_lines) == 48 + 1
+    labels = metric_labels(page)
+    for label in ("Form accuracy (all bars)", "Form accuracy, first 10 bars", "Chord tones",
+                  "In scale", "Note density", "Rest ratio", "Longest copied run",
+                  "n-gram overlap"):  # fmt: skip
+        assert label in labels
+    chorus = chart_spec(page, "form accuracy")
+    assert len(chorus["data"][0]["x"]) in (4, 48 // 12) or chorus["data"][0]["x"]
+    (player,) = page.get("iframe")
+    doc = player.proto.srcdoc
+    assert 'id="comp-player-audio"' in doc and 'id="comp-player-playhead"' in doc
+    assert "data:audio/" in doc
+    captions = " ".join(c.value for c in page.caption)
+    assert "rendered with" in captions and ("FluidSynth" in captions or "sine" in captions)
+    assert "Experiment 2" in captions
+    assert len(page.get("download_button")) == 2
+
+
+def test_rerun_with_same_inputs_keeps_the_player_html(at, fast_audio):
+    page = at()
+    doc = page.get("iframe")[0].proto.srcdoc
+    page.run()
+    ok(page)
+    assert page.get("iframe")[0].proto.srcdoc == doc
+
+
+def test_model_switch_exp1_and_back(at, fast_audio):
+    page = at()
+    page.selectbox(key="comp.model").set_value("exp1").run()
+    ok(page)
+    captions = " ".join(c.value for c in page.caption)
+    assert "Experiment 1" in captions
+    assert "Chord tones" not in metric_labels(page)  # chords only: no melody measures
+    assert [t["name"] for t in chart_spec(page)["data"]][:2] == ["chords", "melody"]
+    page.selectbox(key="comp.model").set_value("exp2").run()
+    ok(page)
+    assert "Chord tones" in metric_labels(page)
+    assert "Experiment 2" in " ".join(c.value for c in page.caption)
+
+
+def test_seed_changes_the_sampled_roll_and_is_deterministic(at, fast_audio):
+    page = at()
+    page.radio(key="comp.mode").set_value("sample").run()
+    ok(page)
+    first = roll_z(page)
+    page.number_input(key="comp.seed").set_value(1).run()
+    ok(page)
+    assert roll_z(page) != first
+    page.number_input(key="comp.seed").set_value(0).run()
+    assert roll_z(page) == first
+
+
+def test_threshold_and_temperature_change_the_roll(at, fast_audio):
+    page = at()
+    base = roll_z(page)
+    page.slider(key="comp.threshold").set_value(0.05).run()
+    ok(page)
+    assert roll_z(page) != base
+    page.radio(key="comp.mode").set_value("sample").run()
+    ok(page)
+    assert not page.get("slider") or page.slider(key="comp.temperature")
+    cold = roll_z(page)
+    page.slider(key="comp.temperature").set_value(3.0).run()
+    ok(page)
+    assert roll_z(page) != cold
+
+
+def test_bars_control_sets_the_length(at, fast_audio):
+    page = at()
+    page.number_input(key="comp.bars").set_value(12).run()
+    ok(page)
+    spec = chart_spec(page)
+    assert len([s for s in spec["layout"]["shapes"] if s.get("name") == "bar line"]) == 13
+    assert len([a for a in spec["layout"]["annotations"] if a.get("name") == "chord label"]) == 12
+
+
+def test_bad_midi_upload_shows_a_clear_error_and_the_page_keeps_running(at, fast_audio):
+    page = at()
+    page.selectbox(key="comp.prime").set_value("uploaded MIDI").run()
+    ok(page)
+    page.file_uploader(key="comp.prime_midi").set_value(
+        ("broken.mid", b"this is not a MIDI file", "audio/midi")
+    ).run()
+    ok(page)
+    errors = " ".join(e.value for e in page.error)
+    assert "InvalidMidiError" in errors
+    spec = chart_spec(page)  # still composes, unprimed
+    assert not [s for s in spec["layout"]["shapes"] if s.get("name") == "prime"]
+
+
+def test_midi_upload_primes_the_composition(at, fast_audio):
+    from core.blues import BluesForm, ideal_chord_roll
+    from core.midi import midi_to_bytes, roll_to_midi
+
+    form = BluesForm()
+    roll = np.zeros((form.n_units, 2 * form.steps_per_bar), np.float32)
+    roll[: form.n_chord] = ideal_chord_roll(form, bars=2)
+    roll[form.n_chord + 3, ::2] = 1
+    data = midi_to_bytes(roll_to_midi(roll, form=form))
+    page = at()
+    page.selectbox(key="comp.prime").set_value("uploaded MIDI").run()
+    page.file_uploader(key="comp.prime_midi").set_value(("two_bars.mid", data, "audio/midi"))
+    page.run()
+    ok(page)
+    assert not page.error
+    (prime,) = [s for s in chart_spec(page)["layout"]["shapes"] if s.get("name") == "prime"]
+    assert prime["x1"] == pytest.approx(2.0, abs=0.2)
+
+
+@pytest.mark.parametrize(("source", "widget", "bars"),
+                         [("corpus chorus", "comp.prime_chorus", 12),
+                          ("first-bar pattern", "comp.prime_pattern", 1)])  # fmt: skip
+def test_corpus_and_pattern_priming(at, fast_audio, source, widget, bars):
+    page = at()
+    page.selectbox(key="comp.prime").set_value(source).run()
+    ok(page)
+    assert page.get("number_input" if "chorus" in widget else "selectbox")
+    (prime,) = [s for s in chart_spec(page)["layout"]["shapes"] if s.get("name") == "prime"]
+    assert prime["x1"] == bars
+    bar_lines = [s for s in chart_spec(page)["layout"]["shapes"] if s.get("name") == "bar line"]
+    assert len(bar_lines) == bars + 48 + 1  # the prime, then 48 generated bars
+
+
+def test_unchanged_composition_is_not_recomputed(at, fast_audio, monkeypatch):
+    import core.composer
+
+    calls = []
+    real = core.composer.compose
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.composer, "compose", counting)
+    page = at()
+    assert len(calls) == 1
+    page.number_input(key="comp.tempo").set_value(100).run()  # audio only
+    page.run()
+    ok(page)
+    assert len(calls) == 1
+    page.number_input(key="comp.seed").set_value(5).run()  # threshold mode: new key anyway
+    assert len(calls) == 2
+    page.number_input(key="comp.seed").set_value(0).run()  # back: cached
+    assert len(calls) == 2
+
+
+def test_irrelevant_setting_is_normalised_away(tiny_assets, monkeypatch):
+    import core.composer
+
+    calls = []
+    monkeypatch.setattr(core.composer, "compose", lambda *a, **k: calls.append(k) or k)
+    kw = {"model_key": "m", "bars": 12, "seed": 0}
+    cv.composition(None, **kw, mode="threshold", threshold=0.5, temperature=1.0)
+    cv.composition(None, **kw, mode="threshold", threshold=0.5, temperature=2.5)
+    assert len(calls) == 1
+    cv.composition(None, **kw, mode="sample", threshold=0.2, temperature=2.5)
+    cv.composition(None, **kw, mode="sample", threshold=0.7, temperature=2.5)
+    assert len(calls) == 2 and calls[1]["temperature"] == 2.5
+
+
+def test_quick_training_adds_the_model_to_the_picker(at, fast_audio, monkeypatch):
+    real = cv.train_quick
+    seen = []
+
+    def tiny(**kw):  # a 16-chorus corpus keeps the test quick
+        seen.append(kw)
+        return real(**{**kw, "n_segments": 16})
+
+    monkeypatch.setattr(cv, "train_quick", tiny)
+    page = at()
+    page.selectbox(key="comp.train_exp").set_value(1)
+    page.number_input(key="comp.train_epochs").set_value(1)
+    page.selectbox(key="comp.train_segments").set_value(128)
+    page.button(key="comp.train_go").click().run()
+    ok(page)
+    model = page.selectbox(key="comp.model")
+    assert len(model.options) == 3
+    assert seen[0]["experiment"] == 1 and seen[0]["epochs"] == 1 and callable(seen[0]["progress"])
+    assert model.value.startswith("quick exp1") and model.value == model.options[-1]
+    assert any("Trained" in s.value for s in page.success)
+    assert chart_spec(page, "loss")  # the loss curve of the finished run
+    assert "Experiment 1" in " ".join(c.value for c in page.caption)
+    page.number_input(key="comp.seed").set_value(2).run()  # the session model keeps working
+    ok(page)
+
+
+def test_no_models_shows_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEX_ASSETS", str(tmp_path))
+    page = app_test("composer.py", timeout=120)
+    ok(page)
+    assert "No composer model" in page.info[0].value
+    assert page.get("button")  # the training panel is still there
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "composer").mkdir()
+    (tmp_path / "composer" / "exp2.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("GENEX_ASSETS", str(tmp_path))
+    page = app_test("composer.py", timeout=120)
+    ok(page)
+    assert "CheckpointError" in page.error[0].value
