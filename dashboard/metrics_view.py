@@ -152,16 +152,21 @@ def per_track_medians(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def alpha_curve_stats(
-    df: pd.DataFrame, *, metric: str, target: str, tracks: str = MEDIAN
+    df: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    target: str | None = None,
+    tracks: str = MEDIAN,
 ) -> pd.DataFrame:
-    """The numbers behind one α-curves panel.
+    """The numbers behind the α-curves panels.
 
     Parameters
     ----------
     df
         Tidy metrics table.
     metric, target
-        E.g. ``"SDR"``, ``"vocals"``.
+        E.g. ``"SDR"``, ``"vocals"``; ``None`` keeps every metric (target) and adds a
+        ``metric`` (``target``) column to the result, so all panels cost one grouping.
     tracks
         ``"median"``: per-track medians over windows, then median and quartiles over tracks.
         A track name: that track's median over windows, quartiles over its windows.
@@ -172,12 +177,22 @@ def alpha_curve_stats(
         One row per (method, α): ``method, alpha, median, q25, q75, n`` where ``n`` counts the
         tracks (or windows) that had a defined value. Sorted by method then α.
     """
-    sub = df[(df["metric"] == metric.upper()) & (df["target"] == target)]
+    keep = np.ones(len(df), dtype=bool)
+    keys = ["method", "alpha"]
+    if metric is not None:
+        keep &= (df["metric"] == metric.upper()).to_numpy()
+    else:
+        keys = ["metric", *keys]
+    if target is not None:
+        keep &= (df["target"] == target).to_numpy()
+    else:
+        keys = ["target", *keys]
+    if tracks != MEDIAN:
+        keep &= (df["track"] == tracks).to_numpy()
+    sub = df[keep]
     if tracks == MEDIAN:
         sub = per_track_medians(sub)
-    else:
-        sub = sub[sub["track"] == tracks]
-    grouped = sub.groupby(["method", "alpha"], sort=True)["value"]
+    grouped = sub.groupby(keys, sort=True)["value"]
     stats = pd.DataFrame(
         {
             "median": grouped.median(),
@@ -198,60 +213,58 @@ def _empty_figure(message: str, *, height: int = 360) -> go.Figure:
     return fig
 
 
-def _add_alpha_traces(
-    fig: go.Figure,
+def _alpha_traces(
     stats: pd.DataFrame,
     *,
     metric: str,
     track_label: str,
     methods: Sequence[str],
-    row: int | None = None,
-    col: int | None = None,
+    axes: tuple[str, str] = ("x", "y"),
     showlegend: bool = True,
     band: bool = True,
-) -> None:
-    """Add band (q25–q75) and curve traces per method to ``fig`` (in place)."""
-    loc = {} if row is None else {"row": row, "col": col}
+) -> list[dict[str, Any]]:
+    """Band (q25–q75) and curve traces per method, as plotly trace dicts on ``axes``."""
     customtrack = "" if track_label == MEDIAN else track_label
     spread = "IQR over tracks" if track_label == MEDIAN else "IQR over windows"
+    on = {"xaxis": axes[0], "yaxis": axes[1], "legendgroup": None}
+    traces: list[dict[str, Any]] = []
     for method in methods:
         s = stats[stats["method"] == method].sort_values("alpha")
         if s.empty:
             continue
+        on["legendgroup"] = method
         color = method_color(method, methods)
         ceiling = method in CEILING_METHODS
         x = s["alpha"].to_numpy(float)
         if band and not ceiling:
             # upper edge first, lower edge filled up to it ("tonexty")
-            fig.add_trace(
-                go.Scatter(
-                    x=x, y=s["q75"].to_numpy(float), mode="lines", line={"width": 0},
-                    hoverinfo="skip", showlegend=False, legendgroup=method,
+            traces.append(
+                dict(
+                    type="scatter", x=x, y=s["q75"].to_numpy(float), mode="lines",
+                    line={"width": 0}, hoverinfo="skip", showlegend=False,
                     name=f"{method} q75", meta={"role": "band", "method": method, "edge": "q75"},
-                ),
-                **loc,
+                    **on,
+                )
             )  # fmt: skip
-            fig.add_trace(
-                go.Scatter(
-                    x=x, y=s["q25"].to_numpy(float), mode="lines", line={"width": 0},
-                    fill="tonexty", fillcolor=_rgba(color, 0.18), hoverinfo="skip",
-                    showlegend=False, legendgroup=method, name=f"{method} q25",
-                    meta={"role": "band", "method": method, "edge": "q25"},
-                ),
-                **loc,
+            traces.append(
+                dict(
+                    type="scatter", x=x, y=s["q25"].to_numpy(float), mode="lines",
+                    line={"width": 0}, fill="tonexty", fillcolor=_rgba(color, 0.18),
+                    hoverinfo="skip", showlegend=False, name=f"{method} q25",
+                    meta={"role": "band", "method": method, "edge": "q25"}, **on,
+                )
             )  # fmt: skip
-        customdata = [[customtrack, method, float(a)] for a in x]
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=x,
                 y=s["median"].to_numpy(float),
                 mode="lines+markers",
                 name=f"{method} (ceiling)" if ceiling else method,
-                legendgroup=method,
                 showlegend=showlegend,
                 line={"color": color, "dash": "dash" if ceiling else "solid", "width": 2},
                 marker={"size": 8, "color": color, "symbol": "diamond" if ceiling else "circle"},
-                customdata=customdata,
+                customdata=[[customtrack, method, float(a)] for a in x],
                 text=[f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(s["q25"], s["q75"], strict=True)],
                 hovertemplate=(
                     f"<b>{method}</b> · {track_label}<br>α = %{{x:.2f}}<br>"
@@ -259,9 +272,10 @@ def _add_alpha_traces(
                     "<br><i>click: open in Mask explorer</i><extra></extra>"
                 ),
                 meta={"role": "ceiling" if ceiling else "curve", "method": method},
-            ),
-            **loc,
+                **on,
+            )
         )
+    return traces
 
 
 def alpha_curves_figure(
@@ -310,8 +324,7 @@ def alpha_curves_figure(
     )
     if stats.empty:
         return _empty_figure(f"No {metric} values for {label} ({tracks}).", height=height)
-    fig = go.Figure()
-    _add_alpha_traces(fig, stats, metric=metric, track_label=tracks, methods=methods)
+    fig = go.Figure(_alpha_traces(stats, metric=metric, track_label=tracks, methods=methods))
     fig.update_layout(
         title=title,
         height=height,
@@ -357,20 +370,25 @@ def alpha_panels_figure(
         horizontal_spacing=0.06,
         vertical_spacing=0.12,
     )
-    first = True
-    for r, target in enumerate(targets, start=1):
-        for c, metric in enumerate(metrics, start=1):
-            stats = alpha_curve_stats(df, metric=metric, target=target, tracks=tracks)
-            stats = stats[stats["method"].isin(methods)]
-            _add_alpha_traces(
-                fig, stats, metric=metric, track_label=tracks, methods=methods,
-                row=r, col=c, showlegend=first,
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {}
+    all_stats = alpha_curve_stats(df, tracks=tracks)
+    all_stats = all_stats[all_stats["method"].isin(methods)]
+    for r, target in enumerate(targets):
+        for c, metric in enumerate(metrics):
+            n = r * len(metrics) + c + 1
+            suffix = "" if n == 1 else str(n)
+            stats = all_stats[(all_stats["target"] == target) & (all_stats["metric"] == metric)]
+            traces += _alpha_traces(
+                stats, metric=metric, track_label=tracks, methods=methods,
+                axes=(f"x{suffix}", f"y{suffix}"), showlegend=not traces,
             )  # fmt: skip
-            if not stats.empty:
-                first = False
-            fig.update_yaxes(title_text="dB" if c == 1 else None, row=r, col=c)
-    for c in range(1, len(metrics) + 1):
-        fig.update_xaxes(title_text="α", row=len(targets), col=c)
+            if c == 0:
+                layout[f"yaxis{suffix}"] = {"title": {"text": "dB"}}
+            if r == len(targets) - 1:
+                layout[f"xaxis{suffix}"] = {"title": {"text": "α"}}
+    fig.add_traces(traces)
+    fig.update_layout(layout)
     fig.update_layout(
         height=height_per_row * len(targets) + 80,
         hovermode="closest",
@@ -438,7 +456,7 @@ def sar_vs_sir_figure(
     label = TARGET_LABELS.get(target, target)
     if stats.empty:
         return _empty_figure(f"No SIR/SAR values for {label}.", height=height)
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for method in methods:
         s = stats[stats["method"] == method].sort_values("alpha")
         if s.empty:
@@ -446,8 +464,9 @@ def sar_vs_sir_figure(
         color = method_color(method, methods)
         alphas = s["alpha"].to_list()
         show = _alpha_label_positions(alphas)
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=s["SIR"].to_numpy(float),
                 y=s["SAR"].to_numpy(float),
                 mode="lines+markers+text",
@@ -465,6 +484,7 @@ def sar_vs_sir_figure(
                 meta={"role": "curve", "method": method},
             )
         )
+    fig = go.Figure(traces)
     fig.update_layout(
         title=f"Mean SAR vs mean SIR over tracks — {label}",
         height=height,
@@ -533,17 +553,19 @@ def framewise_figure(
     metrics = [m for m in metrics if m in set(sub["metric"])]
     if not metrics:
         return _empty_figure("No SDR/SIR/SAR values for this choice.", height=height)
-    fig = make_subplots(
-        rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.06,
-        subplot_titles=list(metrics),
-    )  # fmt: skip
     times_all = np.sort(sub["time"].unique())
     step = float(np.median(np.diff(times_all))) if len(times_all) > 1 else 1.0
-    for r, metric in enumerate(metrics, start=1):
+    traces: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    titles: list[str] = []
+    layout: dict[str, Any] = {}
+    for r, metric in enumerate(metrics):
+        suffix = "" if r == 0 else str(r + 1)
         s = sub[sub["metric"] == metric].sort_values("time")
         color = METRIC_COLORS.get(metric, "#333333")
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=s["time"].to_numpy(float),
                 y=s["value"].to_numpy(float),
                 mode="lines+markers",
@@ -553,17 +575,26 @@ def framewise_figure(
                 connectgaps=False,
                 hovertemplate=f"t = %{{x:.1f}} s<br>{metric} = %{{y:.2f}} dB<extra></extra>",
                 meta={"role": "framewise", "metric": metric},
-            ),
-            row=r,
-            col=1,
+                xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
+            )
         )
         med = float(np.nanmedian(s["value"])) if s["value"].notna().any() else math.nan
-        if not math.isnan(med):
-            fig.add_hline(
-                y=med, line={"dash": "dot", "color": color, "width": 1}, row=r, col=1,
-                annotation_text=f"median {med:.2f} dB", annotation_position="top right",
+        titles.append(f"{metric} — median {med:.2f} dB" if math.isfinite(med) else metric)
+        if math.isfinite(med):
+            shapes.append(
+                dict(
+                    type="line", xref=f"x{suffix} domain", x0=0, x1=1, yref=f"y{suffix}",
+                    y0=med, y1=med, line={"dash": "dot", "color": color, "width": 1},
+                )
             )  # fmt: skip
-        fig.update_yaxes(title_text="dB", row=r, col=1)
+        layout[f"yaxis{suffix}"] = {"title": {"text": "dB"}}
+    fig = make_subplots(
+        rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+        subplot_titles=titles,
+    )  # fmt: skip
+    fig.add_traces(traces)
+    fig.update_layout(layout, shapes=shapes)
     end = duration if duration is not None else float(times_all[-1]) + step
     fig.update_xaxes(range=[0, end])
     fig.update_xaxes(title_text="time (s, window start)", row=len(metrics), col=1)

@@ -170,6 +170,13 @@ def test_panels_figure_has_targets_by_metrics(tidy):
     assert len(curves) == 6 * len(METHODS)
     assert sum(bool(t.showlegend) for t in curves) == len(METHODS)
     assert {t.xaxis for t in curves} == {"x", "x2", "x3", "x4", "x5", "x6"}
+    # panel (accompaniment, SIR) = row 2, column 2 → axis 5; same numbers as the single view
+    single = mv.alpha_curves_figure(tidy, metric="SIR", target="accompaniment", tracks="song_b")
+    panels = mv.alpha_panels_figure(tidy, tracks="song_b")
+    for method in METHODS:
+        a = next(t for t in _curves(single) if t.meta["method"] == method)
+        b = next(t for t in _curves(panels) if t.meta["method"] == method and t.xaxis == "x5")
+        np.testing.assert_allclose(a.y, b.y)
 
 
 # ----------------------------------------------------------------------- SAR vs SIR

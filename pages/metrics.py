@@ -1,0 +1,137 @@
+"""Metrics: SDR / SIR / SAR across the confidence threshold α, from any results run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.paths import assets_dir, results_dir
+from dashboard import home
+from dashboard import metrics_view as mv
+from dashboard.ui import show_error
+
+st.title("Metrics")
+st.caption(
+    "BSS Eval v4 (museval) on the fixed two-source set **vocals + accompaniment**, framewise over "
+    "1 s windows; each track is summarised by its median over windows (undefined windows "
+    "ignored), tracks by their median and interquartile range. Higher is better; α is the "
+    "confidence threshold of the binary masks."
+)
+
+# --- which run -------------------------------------------------------------------------------
+runs = mv.find_runs(assets_dir(), results_dir())
+pick, typed = st.columns([2, 3])
+with pick:
+    chosen = st.selectbox(
+        "Results run", runs, key="met.run", format_func=mv.run_label,
+        placeholder="no runs found", help="Shipped runs first, then those under the results folder.",
+    )  # fmt: skip
+with typed:
+    folder = st.text_input(
+        "…or any results folder", key="met.folder", placeholder="/path/to/a/genex/results/run",
+        help="A folder written by `genex evaluate --out DIR`; it overrides the choice on the left.",
+    )  # fmt: skip
+path = folder.strip() or chosen
+if not path:
+    st.info(
+        "No results run found. Make one with `genex evaluate --data DIR --methods "
+        "dnn,traditional,oracle --alphas 0.05:0.95:0.05 --out results/my_run`."
+    )
+    st.stop()
+try:
+    run = mv.load_run(path)
+except CoreError as exc:
+    show_error(exc)
+    st.stop()
+if run.tidy.empty:
+    st.warning(f"The run in {path} holds no metrics yet.")
+    st.stop()
+
+with st.expander("Run configuration"):
+    st.markdown(
+        "\n".join(f"- **{name}**: `{value}`" for name, value in mv.config_rows(run.config))
+        or "(no configuration recorded)"
+    )
+
+# --- selectors -------------------------------------------------------------------------------
+c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
+methods = c1.multiselect("Methods", run.methods, default=run.methods, key="met.methods")
+
+
+def follow_track() -> None:
+    """The framewise view follows the track chosen above."""
+    if st.session_state["met.track"] != mv.MEDIAN:
+        st.session_state["met.fw_track"] = st.session_state["met.track"]
+
+
+track = c2.selectbox(
+    "Track", [mv.MEDIAN, *run.tracks], key="met.track", on_change=follow_track,
+    format_func=lambda t: "median over tracks" if t == mv.MEDIAN else t,
+)  # fmt: skip
+target = c3.selectbox(
+    "Target", mv.targets_of(run.tidy), key="met.target", format_func=mv.TARGET_LABELS.get
+)
+metric = c4.selectbox("Metric", mv.metrics_of(run.tidy), key="met.metric")
+click_track = run.tracks[0] if track == mv.MEDIAN else track
+
+
+def open_explorer(event, figure) -> None:
+    """Switch to the Mask explorer at the clicked (track, method, α)."""
+    clicked = mv.points_to_target(event, figure=figure, fallback_track=click_track)
+    if clicked is None:
+        return
+    if not home.page_exists("mask_explorer.py"):
+        st.info(f"Mask explorer not available; you clicked {clicked.query_params()}.")
+        return
+    st.switch_page("../pages/mask_explorer.py", query_params=clicked.query_params())
+
+
+if not methods:
+    st.info("Choose at least one method.")
+    st.stop()
+
+# --- α curves --------------------------------------------------------------------------------
+fig = mv.alpha_curves_figure(run.tidy, metric=metric, target=target, tracks=track, methods=methods)
+event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="met.curves")
+open_explorer(event, fig)
+st.caption(
+    f"Shaded: interquartile range over {'tracks' if track == mv.MEDIAN else 'windows'}; dashed: "
+    f"the oracle mask, a ceiling. Click a point to open the Mask explorer at that method and α "
+    f"on track **{click_track}**."
+)
+
+st.subheader("SDR, SIR and SAR — vocal and non-vocal")
+panels = mv.alpha_panels_figure(run.tidy, tracks=track, methods=methods)
+event = st.plotly_chart(panels, on_select="rerun", selection_mode="points", key="met.panels")
+open_explorer(event, panels)
+
+st.subheader("Like to like: SAR as a function of SIR")
+sarsir = mv.sar_vs_sir_figure(run.tidy, target=target, methods=methods)
+event = st.plotly_chart(sarsir, on_select="rerun", selection_mode="points", key="met.sarsir")
+open_explorer(event, sarsir)
+st.caption(
+    "Each point is one α: the mean over tracks of each track's median SIR and SAR. At equal "
+    "SIR, a higher curve has fewer artefacts."
+)
+
+# --- framewise -------------------------------------------------------------------------------
+st.subheader("Over time at one α")
+f1, f2, f3 = st.columns([2, 2, 3])
+if st.session_state.get("met.fw_track") not in run.tracks:
+    st.session_state["met.fw_track"] = click_track
+fw_track = f1.selectbox("Track", run.tracks, key="met.fw_track")
+fw_method = f2.selectbox("Method", methods, key="met.fw_method")
+fw_alpha = f3.select_slider(
+    "α", run.alphas, value=mv.nearest_alpha(run.alphas, 0.5), key="met.fw_alpha",
+    format_func=lambda a: f"{a:.2f}",
+)  # fmt: skip
+audio = mv.track_audio(run.config, fw_track, assets_dir())
+st.plotly_chart(
+    mv.framewise_figure(
+        run.tidy, track=fw_track, method=fw_method, alpha=fw_alpha, target=target,
+        duration=audio.duration if audio else None,
+    ),
+    key="met.framewise",
+)  # fmt: skip
+if audio is not None:
+    st.audio(str(audio.path))

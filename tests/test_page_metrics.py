@@ -1,0 +1,157 @@
+"""AppTest of the Metrics page: run picking, selectors, bad folders, clicks into the explorer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import ResultsError
+from dashboard import metrics_view as mv
+from tests.conftest import REPO_ROOT, app_test
+from tests.test_metrics_view import make_tidy
+
+EXPLORER = (REPO_ROOT / "pages" / "mask_explorer.py").is_file()
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch):
+    """A results folder with one run under a temporary assets dir; runs read synthetically."""
+    assets = tmp_path / "assets"
+    run = assets / "results" / "demo"
+    run.mkdir(parents=True)
+    config = {
+        "command": "genex evaluate --data assets/demo_tracks --out assets/results/demo",
+        "methods": ["dnn", "traditional", "oracle"],
+        "alphas": [float(a) for a in np.round(np.arange(0.05, 0.96, 0.1), 2)],
+        "code_version": "0.1.0",
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(1)))
+
+    def fake_read_run(path):
+        if not (mv.Path(path) / "config.json").is_file():
+            raise ResultsError(f"{path} is not a GenEx results run: no config.json")
+        return mv.RunData(path=str(path), config=config, tidy=tidy)
+
+    monkeypatch.setattr(mv, "read_run", fake_read_run)
+    monkeypatch.setenv("GENEX_ASSETS", str(assets))
+    monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "no_results"))
+    return run
+
+
+def _spec(at, i=0):
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def _curves(spec):
+    return [t for t in spec["data"] if (t.get("meta") or {}).get("role") in ("curve", "ceiling")]
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_default_run_renders_every_view(run_dir):
+    at = app_test("metrics.py", timeout=120)
+    _ok(at)
+    assert at.title[0].value == "Metrics"
+    assert at.selectbox(key="met.run").value == run_dir
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4  # α curves, panels, SAR vs SIR, framewise
+    spec = _spec(at)
+    assert {t["meta"]["method"] for t in _curves(spec)} == {"dnn", "traditional", "oracle"}
+    assert "median over tracks" in spec["layout"]["title"]["text"]
+    captions = " ".join(c.value for c in at.caption)
+    assert "vocals + accompaniment" in captions and "1 s windows" in captions
+    assert "median" in captions
+    config_text = " ".join(m.value for m in at.expander[0].markdown)
+    assert "genex evaluate" in config_text and "10 values" in config_text
+    assert not at.error
+
+
+def test_method_and_track_switches_redraw_the_curves(run_dir):
+    at = app_test("metrics.py", timeout=120)
+    at.multiselect(key="met.methods").set_value(["dnn"]).run()
+    _ok(at)
+    assert [t["meta"]["method"] for t in _curves(_spec(at))] == ["dnn"]
+    sarsir = _spec(at, 2)
+    assert [t["meta"]["method"] for t in sarsir["data"]] == ["dnn"]
+    at.selectbox(key="met.track").set_value("song_b").run()
+    _ok(at)
+    spec = _spec(at)
+    assert "track song_b" in spec["layout"]["title"]["text"]
+    assert _curves(spec)[0]["customdata"][0][0] == "song_b"
+    assert at.selectbox(key="met.fw_track").value == "song_b"
+    at.selectbox(key="met.metric").set_value("SAR").run()
+    at.selectbox(key="met.target").set_value("accompaniment").run()
+    _ok(at)
+    assert "SAR of accompaniment" in _spec(at)["layout"]["title"]["text"]
+
+
+def test_no_method_selected_asks_for_one(run_dir):
+    at = app_test("metrics.py", timeout=120)
+    at.multiselect(key="met.methods").set_value([]).run()
+    _ok(at)
+    assert any("at least one method" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_framewise_alpha_slider_moves_the_framewise_view(run_dir):
+    at = app_test("metrics.py", timeout=120)
+    assert "α = 0.45" in _spec(at, 3)["layout"]["title"]["text"]  # nearest to 0.5
+    at.select_slider(key="met.fw_alpha").set_value(0.85).run()
+    _ok(at)
+    assert "α = 0.85" in _spec(at, 3)["layout"]["title"]["text"]
+
+
+def test_a_folder_that_is_not_a_run_shows_an_error(run_dir, tmp_path):
+    bad = tmp_path / "not_a_run"
+    bad.mkdir()
+    at = app_test("metrics.py", timeout=120)
+    at.text_input(key="met.folder").set_value(str(bad)).run()
+    _ok(at)
+    assert len(at.error) == 1
+    assert "ResultsError" in at.error[0].value and "not_a_run" in at.error[0].value
+    assert not at.get("plotly_chart")
+    at.text_input(key="met.folder").set_value("").run()  # back to the picked run
+    _ok(at)
+    assert not at.error and len(at.get("plotly_chart")) == 4
+
+
+def test_no_runs_found_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEX_ASSETS", str(tmp_path / "empty_assets"))
+    monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "empty_results"))
+    at = app_test("metrics.py", timeout=120)
+    _ok(at)
+    assert any("genex evaluate" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize(
+    ("track_choice", "chart", "custom", "expected_track"),
+    [
+        ("median", "met.curves", ["", "dnn", 0.35], "song_a"),  # median → first track
+        ("song_c", "met.curves", ["song_c", "traditional", 0.75], "song_c"),
+        ("median", "met.sarsir", ["", "oracle", 0.05], "song_a"),
+    ],
+)
+def test_clicking_a_point_opens_the_mask_explorer(
+    run_dir, track_choice, chart, custom, expected_track
+):
+    at = app_test("metrics.py", timeout=120)
+    at.selectbox(key="met.track").set_value(track_choice).run()
+    point = {"curve_number": 2, "point_number": 3, "point_index": 3, "customdata": custom}
+    at.session_state[chart] = {"selection": {"points": [point], "point_indices": [3]}}
+    at.run()
+    _ok(at)
+    expected = {"track": expected_track, "method": custom[1], "alpha": f"{custom[2]:.2f}"}
+    if not EXPLORER:
+        # the explorer is not shipped yet: the page says where it would have gone
+        assert any(str(expected) in i.value for i in at.info)
+        pytest.skip("pages/mask_explorer.py not present: switch not checkable yet")
+    assert {k: at.query_params[k] for k in expected} in (
+        expected,
+        {k: [v] for k, v in expected.items()},
+    )
+    assert at.title[0].value != "Metrics"
