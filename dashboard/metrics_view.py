@@ -846,3 +846,26 @@ def track_audio(config: Mapping[str, Any], track: str, assets: Path) -> TrackAud
                     except (RuntimeError, OSError):  # soundfile's LibsndfileError is both
                         continue
     return None
+
+
+def track_folder(config: Mapping[str, Any], track: str, assets: Path) -> Path | None:
+    """The folder holding ``track``'s audio (see :func:`track_audio`), or ``None``."""
+    audio = track_audio(config, track, assets)
+    return None if audio is None else audio.path.parent
+
+
+def explorer_params(
+    clicked: ClickTarget, config: Mapping[str, Any], assets: Path
+) -> dict[str, str]:
+    """Query parameters opening the Mask explorer at ``clicked``.
+
+    ``track`` is the demo-track name when the track is a shipped demo track (or cannot be
+    found), else the path of its folder under the run's data folder, which the explorer opens
+    as a dataset track.
+    """
+    params = clicked.query_params()
+    folder = track_folder(config, clicked.track, assets)
+    demo_root = (assets / "demo_tracks").resolve()
+    if folder is not None and folder.resolve().parent != demo_root:
+        params["track"] = str(folder)
+    return params

@@ -83,7 +83,8 @@ def open_explorer(event, figure) -> None:
     if not home.page_exists("mask_explorer.py"):
         st.info(f"Mask explorer not available; you clicked {clicked.query_params()}.")
         return
-    st.switch_page("../pages/mask_explorer.py", query_params=clicked.query_params())
+    params = mv.explorer_params(clicked, run.config, assets_dir())
+    st.switch_page("../pages/mask_explorer.py", query_params=params)
 
 
 if not methods:

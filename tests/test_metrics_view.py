@@ -289,3 +289,22 @@ def test_config_rows_put_key_facts_first():
     assert rows[0] == ("command", "genex evaluate")
     assert ("alphas", "3 values, 0.05 … 0.95") in rows
     assert rows[-1] == ("seed", "0")
+
+
+def test_explorer_params_name_demo_tracks_and_give_paths_for_dataset_tracks(tmp_path):
+    import soundfile as sf
+
+    assets = tmp_path / "assets"
+    data = tmp_path / "corpus"
+    for folder in (assets / "demo_tracks" / "demo_song", data / "test" / "ds_song"):
+        folder.mkdir(parents=True)
+        sf.write(folder / "mixture.wav", np.zeros(8000, np.float32), 8000)
+    config = {"data": str(data)}
+    demo = mv.explorer_params(mv.ClickTarget("demo_song", "dnn", 0.3), config, assets)
+    assert demo == {"track": "demo_song", "method": "dnn", "alpha": "0.30"}
+    ds = mv.explorer_params(mv.ClickTarget("ds_song", "oracle", 0.555), config, assets)
+    assert ds["track"] == str(data / "test" / "ds_song") and ds["alpha"] == "0.56"
+    unknown = mv.explorer_params(mv.ClickTarget("nowhere", "dnn", 0.5), config, assets)
+    assert unknown["track"] == "nowhere"
+    audio = mv.track_audio(config, "demo_song", assets)
+    assert audio is not None and audio.duration == pytest.approx(1.0)
