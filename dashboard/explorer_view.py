@@ -418,9 +418,39 @@ IBM_TITLE = "Ideal binary mask (from the reference stems)"
 PROB_TITLE = "Probabilistic vocal mask P"
 
 
-@st.cache_resource(max_entries=4, show_spinner="Preparing the spectrograms…")
-def display_arrays(key: str, method: str, checkpoint: str | None, _track: Track) -> Display:
-    """Pool the mask result of ``(key, method, checkpoint)`` for display (cached).
+#: Top frequencies offered for the panels (``None``: up to Nyquist).
+FMAX_CHOICES: tuple[float | None, ...] = (None, 8000.0, 4000.0, 2000.0)
+
+
+def crop_bins(a: FloatArray, *, sr: int, n_fft: int, fmax: float | None) -> tuple[FloatArray, float]:
+    """Keep the STFT bins up to ``fmax`` Hz (before pooling, so a zoomed band keeps detail).
+
+    Parameters
+    ----------
+    a : ndarray, shape (..., bins, frames)
+    sr, n_fft
+        Sample rate (Hz) and FFT size of the STFT; bin ``k`` is at ``k * sr / n_fft`` Hz.
+    fmax
+        Top frequency in Hz, or ``None`` for all bins.
+
+    Returns
+    -------
+    cropped : ndarray, shape (..., kept_bins, frames)
+    top_hz : float
+        The frequency of the top edge of the kept bins (``sr / 2`` when all are kept).
+    """
+    bins = a.shape[-2]
+    bin_hz = sr / n_fft
+    keep = bins if fmax is None else int(np.clip(int(fmax / bin_hz) + 1, 2, bins))
+    top = sr / 2.0 if keep >= bins else keep * bin_hz
+    return a[..., :keep, :], float(top)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Preparing the spectrograms…")
+def display_arrays(
+    key: str, method: str, checkpoint: str | None, fmax: float | None, _track: Track
+) -> Display:
+    """Pool the mask result of ``(key, method, checkpoint)`` up to ``fmax`` Hz (cached).
 
     Raises
     ------
@@ -428,17 +458,22 @@ def display_arrays(key: str, method: str, checkpoint: str | None, _track: Track)
         As :func:`mask_result`.
     """
     res = mask_result(key, method, checkpoint, _track)
-    power = si.downsample(np.mean(np.abs(res.mixture_stft) ** 2, axis=0))
-    prob = si.downsample(np.asarray(res.prob, dtype=np.float32))
+    n_fft = res.stft_config.n_fft
+    stft_c, max_hz = crop_bins(res.mixture_stft, sr=res.sr, n_fft=n_fft, fmax=fmax)
+    power = si.downsample(np.mean(np.abs(stft_c) ** 2, axis=0))
+    prob_c, _ = crop_bins(np.asarray(res.prob), sr=res.sr, n_fft=n_fft, fmax=fmax)
+    prob = si.downsample(prob_c.astype(np.float32))
     ref = float(power.max())
     duration = _track.mixture.shape[-1] / _track.sr
-    max_hz = res.sr / 2.0
     static = {MIXTURE_TITLE: si.data_uri(_db_png(power, ref))}
     static_hz = {MIXTURE_TITLE: max_hz}
     if _track.references is not None:
         ibm = res if method == "oracle" else mask_result(key, "oracle", None, _track)
-        static[IBM_TITLE] = si.data_uri(_mask_png(si.downsample(ibm.prob)))
-        static_hz[IBM_TITLE] = ibm.sr / 2.0
+        ibm_c, ibm_hz = crop_bins(
+            np.asarray(ibm.prob), sr=ibm.sr, n_fft=ibm.stft_config.n_fft, fmax=fmax
+        )
+        static[IBM_TITLE] = si.data_uri(_mask_png(si.downsample(ibm_c)))
+        static_hz[IBM_TITLE] = ibm_hz
     static[PROB_TITLE] = si.data_uri(_mask_png(prob))
     static_hz[PROB_TITLE] = max_hz
     return Display(power, prob, ref, duration, max_hz, static, static_hz)
@@ -509,6 +544,7 @@ def figure_at_alpha(
     rule: str = "paper",
     checkpoint: str | None = None,
     key: str | None = None,
+    fmax: float | None = None,
 ) -> go.Figure:
     """The panels figure at ``alpha``: cached static panels plus two fresh small PNGs.
 
@@ -518,14 +554,14 @@ def figure_at_alpha(
         From the mask computation (first call for a track and method).
     """
     key = key or track_key(track)
-    display = display_arrays(key, method, checkpoint, track)
+    display = display_arrays(key, method, checkpoint, fmax, track)
     mask_png, est_png = alpha_images(display, alpha=alpha, rule=rule)
     titles = [*display.static, binary_title(alpha, rule), ESTIMATE_TITLE]
     images = [*display.static.values(), si.data_uri(mask_png), si.data_uri(est_png)]
     tops = [*display.static_hz.values(), display.max_hz, display.max_hz]
     return spectrogram_panels(
         images, duration_s=display.duration_s, max_hz=tops, titles=titles,
-        uirevision=f"{key}|{method}",
+        uirevision=f"{key}|{method}|{fmax}",
     )  # fmt: skip
 
 
@@ -537,6 +573,7 @@ def view_at_alpha(
     rule: str = "paper",
     checkpoint: str | None = None,
     key: str | None = None,
+    fmax: float | None = None,
 ) -> AlphaView:
     """Everything that depends on α: the figure and the full-resolution stems, with timings.
 
@@ -556,10 +593,10 @@ def view_at_alpha(
         raise InvalidConfigError(f"alpha must be in (0, 1), got {alpha}")
     key = key or track_key(track)
     t0 = time.perf_counter()
-    display_arrays(key, method, checkpoint, track)
+    display_arrays(key, method, checkpoint, fmax, track)
     t1 = time.perf_counter()
     fig = figure_at_alpha(
-        track, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint, key=key
+        track, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint, key=key, fmax=fmax
     )
     t2 = time.perf_counter()
     stems = stems_at_alpha(key, method, checkpoint, round(float(alpha), 4), rule, track)
@@ -647,6 +684,11 @@ def sync_query_params(**values: str | float | None) -> None:
             value = f"{float(value):.2f}"
         _set_qp(name, None if value is None else str(value))
     st.session_state["sep._qp"] = _current_qp()
+
+
+def fmax_label(fmax: float | None) -> str:
+    """Label of a frequency-range choice."""
+    return "full band" if fmax is None else f"0–{fmax / 1000:g} kHz"
 
 
 def fit_choice(key: str, options: Sequence[str]) -> None:

@@ -92,7 +92,7 @@ method = c1.selectbox(
 rule = c2.selectbox("Threshold rule", ev.RULES, key="sep.rule", format_func=ev.RULE_LABELS.get)
 key = ev.track_key(track)
 try:
-    ev.display_arrays(key, method, None, track)  # runs the network once, then cached
+    ev.mask_result(key, method, None, track)  # runs the network once, then cached
 except CoreError as exc:
     ui.show_error(exc)
     st.stop()
@@ -115,14 +115,20 @@ if track.references is not None:
 @st.fragment
 def alpha_view() -> None:
     """The α slider and everything it drives (reruns alone when α moves)."""
-    alpha = st.slider(
+    c_alpha, c_fmax = st.columns([4, 1])
+    alpha = c_alpha.slider(
         "α — vocal confidence threshold", min_value=0.01, max_value=0.99, step=0.01,
         key="sep.alpha",
         help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule).",
     )  # fmt: skip
+    fmax = c_fmax.selectbox(
+        "Frequencies", ev.FMAX_CHOICES, key="sep.fmax", format_func=ev.fmax_label
+    )
     t0 = time.perf_counter()
     try:
-        fig = ev.figure_at_alpha(track, method=method, alpha=alpha, rule=rule, key=key)
+        fig = ev.figure_at_alpha(
+            track, method=method, alpha=alpha, rule=rule, key=key, fmax=fmax
+        )
     except CoreError as exc:
         ui.show_error(exc)
         return

@@ -194,3 +194,14 @@ def test_track_from_upload_checks_lengths(monkeypatch):
     assert ev.track_from_upload("x", mix, 8000).references is None
     with pytest.raises(DatasetError, match="accompaniment"):
         ev.track_from_upload("x", mix, 8000, accompaniment=np.ones((1, 90), np.float32))
+
+
+def test_crop_bins_keeps_the_band_below_fmax():
+    a = np.arange(2 * 513 * 3, dtype=np.float32).reshape(2, 513, 3)  # n_fft 1024 at 22050 Hz
+    full, top = ev.crop_bins(a, sr=22050, n_fft=1024, fmax=None)
+    assert full.shape == a.shape and top == 11025.0
+    low, top = ev.crop_bins(a, sr=22050, n_fft=1024, fmax=4000.0)
+    assert low.shape == (2, 186, 3)  # bins 0..185 (185 * 21.5 Hz = 3984 Hz)
+    assert top == pytest.approx(186 * 22050 / 1024)
+    np.testing.assert_array_equal(low, a[:, :186])
+    assert ev.fmax_label(None) == "full band" and ev.fmax_label(4000.0) == "0–4 kHz"

@@ -358,3 +358,14 @@ def test_real_demo_track_with_shipped_separator_moves_alpha():
         at.selectbox(key="sep.method").set_value("traditional").run()
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, errors(at)
+
+
+def test_frequency_range_zooms_the_panels(fake_core):
+    at = explorer()
+    assert figure_spec(at)["layout"]["yaxis"]["range"][1] == pytest.approx(SR / 2)
+    before = image_sources(at)
+    at.selectbox(key="sep.fmax").set_value(2000.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    lay = figure_spec(at)["layout"]
+    assert 2000.0 <= lay["yaxis"]["range"][1] < 2100.0
+    assert image_sources(at)[0] != before[0]  # re-pooled from the kept bins, not just zoomed
