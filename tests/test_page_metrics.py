@@ -71,6 +71,7 @@ def test_default_run_renders_every_view(run_dir):
     assert not at.error
 
 
+@pytest.mark.slow
 def test_method_and_track_switches_redraw_the_curves(run_dir):
     at = app_test("metrics.py", timeout=120)
     at.multiselect(key="met.methods").set_value(["dnn"]).run()
@@ -98,6 +99,7 @@ def test_no_method_selected_asks_for_one(run_dir):
     assert not at.get("plotly_chart")
 
 
+@pytest.mark.slow
 def test_framewise_alpha_slider_moves_the_framewise_view(run_dir):
     at = app_test("metrics.py", timeout=120)
     assert "α = 0.45" in _spec(at, 3)["layout"]["title"]["text"]  # nearest to 0.5
@@ -106,6 +108,7 @@ def test_framewise_alpha_slider_moves_the_framewise_view(run_dir):
     assert "α = 0.85" in _spec(at, 3)["layout"]["title"]["text"]
 
 
+@pytest.mark.slow
 def test_a_folder_that_is_not_a_run_shows_an_error(run_dir, tmp_path):
     bad = tmp_path / "not_a_run"
     bad.mkdir()
@@ -128,6 +131,7 @@ def test_no_runs_found_says_how_to_make_one(tmp_path, monkeypatch):
     assert any("genex evaluate" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("track_choice", "chart", "custom", "expected_track"),
     [
