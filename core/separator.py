@@ -431,7 +431,7 @@ def train_separator(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         train_loss = total / n
         valid_loss = evaluate_loss(model, valid)
         history.append(
