@@ -137,7 +137,9 @@ def load_track(
         A folder with ``mixture.wav|flac`` and/or the stems ``vocals`` + ``accompaniment``
         (or ``vocals`` + ``drums`` + ``bass`` + ``other``, summed into the accompaniment).
         A folder with only a mixture gives ``references=None``; stems without a mixture give
-        the mixture as their sum. A ``*.stem.mp4`` path goes to :func:`load_musdb_stem`.
+        the mixture as their sum; a mixture with only one of vocals/accompaniment gives the
+        other as the difference (with a warning). A ``*.stem.mp4`` path goes to
+        :func:`load_musdb_stem`.
     sr
         Target sample rate in Hz (resampled with a warning); ``None`` keeps the files' rate.
     max_seconds
@@ -150,9 +152,9 @@ def load_track(
     Raises
     ------
     DatasetError
-        Not a folder; no mixture and no stems; vocals without an accompaniment (or with only
-        some of drums/bass/other); stems with different sample rates, channel counts or lengths
-        (the message lists every file with its value).
+        Not a folder; no mixture and no stems; one reference without the other and without a
+        mixture; only some of drums/bass/other; files with different sample rates, channel
+        counts or lengths (the message lists every file with its value).
     InvalidAudioError
         A file that cannot be decoded, is empty, non-finite, too long or has > 2 channels.
     """
@@ -163,35 +165,37 @@ def load_track(
         raise DatasetError(f"track folder {str(folder)!r} does not exist or is not a folder")
     found = {s: _find_stem(folder, s) for s in _STEM_NAMES}
     mix_path, voc_path, acc_path = found["mixture"], found["vocals"], found["accompaniment"]
-    parts = [found[s] for s in MUSDB_ACCOMPANIMENT_STEMS]
-    if voc_path is None and (acc_path is not None or any(parts)):
+    parts = {s: found[s] for s in MUSDB_ACCOMPANIMENT_STEMS}
+    if acc_path is None and any(parts.values()) and not all(parts.values()):
+        missing = [s for s, p in parts.items() if p is None]
         raise DatasetError(
-            f"track {folder.name!r} has accompaniment stems but no vocals.wav/.flac; "
-            "a track needs vocals plus accompaniment (or drums/bass/other), or only a mixture"
+            f"track {folder.name!r} has only some of drums/bass/other (missing: "
+            f"{', '.join(missing)}); add the missing stems or an accompaniment.wav"
         )
-    if voc_path is not None and acc_path is None and not all(parts):
-        missing = [s for s, p in zip(MUSDB_ACCOMPANIMENT_STEMS, parts, strict=True) if p is None]
-        raise DatasetError(
-            f"track {folder.name!r} has vocals but no accompaniment: add accompaniment.wav, or all "
-            f"of drums/bass/other (missing: {', '.join(missing)})"
-        )
-    if mix_path is None and voc_path is None:
+    has_acc = acc_path is not None or all(parts.values())
+    if mix_path is None and voc_path is None and not has_acc:
         listing = sorted(p.name for p in folder.iterdir())[:10]
         raise DatasetError(
             f"track folder {str(folder)!r} holds no mixture.wav/.flac and no stems "
             f"(vocals + accompaniment or drums/bass/other); found: {listing or 'nothing'}"
+        )
+    if mix_path is None and (voc_path is not None) != has_acc:  # exactly one reference
+        have, lack = "vocals", "accompaniment"
+        if voc_path is None:
+            have, lack = lack, have
+        raise DatasetError(
+            f"track {folder.name!r} has {have} but no {lack} and no mixture; add "
+            f"{lack}.wav (or drums/bass/other) or mixture.wav"
         )
     paths: dict[str, Path] = {}
     if mix_path is not None:
         paths["mixture"] = mix_path
     if voc_path is not None:
         paths["vocals"] = voc_path
-        if acc_path is not None:
-            paths["accompaniment"] = acc_path
-        else:
-            for stem, part in zip(MUSDB_ACCOMPANIMENT_STEMS, parts, strict=True):
-                assert part is not None
-                paths[stem] = part
+    if acc_path is not None:
+        paths["accompaniment"] = acc_path
+    elif has_acc:
+        paths.update({s: p for s, p in parts.items() if p is not None})
     audio: dict[str, FloatArray] = {}
     rates: dict[str, int] = {}
     for stem, path in paths.items():
@@ -199,13 +203,26 @@ def load_track(
         audio[stem], rates[stem] = y, file_sr
     _check_consistent(folder.name, paths, rates, audio)
     file_sr = next(iter(rates.values()))
+    acc: FloatArray | None = None
+    if "accompaniment" in audio:
+        acc = audio["accompaniment"]
+    elif has_acc:
+        acc = np.sum([audio[s] for s in MUSDB_ACCOMPANIMENT_STEMS], axis=0, dtype=np.float32)
+    voc = audio.get("vocals")
+    # One reference and the mixture: the other reference is their difference.
+    if voc is not None and acc is None:
+        warnings.warn(
+            f"track {folder.name!r}: no accompaniment stem; using mixture - vocals", stacklevel=2
+        )
+        acc = (audio["mixture"] - voc).astype(np.float32)
+    elif acc is not None and voc is None:
+        warnings.warn(
+            f"track {folder.name!r}: no vocals stem; using mixture - accompaniment", stacklevel=2
+        )
+        voc = (audio["mixture"] - acc).astype(np.float32)
     references = None
-    if "vocals" in audio:
-        if "accompaniment" in audio:
-            acc = audio["accompaniment"]
-        else:
-            acc = np.sum([audio[s] for s in MUSDB_ACCOMPANIMENT_STEMS], axis=0, dtype=np.float32)
-        references = np.stack([audio["vocals"], acc]).astype(np.float32, copy=False)
+    if voc is not None and acc is not None:
+        references = np.stack([voc, acc]).astype(np.float32, copy=False)
     if "mixture" in audio:
         mixture = audio["mixture"]
     else:  # stems only: the mixture is their sum

@@ -150,8 +150,26 @@ def test_incomplete_stems(tmp_path, rng):
     with pytest.raises(DatasetError, match="missing: bass, other"):
         load_track(tmp_path / "a")
     _write(tmp_path / "b" / "accompaniment.wav", rng.standard_normal((1, SR)) * 0.1)
-    with pytest.raises(DatasetError, match="no vocals"):
+    with pytest.raises(DatasetError, match="accompaniment but no vocals and no mixture"):
         load_track(tmp_path / "b")
+    _write(tmp_path / "c" / "vocals.wav", rng.standard_normal((1, SR)) * 0.1)
+    with pytest.raises(DatasetError, match="vocals but no accompaniment and no mixture"):
+        load_track(tmp_path / "c")
+
+
+def test_mixture_with_one_reference_derives_the_other(tmp_path, rng):
+    s = _stems(rng)
+    mix = s["vocals"] + s["bass"]
+    _write(tmp_path / "v" / "mixture.wav", mix)
+    _write(tmp_path / "v" / "vocals.wav", s["vocals"])
+    with pytest.warns(UserWarning, match="mixture - vocals"):
+        track = load_track(tmp_path / "v")
+    np.testing.assert_allclose(track.references[1], s["bass"], atol=1e-6)
+    _write(tmp_path / "a" / "mixture.wav", mix)
+    _write(tmp_path / "a" / "accompaniment.wav", s["bass"])
+    with pytest.warns(UserWarning, match="mixture - accompaniment"):
+        track = load_track(tmp_path / "a")
+    np.testing.assert_allclose(track.references[0], s["vocals"], atol=1e-6)
 
 
 def test_corrupt_file_is_invalid_audio(tmp_path, rng):
