@@ -300,7 +300,9 @@ def compose_song(
     half_span = int(rng.integers(6, 10))
     vrange = (centre - half_span, centre + half_span)
     vocals = pretty_midi.Instrument(program=vprog, name="vocals")
-    _write_melody(vocals, rng, chords, tonic, scale, vrange, n_bars, t, step_dur)
+    # Short songs: the lead must enter within the first half (never a silent vocal stem).
+    latest_start = max(0, int(seconds / 2 / step_dur) - 1)
+    _write_melody(vocals, rng, chords, tonic, scale, vrange, n_bars, t, latest_start)
 
     # --- accompaniment -----------------------------------------------------------------------
     families = list(CHORD_FAMILIES)
@@ -526,9 +528,12 @@ def _write_melody(
     vrange: tuple[int, int],
     n_bars: int,
     t: Any,
-    step_dur: float,
+    latest_start: int,
 ) -> None:
-    """A phrased monophonic line: chord tones on strong steps, steps and leaps, rests, bends."""
+    """A phrased monophonic line: chord tones on strong steps, steps and leaps, rests, bends.
+
+    The line starts at eighth-note step 0-8, but no later than ``latest_start``.
+    """
     import pretty_midi
 
     lo, hi = vrange
@@ -538,7 +543,7 @@ def _write_melody(
     vib_cents = float(rng.uniform(15, 55))
     scoop_p = float(rng.uniform(0.05, 0.35))
     # Start after an intro of 0-1 bars (sometimes on an upbeat).
-    step = int(rng.integers(0, 9))
+    step = min(int(rng.integers(0, 9)), latest_start)
     idx = int(rng.integers(len(in_scale) // 3, 2 * len(in_scale) // 3 + 1))
     # One instrumental break of a bar somewhere, sometimes: silent vocal stretches matter.
     brk = int(rng.integers(2, max(3, n_bars))) if rng.random() < 0.4 else -1
@@ -590,7 +595,6 @@ def _write_melody(
                 inst.pitch_bends.append(pretty_midi.PitchBend(pitch=int(value), time=float(time)))
             step += dur
         step += int(rng.integers(1, 7))  # rest between phrases
-    del step_dur
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,6 +65,13 @@ def test_lead_is_voice_like_with_vibrato_and_rests():
     assert max(gaps) > 0.2  # phrase rests
 
 
+def test_short_songs_never_have_a_silent_lead():
+    for i in range(30):
+        song = compose_song(0, i, seconds=1.0)
+        first = min(n.start for n in song.vocals.instruments[0].notes)
+        assert first < 0.5, (i, first, song.spec.tempo)
+
+
 def test_accompaniment_has_chords_bass_and_usually_drums():
     songs = [compose_song(1, i, seconds=4) for i in range(20)]
     for song in songs:
