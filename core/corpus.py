@@ -51,7 +51,9 @@ _STEM_NAMES = ("mixture", "vocals", "accompaniment", *MUSDB_ACCOMPANIMENT_STEMS)
 #: Default length of a synthetic song, in seconds.
 DEFAULT_SECONDS = 15.0
 #: Version of the synthetic generator; bump when a seed would give different audio.
-GENERATOR_VERSION = 1
+#: v2: the lead enters within the first half of songs shorter than ~7 s (v1 could leave a
+#: 1-3 s song without vocals); songs of 7 s or more are identical to v1.
+GENERATOR_VERSION = 2
 
 Split = Literal["train", "valid", "test"]
 Progress = Callable[[int, int], None]
@@ -468,6 +470,7 @@ def corpus_command(
     seconds: float,
     channels: int = 1,
     fmt: str = "wav",
+    splits: Sequence[float] = (0.8, 0.1, 0.1),
     demo: bool = False,
 ) -> str:
     """The ``genex make-corpus`` command line that regenerates a corpus."""
@@ -478,6 +481,8 @@ def corpus_command(
         parts += ["--channels", str(channels)]
     if fmt != "wav":
         parts += ["--format", fmt]
+    if not demo and tuple(float(f) for f in splits) != (0.8, 0.1, 0.1):
+        parts += ["--splits", ",".join(f"{float(f):g}" for f in splits)]
     return shlex.join(parts)
 
 
@@ -597,7 +602,7 @@ def make_synthetic_corpus(
         "generator_version": GENERATOR_VERSION,
         "command": command
         or corpus_command(out, songs=songs, seed=seed, sr=sr, seconds=seconds,
-                          channels=channels, fmt=fmt),
+                          channels=channels, fmt=fmt, splits=splits),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seed": int(seed),
         "sr": int(sr),
@@ -743,6 +748,7 @@ def make_demo_tracks(
         "command": command,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seed": int(seed),
+        "generator_version": GENERATOR_VERSION,
         "summary": {
             "n_tracks": float(songs),
             "seconds_per_track": float(seconds),

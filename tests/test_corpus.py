@@ -368,6 +368,7 @@ def test_corpus_is_deterministic_and_test_songs_independent_of_size(tmp_path, ti
     assert _digest(again) == _digest(tiny_corpus)
     bigger = make_synthetic_corpus(tmp_path / "big", songs=5, seed=11, sr=SR, seconds=2.0,
                                    splits=(0.6, 0.2, 0.2))
+    assert "--splits 0.6,0.2,0.2" in read_corpus_meta(bigger)["command"]
     big = _digest(bigger)
     assert big["test/test-0000/mixture.wav"] == _digest(tiny_corpus)["test/test-0000/mixture.wav"]
     train_hashes = {h for k, h in big.items() if k.startswith("train/")}
