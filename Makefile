@@ -21,7 +21,7 @@ test: setup-test
 	.venv/bin/python -m pytest
 
 bench: setup
-	.venv/bin/python bench/bench_cold_start.py
+	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
