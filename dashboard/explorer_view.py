@@ -129,7 +129,10 @@ def spectrogram_panels(
         positive.
     """
     n = len(images)
-    tops = [float(max_hz)] * n if np.isscalar(max_hz) else [float(h) for h in max_hz]  # type: ignore[union-attr, arg-type]
+    if np.ndim(max_hz) == 0:
+        tops = [float(max_hz)] * n  # type: ignore[arg-type]
+    else:
+        tops = [float(h) for h in max_hz]
     if n == 0 or len(titles) != n or len(tops) != n:
         raise InvalidConfigError(
             f"need one title and max_hz per image, got {n} images, {len(titles)} titles, "
@@ -422,7 +425,9 @@ PROB_TITLE = "Probabilistic vocal mask P"
 FMAX_CHOICES: tuple[float | None, ...] = (None, 8000.0, 4000.0, 2000.0)
 
 
-def crop_bins(a: FloatArray, *, sr: int, n_fft: int, fmax: float | None) -> tuple[FloatArray, float]:
+def crop_bins(
+    a: FloatArray, *, sr: int, n_fft: int, fmax: float | None
+) -> tuple[FloatArray, float]:
     """Keep the STFT bins up to ``fmax`` Hz (before pooling, so a zoomed band keeps detail).
 
     Parameters
@@ -506,7 +511,9 @@ def stems_at_alpha(
 
 def binary_title(alpha: float, rule: str) -> str:
     """Title of the α-dependent mask panel."""
-    return "Soft vocal mask P (α ignored)" if rule == "soft" else f"Binary vocal mask at α = {alpha:.2f}"
+    if rule == "soft":
+        return "Soft vocal mask P (α ignored)"
+    return f"Binary vocal mask at α = {alpha:.2f}"
 
 
 ESTIMATE_TITLE = "Estimated vocal spectrogram (dB)"
