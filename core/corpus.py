@@ -786,9 +786,11 @@ bundled with pretty_midi (`TimGM6mb.sf2`). The "vocals" stem is a voice-like lea
 Voice Oohs, Synth Voice, Lead 6 voice, occasionally a flute/sax) with vibrato, scoops and
 phrase rests; the accompaniment is chords (piano/guitar/organ/strings/pad), bass and drums.
 The tracks are the first test-split songs of **seed {meta['seed']}** whose lead is a voice
-patch and which have drums (test-song indices below) - the same music
-`genex make-corpus --seed {meta['seed']}` puts in `test/<test-NNNN>` (stereo tracks pan their
-instruments). Training corpora should use another seed.
+patch and which have drums (test-song indices below): the same scores that
+`genex make-corpus --seed {meta['seed']}` renders as `test/test-NNNN` when its test split is
+that large (stereo tracks pan their instruments). Training corpora should use another seed;
+test songs never coincide with train or valid songs of any seed's corpus anyway, because the
+split is part of each song's random stream.
 
 Regenerate (from the repository root):
 
