@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import ResultsError
 from dashboard import metrics_view as mv
 from tests.conftest import REPO_ROOT, app_test
 from tests.test_metrics_view import make_tidy
@@ -15,30 +14,54 @@ from tests.test_metrics_view import make_tidy
 EXPLORER = (REPO_ROOT / "pages" / "mask_explorer.py").is_file()
 
 
-@pytest.fixture
-def run_dir(tmp_path, monkeypatch):
-    """A results folder with one run under a temporary assets dir; runs read synthetically."""
-    assets = tmp_path / "assets"
-    run = assets / "results" / "demo"
-    run.mkdir(parents=True)
+def write_run(folder, tidy, config):
+    """Write ``tidy`` as a real results run with :mod:`core.results` (museval JSON + table)."""
+    from core.metrics import BssEval
+    from core.results import create_run
+
+    run = create_run(folder, config)
+    for (track, method), g in tidy.groupby(["track", "method"], sort=True):
+        by_alpha = {}
+        for alpha, ga in g.groupby("alpha", sort=True):
+            times = np.sort(ga["time"].unique())
+            arrays = {}
+            for m in ("SDR", "ISR", "SIR", "SAR"):
+                gm = ga[ga.metric == m]
+                arrays[m.lower()] = np.stack(
+                    [
+                        gm[gm.target == t].sort_values("time")["value"].to_numpy(float)
+                        for t in ("vocals", "accompaniment")
+                    ]
+                )
+            by_alpha[float(alpha)] = BssEval(
+                **arrays, window_starts=times, win_seconds=1.0, hop_seconds=1.0, sr=16000,
+                sources=("vocals", "accompaniment"),
+            )  # fmt: skip
+        run.write_track(track, method, by_alpha)
+    return run
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    """A real results run (3 tracks × dnn/traditional/oracle × 10 α) in a temp assets dir."""
+    assets = tmp_path_factory.mktemp("assets")
+    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(1)))
     config = {
         "command": "genex evaluate --data assets/demo_tracks --out assets/results/demo",
         "methods": ["dnn", "traditional", "oracle"],
         "alphas": [float(a) for a in np.round(np.arange(0.05, 0.96, 0.1), 2)],
+        "tracks": ["song_a", "song_b", "song_c"],
         "code_version": "0.1.0",
     }
-    (run / "config.json").write_text(json.dumps(config))
-    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(1)))
+    write_run(assets / "results" / "demo", tidy, config)
+    return assets
 
-    def fake_read_run(path):
-        if not (mv.Path(path) / "config.json").is_file():
-            raise ResultsError(f"{path} is not a GenEx results run: no config.json")
-        return mv.RunData(path=str(path), config=config, tidy=tidy)
 
-    monkeypatch.setattr(mv, "read_run", fake_read_run)
-    monkeypatch.setenv("GENEX_ASSETS", str(assets))
+@pytest.fixture
+def run_dir(synthetic_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENEX_ASSETS", str(synthetic_run))
     monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "no_results"))
-    return run
+    return synthetic_run / "results" / "demo"
 
 
 def _spec(at, i=0):
@@ -116,7 +139,8 @@ def test_a_folder_that_is_not_a_run_shows_an_error(run_dir, tmp_path):
     at.text_input(key="met.folder").set_value(str(bad)).run()
     _ok(at)
     assert len(at.error) == 1
-    assert "ResultsError" in at.error[0].value and "not_a_run" in at.error[0].value
+    assert "ResultsError" in at.error[0].value and "not a results run" in at.error[0].value
+    assert "not_a_run" in at.error[0].value
     assert not at.get("plotly_chart")
     at.text_input(key="met.folder").set_value("").run()  # back to the picked run
     _ok(at)
@@ -159,3 +183,25 @@ def test_clicking_a_point_opens_the_mask_explorer(
         {k: [v] for k, v in expected.items()},
     )
     assert at.title[0].value != "Metrics"
+
+
+def test_a_folder_with_a_foreign_config_json_is_refused(run_dir, tmp_path):
+    other = tmp_path / "someone_elses"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"lr": 0.001}))
+    at = app_test("metrics.py", timeout=120)
+    at.text_input(key="met.folder").set_value(str(other)).run()
+    _ok(at)
+    assert len(at.error) == 1 and "genex-results" in at.error[0].value
+
+
+def test_the_page_reads_what_core_results_wrote(run_dir):
+    from core.results import open_run
+
+    run = mv.load_run(run_dir)
+    expected = open_run(run_dir).tidy()
+    assert len(run.tidy) == len(expected)
+    assert run.tracks == ["song_a", "song_b", "song_c"]
+    assert run.methods == ["dnn", "traditional", "oracle"]
+    assert len(run.alphas) == 10
+    assert run.config["format"] == "genex-results"
