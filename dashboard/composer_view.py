@@ -130,7 +130,8 @@ def piano_roll_figure(
     plotly.graph_objects.Figure
         Traces: ``chords`` and ``melody`` heatmaps (melody only when the roll has melody rows),
         then ``probabilities``. Shapes named ``bar line`` (``bars + 1`` of them, spanning both
-        panels) and ``prime`` (when primed); annotations named ``chord label``.
+        panels), ``voice split`` (with melody) and ``prime`` (when primed); annotations named
+        ``chord label``.
 
     Raises
     ------
@@ -190,6 +191,12 @@ def piano_roll_figure(
             "line": {"color": "rgba(0,0,0,0.45)" if chorus else "rgba(0,0,0,0.15)",
                      "width": 1.5 if chorus else 1},
         })  # fmt: skip
+    if arr.shape[0] > nc:  # between the chord octave and the melody
+        split = (pitches[nc - 1] + pitches[nc]) / 2
+        shapes.append({
+            "type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": split, "y1": split,
+            "yref": "y", "name": "voice split", "line": {"color": "rgba(0,0,0,0.35)", "width": 1},
+        })  # fmt: skip
     if n_prime_steps > 0:
         end = min(n_prime_steps, steps) / spb
         shapes.append({
@@ -233,7 +240,9 @@ def piano_roll_figure(
     return fig
 
 
-def form_accuracy_chart(per_chorus: Sequence[float] | FloatArray, *, goal: float = 0.99) -> go.Figure:
+def form_accuracy_chart(
+    per_chorus: Sequence[float] | FloatArray, *, goal: float = 0.99
+) -> go.Figure:
     """Chord-form accuracy per 12-bar chorus as a small bar chart.
 
     Parameters
@@ -427,8 +436,9 @@ def measure_cards(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 def model_summary(model: Any) -> str:
     """One line about a composer model: experiment, melody output, size, training."""
     cfg = model.config
-    kind = {1: "Experiment 1 (chords only)", 2: "Experiment 2 (chords + melody)",
-            0: "modern LSTM (chords + melody)"}.get(cfg.experiment, f"experiment {cfg.experiment}")  # fmt: skip
+    kinds = {1: "Experiment 1 (chords only)", 2: "Experiment 2 (chords + melody)",
+             0: "modern LSTM (chords + melody)"}  # fmt: skip
+    kind = kinds.get(cfg.experiment, f"experiment {cfg.experiment}")
     parts = [kind]
     if cfg.has_melody:
         parts.append(f"{cfg.melody_output} melody")
@@ -610,6 +620,22 @@ def measures(comp: Any, *, corpus: Any = None, corpus_key: str = "none") -> dict
     return _measures(key, corpus_key if corpus is not None else "none", comp, corpus)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _novelty(roll_key: str, corpus_key: str, _roll: np.ndarray, _corpus: Any) -> dict[str, float]:
+    from core.composer_measures import novelty
+
+    return dict(novelty(_roll, corpus=_corpus))
+
+
+def novelty_measures(comp: Any, *, corpus: Any, corpus_key: str) -> dict[str, float]:
+    """Similarity to the training corpus (longest copied run, n-gram overlap), cached.
+
+    Kept apart from :func:`measures` because it is the slow one (seconds on the papers'
+    4096-chorus corpus), so the page can draw everything else first.
+    """
+    return _novelty(digest(comp.roll), corpus_key, comp.roll, corpus)
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A composition as files.
@@ -771,7 +797,7 @@ def train_quick(
         n_segments=int(n_segments),
     )  # fmt: skip
     result = train_composer(config, progress=progress)
-    name = f"quick exp{experiment} · {result.epochs_run} ep · seed {seed} · {n_segments} choruses"
+    name = f"quick exp{experiment} · {result.epochs_run} ep · seed {seed} · {n_segments} ch."
     choice = ModelChoice(name, None, f"session:{uuid.uuid4().hex}")
     return QuickTraining(choice, result.model, list(result.history), result.stopped_early,
                          float(result.seconds))  # fmt: skip

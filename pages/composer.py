@@ -51,8 +51,8 @@ def train_panel() -> None:
                 st.rerun()
         last = st.session_state.get("comp.last_training")
         if last is not None:
-            st.success(f"Trained **{last.choice.name}** in {last.seconds:.1f} s"
-                       + (" (stopped early: form learned)" if last.stopped_early else ""))  # fmt: skip
+            early = " (stopped early: form learned)" if last.stopped_early else ""
+            st.success(f"Trained **{last.choice.name}** in {last.seconds:.1f} s{early}")
             st.plotly_chart(cv.loss_figure([h["loss"] for h in last.history],
                                            [h["form_accuracy"] for h in last.history]),
                             key="comp.loss_last")  # fmt: skip
@@ -122,8 +122,7 @@ try:
         model, model_key=choices[name].key, bars=int(bars), seed=int(seed), mode=mode,
         threshold=threshold, temperature=temperature, prime=prime,
     )  # fmt: skip
-    m = cv.measures(comp, corpus=corpus, corpus_key=corpus_key)
-    audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
+    m = cv.measures(comp)
 except CoreError as exc:
     show_error(exc)
     st.stop()
@@ -133,13 +132,18 @@ with roll_col:
     primed = comp.n_prime_steps if prime is not None else 0  # not the default 1-step prime
     fig = cv.piano_roll_figure(comp.roll, form=comp.form, probs=comp.probs, n_prime_steps=primed)
     st.plotly_chart(fig, key="comp.roll_chart")
+    try:
+        audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
+    except CoreError as exc:
+        show_error(exc)
+        st.stop()
     roll_player(
         audio.player_audio, roll=comp.roll, mime=audio.player_mime, key="comp-player",
         steps_per_second=cv.steps_per_second(comp.form, float(tempo)),
         n_chord=comp.form.n_chord, steps_per_bar=comp.form.steps_per_bar,
     )  # fmt: skip
-    synth = ("FluidSynth with the General MIDI soundfont" if audio.synth == "fluidsynth"
-             else "sine waves (FluidSynth not available: apt-get install libfluidsynth3)")  # fmt: skip
+    synth = ("FluidSynth with the General MIDI soundfont" if audio.synth == "fluidsynth" else
+             "sine waves (FluidSynth not available: apt-get install libfluidsynth3)")  # fmt: skip
     st.caption(f"Audio: {audio.seconds:.0f} s rendered with {synth}. Click the roll to seek.")
     d1, d2 = st.columns(2)
     d1.download_button("Download MIDI", audio.midi, file_name="blues.mid", mime="audio/midi",
@@ -151,5 +155,12 @@ with measure_col:
     for label, value, help_ in cv.measure_cards(m):
         st.metric(label, value, help=help_)
     st.plotly_chart(cv.form_accuracy_chart(m["per_chorus"]), key="comp.chorus_chart")
+    novelty_box = st.container()
+
+with novelty_box, st.spinner("Comparing with the training corpus…"):  # slowest: drawn last
+    for label, value, help_ in cv.measure_cards(
+        cv.novelty_measures(comp, corpus=corpus, corpus_key=corpus_key)
+    ):
+        st.metric(label, value, help=help_)
 
 train_panel()

@@ -8,32 +8,9 @@ import re
 import numpy as np
 import pytest
 
+from core.blues import BluesForm
 from dashboard import composer_view as cv
 from dashboard import player
-
-try:
-    from core.blues import BluesForm
-except ImportError:  # pragma: no cover - before core.blues landed
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class BluesForm:  # type: ignore[no-redef]
-        progression: tuple[str, ...] = (
-            "C7", "C7", "C7", "C7", "F7", "F7", "C7", "C7", "G7", "F7", "C7", "G7",
-        )  # fmt: skip
-        chord_low: int = 48
-        n_chord: int = 12
-        melody_low: int = 60
-        n_melody: int = 13
-        steps_per_bar: int = 8
-
-        def chord_label(self, bar: int) -> str:
-            return self.progression[bar % 12]
-
-        def chord_pitches(self, bar: int) -> tuple[int, ...]:
-            root = {"C7": 48, "F7": 53, "G7": 55}[self.chord_label(bar)]
-            return tuple(48 + (root - 48 + i) % 12 for i in (0, 4, 7, 10))
-
 
 SPB = 8
 
@@ -107,7 +84,10 @@ def test_roll_with_probabilities_shares_the_x_axis(form):
     assert (heat.zmin, heat.zmax) == (0, 1)
     assert len(named(fig.layout.shapes, "bar line")) == 25
     # bar lines span both panels
-    assert all(s.yref == "paper" and s.y0 == 0 and s.y1 == 1 for s in fig.layout.shapes)
+    lines = named(fig.layout.shapes, "bar line")
+    assert all(s.yref == "paper" and s.y0 == 0 and s.y1 == 1 for s in lines)
+    (split,) = named(fig.layout.shapes, "voice split")
+    assert split.y0 == 59.5 and split.yref == "y"
     assert tuple(fig.layout.xaxis2.range) == (0, 24)
 
 
