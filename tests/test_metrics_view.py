@@ -195,6 +195,8 @@ def test_sar_vs_sir_coordinates_are_means_over_tracks_of_per_track_medians(tidy)
     assert dnn.customdata[i][2] == pytest.approx(0.25)
     assert "α" in dnn.hovertemplate
     assert dnn.text[0] == "α=0.05" and dnn.text[-1] == "α=0.95"
+    oracle = next(t for t in fig.data if t.meta["method"] == "oracle")
+    assert not any(oracle.text) and oracle.line.dash == "dash"
     # trade-off: higher α, more SIR, less SAR
     assert dnn.x[-1] > dnn.x[0] and dnn.y[-1] < dnn.y[0]
 
