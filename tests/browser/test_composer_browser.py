@@ -74,6 +74,17 @@ def test_play_moves_the_playhead_and_clicking_the_roll_seeks(composer_url, page,
     handle.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "composer_playing.png"))
 
+    # a rerun that leaves roll and audio unchanged (the seed does not matter to the threshold
+    # rule) keeps the same player: playback goes on instead of restarting
+    seed = page.get_by_label("Seed").first
+    seed.fill("3")
+    seed.press("Enter")
+    time.sleep(0.5)
+    wait_for_app(page, timeout=120_000)
+    frame = page.wait_for_selector("iframe[srcdoc*='comp-player-audio']").content_frame()
+    frame.wait_for_function(f"{AUDIO}.currentTime > {t2}", timeout=10_000)
+    assert frame.evaluate(f"{AUDIO}.paused") is False
+
     # clicking the middle of the roll seeks there
     frame.evaluate(f"{AUDIO}.pause()")
     box = frame.locator("#comp-player-roll").bounding_box()
