@@ -1,0 +1,175 @@
+"""Results store: round trip, atomic writes, resume, config mismatch, non-run folders."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import CoreError, ResultsError
+from core.metrics import BssEval
+from core.results import (
+    TIDY_COLUMNS,
+    create_run,
+    export_museval,
+    museval_document,
+    open_run,
+    summary,
+    tidy,
+)
+
+CONFIG = {"methods": ["dnn", "oracle"], "alphas": [0.25, 0.5], "rule": "paper", "seed": 0}
+
+
+def _fake_eval(rng: np.random.Generator, n_win: int = 3) -> BssEval:
+    vals = rng.normal(5, 2, size=(4, 2, n_win))
+    vals[:, :, 1] = np.nan  # a silent window
+    vals[2, 0, 0] = np.inf  # museval stores +inf as NaN
+    return BssEval(
+        sdr=vals[0],
+        isr=vals[1],
+        sir=vals[2],
+        sar=vals[3],
+        window_starts=np.arange(n_win, dtype=float),
+        win_seconds=1.0,
+        hop_seconds=1.0,
+        sr=8000,
+    )
+
+
+def test_round_trip_json_and_tidy(tmp_path, rng):
+    run = create_run(tmp_path / "run", CONFIG)
+    res = {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)}
+    path = run.write_track("song.one", "dnn", res)
+    assert path.name == "song.one.dnn.json"
+    reopened = open_run(tmp_path / "run")
+    assert reopened.config["methods"] == ["dnn", "oracle"]
+    assert reopened.config["format"] == "genex-results"
+    assert reopened.finished() == [("song.one", "dnn")]
+
+    df = reopened.tidy()
+    assert tuple(df.columns) == TIDY_COLUMNS
+    assert len(df) == 2 * 2 * 4 * 3  # alphas x targets x metrics x windows
+    assert set(df["target"]) == {"vocals", "accompaniment"}
+    row = df[(df.alpha == 0.5) & (df.target == "accompaniment") & (df.metric == "SAR")]
+    np.testing.assert_allclose(row.sort_values("window")["value"], res[0.5].sar[1], atol=1e-5, equal_nan=True)
+    sir = df[(df.alpha == 0.25) & (df.target == "vocals") & (df.metric == "SIR") & (df.window == 0)]
+    assert math.isnan(sir["value"].item())  # +inf stored as NaN (museval's convention)
+    assert (tmp_path / "run" / "metrics.parquet").is_file()
+    pd.testing.assert_frame_equal(tidy(tmp_path / "run"), df)
+
+
+def test_document_is_museval_schema_and_json2df_readable(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("t", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    doc = json.loads((tmp_path / "t.dnn.json").read_text())
+    assert doc["alphas"] == [0.25, 0.5]
+    frame = doc["targets"][0]["frames"][0]
+    assert set(frame) == {"time", "duration", "metrics"}
+    assert set(frame["metrics"]) == {"SDR", "SIR", "SAR", "ISR"}
+    flat = pd.json_normalize(doc["targets"], ["frames"], ["name", "alpha"])
+    assert set(flat["alpha"]) == {0.25, 0.5}
+
+    plain = museval_document(run, "t", "dnn", 0.5)
+    assert [t["name"] for t in plain["targets"]] == ["vocals", "accompaniment"]
+    import jsonschema
+
+    from core.metrics import _import_museval
+
+    museval = _import_museval()
+    from pathlib import Path
+
+    schema = json.loads((Path(museval.__path__[0]) / "musdb.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    jsonschema.validate(plain, schema)
+    df = museval.aggregate.json2df(plain, "t")
+    assert len(df) == 2 * 4 * 3
+
+    files = export_museval(run, tmp_path / "export")
+    assert (tmp_path / "export" / "dnn" / "alpha-0.50" / "test" / "t.json") in files
+    store = museval.MethodStore()
+    store.add_eval_dir(tmp_path / "export" / "dnn" / "alpha-0.50")
+    assert set(store.df["track"]) == {"t"}
+
+
+def test_summary_median_then_iqr_over_tracks():
+    rows = []
+    for track, vals in (("a", [1.0, 3.0, np.nan]), ("b", [5.0, 5.0, 5.0]), ("c", [9.0, 11.0, 10.0])):
+        for w, v in enumerate(vals):
+            rows.append(("%s" % track, "dnn", 0.5, "vocals", "SDR", w, float(w), v))
+    df = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
+    s = summary(df)
+    assert len(s) == 1
+    r = s.iloc[0]
+    # per-track medians 2, 5, 10 -> median 5, IQR 3.5 .. 7.5
+    assert r["median"] == 5.0 and r["q25"] == 3.5 and r["q75"] == 7.5 and r["n_tracks"] == 3
+    assert summary(df.iloc[:0]).empty
+
+
+def test_resume_keeps_finished_and_config_mismatch_errors(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    again = create_run(tmp_path, {**CONFIG, "created": "later"})
+    assert again.is_done("a", "dnn") and not again.is_done("a", "oracle")
+    with pytest.raises(ResultsError, match="different configuration.*alphas"):
+        create_run(tmp_path, {**CONFIG, "alphas": [0.1]})
+    fresh = create_run(tmp_path, {**CONFIG, "alphas": [0.1]}, overwrite=True)
+    assert fresh.finished() == []
+    assert open_run(tmp_path).config["alphas"] == [0.1]
+
+
+def test_crash_leftovers_do_not_break_the_run(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    # a crash mid-write leaves only a hidden temp file (atomic writes), or a stale table
+    (tmp_path / ".b.dnn.json.123.tmp").write_text('{"targets": [')
+    (tmp_path / "metrics.parquet").write_bytes(b"garbage")
+    assert run.finished() == [("a", "dnn")]
+    df = open_run(tmp_path).tidy()  # rebuilt from the JSON files
+    assert set(df["track"]) == {"a"}
+    # a truncated (non-atomic) file from another tool is ignored, not fatal
+    (tmp_path / "c.dnn.json").write_text('{"targets": [')
+    assert not run.is_done("c", "dnn")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, rng, monkeypatch):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("a", "dnn", {0.5: _fake_eval(rng)})
+    before = (tmp_path / "a.dnn.json").read_text()
+    import core.results as results
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results.json, "dumps", boom)
+    with pytest.raises(OSError):
+        run.write_track("a", "dnn", {0.5: _fake_eval(rng)})
+    assert (tmp_path / "a.dnn.json").read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (lambda p: None, "not a folder"),
+        (lambda p: p.mkdir(), "no config.json"),
+        (lambda p: (p.mkdir(), (p / "config.json").write_text("{oops")), "not valid JSON"),
+        (lambda p: (p.mkdir(), (p / "config.json").write_text('{"a": 1}')), "not a GenEx"),
+    ],
+)
+def test_open_run_on_non_runs(tmp_path, setup, match):
+    p = tmp_path / "x"
+    setup(p)
+    with pytest.raises(ResultsError, match=f"not a results run: .*{match}"):
+        open_run(p)
+    assert issubclass(ResultsError, CoreError)
+
+
+def test_create_run_refuses_foreign_nonempty_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ResultsError, match="not empty"):
+        create_run(tmp_path, CONFIG)
+    assert (tmp_path / "notes.txt").is_file()
