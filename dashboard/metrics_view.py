@@ -441,8 +441,8 @@ def sar_vs_sir_figure(
 
     Each point is one α (per-track medians over windows, then the mean over tracks, as the
     paper's means over songs); α is the hover label and labels the ends and the middle of each
-    curve (not of the oracle ceiling, whose points nearly coincide). A method that sits above another at equal SIR has fewer artefacts for the same
-    interference rejection.
+    curve (not of the oracle ceiling, whose points nearly coincide). A method that sits above
+    another at equal SIR has fewer artefacts for the same interference rejection.
 
     Returns
     -------
@@ -633,7 +633,7 @@ def _selection_points(selection: Any) -> list[Mapping[str, Any]]:
         selection = selection["selection"]
     if isinstance(selection, Mapping) and "points" in selection:
         return list(selection["points"] or [])
-    if isinstance(selection, Mapping) and ("customdata" in selection or "curve_number" in selection):
+    if isinstance(selection, Mapping) and {"customdata", "curve_number"} & set(selection):
         return [selection]
     return []
 

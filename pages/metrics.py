@@ -24,7 +24,8 @@ pick, typed = st.columns([2, 3])
 with pick:
     chosen = st.selectbox(
         "Results run", runs, key="met.run", format_func=mv.run_label,
-        placeholder="no runs found", help="Shipped runs first, then those under the results folder.",
+        placeholder="no runs found",
+        help="Shipped runs first, then those under the results folder.",
     )  # fmt: skip
 with typed:
     folder = st.text_input(
