@@ -767,6 +767,7 @@ def train_quick(
     seed: int,
     n_segments: int = 512,
     progress: Any = None,
+    number: int = 1,
 ) -> QuickTraining:
     """Train a small composer with :func:`core.composer.train_composer`.
 
@@ -782,6 +783,8 @@ def train_quick(
         Corpus size in choruses (smaller than the papers' 4096 to keep it quick).
     progress
         ``progress(epoch, n_epochs, loss, form_accuracy)`` after every epoch.
+    number
+        Running number of the session's quick models (keeps picker names unique).
 
     Raises
     ------
@@ -797,7 +800,7 @@ def train_quick(
         n_segments=int(n_segments),
     )  # fmt: skip
     result = train_composer(config, progress=progress)
-    name = f"quick exp{experiment} · {result.epochs_run} ep · seed {seed} · {n_segments} ch."
+    name = f"quick #{number}: exp{experiment}, {result.epochs_run} ep, seed {seed}, {n_segments} ch"
     choice = ModelChoice(name, None, f"session:{uuid.uuid4().hex}")
     return QuickTraining(choice, result.model, list(result.history), result.stopped_early,
                          float(result.seconds))  # fmt: skip

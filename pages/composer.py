@@ -40,7 +40,8 @@ def train_panel() -> None:
 
             try:
                 run = cv.train_quick(experiment=exp, epochs=int(epochs), seed=int(tseed),
-                                     n_segments=int(segments), progress=progress)  # fmt: skip
+                                     n_segments=int(segments), progress=progress,
+                                     number=len(trained) + 1)  # fmt: skip
             except CoreError as exc:
                 show_error(exc)
             else:

@@ -262,7 +262,7 @@ def test_quick_training_adds_the_model_to_the_picker(at, fast_audio, monkeypatch
     model = page.selectbox(key="comp.model")
     assert len(model.options) == 3
     assert seen[0]["experiment"] == 1 and seen[0]["epochs"] == 1 and callable(seen[0]["progress"])
-    assert model.value.startswith("quick exp1") and model.value == model.options[-1]
+    assert model.value.startswith("quick #1: exp1") and model.value == model.options[-1]
     assert any("Trained" in s.value for s in page.success)
     assert chart_spec(page, "loss")  # the loss curve of the finished run
     assert "Experiment 1" in " ".join(c.value for c in page.caption)
