@@ -70,17 +70,16 @@ if "comp.pending_model" in st.session_state:  # a model trained on the last run
 elif "exp2" in choices:
     st.session_state.setdefault("comp.model", "exp2")
 
-c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1.3, 1.5])
+c1, c2, c3, c4, c5, c6 = st.columns([2, 1, 1, 1.3, 1.3, 1.3])
 name = c1.selectbox("Model", list(choices), key="comp.model")
 bars = c2.number_input("Bars", 12, 200, 48, step=12, key="comp.bars")
-seed = c3.number_input("Seed", 0, 10_000, 0, key="comp.seed")
+seed = c3.number_input("Seed", 0, 10_000, 0, key="comp.seed",
+                       help="Used by sampling; the threshold rule is deterministic.")  # fmt: skip
 mode = c4.radio("Generation", ["threshold", "sample"], key="comp.mode", horizontal=True)
-if mode == "threshold":
-    threshold = c5.slider("Threshold", 0.05, 0.95, 0.5, 0.05, key="comp.threshold")
-    temperature = 1.0
-else:
-    temperature = c5.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="comp.temperature")
-    threshold = 0.5
+threshold = c5.slider("Threshold", 0.05, 0.95, 0.5, 0.05, key="comp.threshold",
+                      disabled=mode != "threshold")  # fmt: skip
+temperature = c6.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="comp.temperature",
+                        disabled=mode != "sample")  # fmt: skip
 
 p1, p2, p3 = st.columns([1.2, 2, 1])
 source = p1.selectbox("Priming", cv.PRIME_SOURCES, key="comp.prime")

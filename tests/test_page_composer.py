@@ -144,7 +144,8 @@ def test_threshold_and_temperature_change_the_roll(at, fast_audio):
     assert roll_z(page) != base
     page.radio(key="comp.mode").set_value("sample").run()
     ok(page)
-    assert not page.get("slider") or page.slider(key="comp.temperature")
+    assert page.slider(key="comp.threshold").disabled
+    assert not page.slider(key="comp.temperature").disabled
     cold = roll_z(page)
     page.slider(key="comp.temperature").set_value(3.0).run()
     ok(page)
