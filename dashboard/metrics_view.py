@@ -870,3 +870,31 @@ def explorer_params(
     if folder is not None and folder.resolve().parent != demo_root:
         params["track"] = str(folder)
     return params
+
+
+#: Widget keys whose values depend on the run (its tracks, methods and α grid).
+RUN_DEPENDENT_KEYS = ("met.methods", "met.track", "met.fw_track", "met.fw_method", "met.fw_alpha")
+
+
+def reset_on_run_change(run: RunData, state: Any) -> bool:
+    """Forget run-dependent selector values when another run is opened (call before widgets).
+
+    Parameters
+    ----------
+    run
+        The run about to be shown.
+    state
+        ``st.session_state`` (any mutable mapping).
+
+    Returns
+    -------
+    bool
+        Whether the run changed (and the selectors were reset to their defaults).
+    """
+    if state.get("met._run") == run.path:
+        return False
+    for key in RUN_DEPENDENT_KEYS:
+        if key in state:
+            del state[key]
+    state["met._run"] = run.path
+    return True

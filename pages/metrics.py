@@ -48,6 +48,8 @@ if run.tidy.empty:
     st.warning(f"The run in {path} holds no metrics yet.")
     st.stop()
 
+mv.reset_on_run_change(run, st.session_state)
+
 with st.expander("Run configuration"):
     st.markdown(
         "\n".join(f"- **{name}**: `{value}`" for name, value in mv.config_rows(run.config))

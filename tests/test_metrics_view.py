@@ -310,3 +310,15 @@ def test_explorer_params_name_demo_tracks_and_give_paths_for_dataset_tracks(tmp_
     assert unknown["track"] == "nowhere"
     audio = mv.track_audio(config, "demo_song", assets)
     assert audio is not None and audio.duration == pytest.approx(1.0)
+
+
+def test_reset_on_run_change_forgets_run_dependent_selectors(tidy):
+    state = {"met.methods": ["dnn"], "met.track": "song_b", "met.target": "vocals"}
+    run_a = mv.RunData(path="/a", tidy=tidy)
+    assert mv.reset_on_run_change(run_a, state) is True
+    assert state == {"met.target": "vocals", "met._run": "/a"}
+    state["met.track"] = "song_c"
+    assert mv.reset_on_run_change(run_a, state) is False
+    assert state["met.track"] == "song_c"
+    assert mv.reset_on_run_change(mv.RunData(path="/b", tidy=tidy), state) is True
+    assert "met.track" not in state

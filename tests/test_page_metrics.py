@@ -205,3 +205,26 @@ def test_the_page_reads_what_core_results_wrote(run_dir):
     assert run.methods == ["dnn", "traditional", "oracle"]
     assert len(run.alphas) == 10
     assert run.config["format"] == "genex-results"
+
+
+@pytest.mark.slow
+def test_switching_to_a_run_with_other_tracks_and_methods(run_dir, tmp_path):
+    tidy = mv.normalize_tidy(
+        make_tidy(np.random.default_rng(2), tracks=("other_x", "other_y"), methods=("dnn",))
+    )
+    other = tmp_path / "other_run"
+    write_run(other, tidy, {"methods": ["dnn"], "alphas": sorted(set(tidy.alpha))})
+    at = app_test("metrics.py", timeout=120)
+    at.selectbox(key="met.track").set_value("song_c").run()
+    at.multiselect(key="met.methods").set_value(["traditional", "oracle"]).run()
+    at.select_slider(key="met.fw_alpha").set_value(0.95).run()
+    at.text_input(key="met.folder").set_value(str(other)).run()
+    _ok(at)
+    assert not at.error
+    assert at.multiselect(key="met.methods").value == ["dnn"]  # selectors start afresh
+    assert at.selectbox(key="met.track").value == "median"
+    assert at.selectbox(key="met.fw_track").value == "other_x"
+    assert [t["meta"]["method"] for t in _curves(_spec(at))] == ["dnn"]
+    at.text_input(key="met.folder").set_value("").run()  # back: all methods again
+    _ok(at)
+    assert at.multiselect(key="met.methods").value == ["dnn", "traditional", "oracle"]
