@@ -724,14 +724,17 @@ class RunData:
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """(relative name, mtime ns, size) of every file in the run, so edits invalidate the cache."""
-    if not path.is_dir():
+    """(name, mtime ns, size) of the run's files, so a re-run or an edit invalidates the cache.
+
+    Only the folder's own files (a run is flat), so pointing at a huge folder stays cheap.
+    """
+    if not (path / "config.json").is_file():
         return ()
     out = []
-    for p in sorted(path.rglob("*")):
-        if p.is_file():
+    for p in sorted(path.iterdir()):
+        if p.is_file() and (p.suffix in (".json", ".parquet", ".csv")):
             st_ = p.stat()
-            out.append((str(p.relative_to(path)), st_.st_mtime_ns, st_.st_size))
+            out.append((p.name, st_.st_mtime_ns, st_.st_size))
     return tuple(out)
 
 

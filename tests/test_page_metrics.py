@@ -97,9 +97,12 @@ def test_default_run_renders_every_view(run_dir):
 @pytest.mark.slow
 def test_method_and_track_switches_redraw_the_curves(run_dir):
     at = app_test("metrics.py", timeout=120)
+    at.selectbox(key="met.fw_method").set_value("oracle").run()
     at.multiselect(key="met.methods").set_value(["dnn"]).run()
     _ok(at)
     assert [t["meta"]["method"] for t in _curves(_spec(at))] == ["dnn"]
+    assert at.selectbox(key="met.fw_method").value == "dnn"  # a dropped method is not kept
+    assert "· dnn ·" in _spec(at, 3)["layout"]["title"]["text"]
     sarsir = _spec(at, 2)
     assert [t["meta"]["method"] for t in sarsir["data"]] == ["dnn"]
     at.selectbox(key="met.track").set_value("song_b").run()
@@ -228,3 +231,17 @@ def test_switching_to_a_run_with_other_tracks_and_methods(run_dir, tmp_path):
     at.text_input(key="met.folder").set_value("").run()  # back: all methods again
     _ok(at)
     assert at.multiselect(key="met.methods").value == ["dnn", "traditional", "oracle"]
+
+
+def test_load_run_sees_new_results_and_refuses_non_runs(tmp_path):
+    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(3), tracks=("t1",)))
+    folder = tmp_path / "run"
+    cfg = {"methods": ["dnn", "traditional", "oracle"], "alphas": sorted(set(tidy.alpha))}
+    write_run(folder, tidy[tidy.method == "dnn"], cfg)
+    assert mv.load_run(folder).methods == ["dnn"]
+    write_run(folder, tidy, cfg)  # resumes: the cache notices the new files
+    assert mv.load_run(folder).methods == ["dnn", "traditional", "oracle"]
+    from core.errors import ResultsError
+
+    with pytest.raises(ResultsError, match="not a results run"):
+        mv.load_run(tmp_path / "missing")
