@@ -50,7 +50,7 @@ FILTERS_LEN = 512
 _EPS = np.finfo(float).eps  # museval's regulariser on the Gram matrix diagonal
 #: Relative rounding bound above which window energies are recomputed from synthesised
 #: projections instead of quadratic forms (tests set it negative to force that path).
-_QF_TOL = 1e-6
+_QF_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -513,12 +513,13 @@ class SweepEngine:
             sir_den = e_aa - 2 * e_aj + e_jj
             sar_den = est_energy[j] - 2 * e_est_pa + e_aa
             # Rounding of the quadratic forms grows with the filter gain (huge coefficients when
-            # the Gram matrix is near singular, e.g. pure tones or proportional channels). Bound
-            # it and, where it could reach ~1e-6 of a denominator, synthesise the projections
+            # the Gram matrix is near singular, e.g. pure tones or proportional channels):
+            # |error| <~ log2(M) * eps * (sum_p ||f_p||_1 ||r_p||)^2. Where that bound could
+            # reach _QF_TOL of a denominator (1e-4 -> 4e-4 dB), synthesise the projections
             # (as museval does, in the frequency domain) instead.
             b_a = (np.abs(fA).sum(axis=2)[None] * self._ref_norm[:, None, :]).sum(axis=2) ** 2
             b_j = (np.abs(fJ).sum(axis=2)[None] * self._ref_norm[:, None, :]).sum(axis=2) ** 2
-            bound = 1e4 * _EPS * (b_a.sum(1) + b_j.sum(1) + est_energy[j] + s_e)  # (W,)
+            bound = 32 * _EPS * (b_a.sum(1) + b_j.sum(1) + est_energy[j] + s_e)  # (W,)
             dens = np.stack([isr_den, sir_den, sar_den])
             risky = np.any(bound[None] > _QF_TOL * np.abs(dens), axis=0) & ~nan_win
             if risky.any():
