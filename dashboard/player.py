@@ -6,9 +6,13 @@ piano roll and a ``requestAnimationFrame`` loop that moves a line to ``audio.cur
 Clicking the roll seeks. The HTML depends only on the inputs (no random ids, no timestamps),
 so a rerun with unchanged inputs leaves the iframe — and the playback — untouched.
 
-For tests and other pages: the SVG carries ``data-playhead-x`` (playhead position in roll
-steps) and ``data-current-time`` (seconds); the playhead line has id ``<key>-playhead``, the
-audio element ``<key>-audio``.
+Long pieces show a window of bars that pages along with the playhead, above a thin overview
+of the whole piece.
+
+For tests and other pages: the roll SVG ``<key>-roll`` carries ``data-playhead-x`` (playhead
+position in roll steps), ``data-current-time`` (seconds), ``data-steps``,
+``data-steps-per-second`` and ``data-window-start`` (first step shown); the playhead line has
+id ``<key>-playhead``, the audio element ``<key>-audio``.
 """
 
 from __future__ import annotations
@@ -29,19 +33,31 @@ _TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>
 body {{ margin: 0; font-family: sans-serif; font-size: 12px; color: #444; }}
 #{key}-wrap {{ display: flex; flex-direction: column; gap: 4px; }}
-#{key}-roll {{ width: 100%; height: {roll_px}px; background: #fafafa; cursor: pointer;
+#{key}-roll, #{key}-overview {{ width: 100%; background: #fafafa; cursor: pointer;
   border: 1px solid #ddd; box-sizing: border-box; display: block; }}
+#{key}-roll {{ height: {roll_px}px; }}
+#{key}-overview {{ height: {overview_px}px; display: {overview_display}; }}
 #{key}-audio {{ width: 100%; height: 36px; }}
 </style></head><body>
 <div id="{key}-wrap" class="roll-player">
 <audio id="{key}-audio" controls preload="auto" src="data:{mime};base64,{b64}"></audio>
-<svg id="{key}-roll" class="roll" viewBox="0 0 {steps} {rows}" preserveAspectRatio="none"
+<svg id="{key}-roll" class="roll" viewBox="0 0 {win} {rows}" preserveAspectRatio="none"
  xmlns="http://www.w3.org/2000/svg" data-playhead-x="0" data-current-time="0"
- data-steps="{steps}" data-steps-per-second="{sps}">
+ data-steps="{steps}" data-steps-per-second="{sps}" data-window="{win}" data-window-start="0">
 <title>Click to seek</title>
-{body}
+<g id="{key}-notes">
+{notes}
+</g>
+{grid}
 <line id="{key}-playhead" class="playhead" x1="0" x2="0" y1="0" y2="{rows}"
  stroke="#d62728" stroke-width="2" vector-effect="non-scaling-stroke"/>
+</svg>
+<svg id="{key}-overview" class="overview" viewBox="0 0 {steps} {rows}"
+ preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">
+<title>Whole piece: click to seek</title>
+<use href="#{key}-notes"/>
+<rect id="{key}-window" x="0" y="0" width="{win}" height="{rows}" fill="rgba(214,39,40,0.10)"
+ stroke="#d62728" stroke-width="1" vector-effect="non-scaling-stroke"/>
 </svg>
 <div id="{key}-pos">bar 1 / {bars} · 0.0 s</div>
 </div>
@@ -49,33 +65,45 @@ body {{ margin: 0; font-family: sans-serif; font-size: 12px; color: #444; }}
 (function () {{
   const audio = document.getElementById("{key}-audio");
   const svg = document.getElementById("{key}-roll");
+  const overview = document.getElementById("{key}-overview");
+  const frame = document.getElementById("{key}-window");
   const line = document.getElementById("{key}-playhead");
   const pos = document.getElementById("{key}-pos");
-  const steps = {steps}, sps = {sps}, spb = {spb}, bars = {bars};
-  let last = -1;
+  const steps = {steps}, sps = {sps}, spb = {spb}, bars = {bars}, rows = {rows}, win = {win};
+  let last = -1, start = 0;
   function draw() {{
     const t = audio.currentTime || 0;
-    if (t !== last) {{
-      last = t;
-      const x = Math.min(t * sps, steps);
-      line.setAttribute("x1", x);
-      line.setAttribute("x2", x);
-      svg.setAttribute("data-playhead-x", x.toFixed(3));
-      svg.setAttribute("data-current-time", t.toFixed(3));
-      pos.textContent = "bar " + Math.min(Math.floor(x / spb) + 1, bars) + " / " + bars
-        + " · " + t.toFixed(1) + " s";
+    if (t === last) return;
+    last = t;
+    const x = Math.min(t * sps, steps);
+    if (win < steps) {{  // page the window along with the playhead
+      const s = Math.floor(Math.min(x, steps - 1e-6) / win) * win;
+      if (s !== start) {{
+        start = s;
+        svg.setAttribute("viewBox", start + " 0 " + win + " " + rows);
+        svg.setAttribute("data-window-start", start);
+        frame.setAttribute("x", start);
+      }}
     }}
+    line.setAttribute("x1", x);
+    line.setAttribute("x2", x);
+    svg.setAttribute("data-playhead-x", x.toFixed(3));
+    svg.setAttribute("data-current-time", t.toFixed(3));
+    pos.textContent = "bar " + Math.min(Math.floor(x / spb) + 1, bars) + " / " + bars
+      + " · " + t.toFixed(1) + " s";
   }}
   function loop() {{ draw(); window.requestAnimationFrame(loop); }}
   window.requestAnimationFrame(loop);
   audio.addEventListener("timeupdate", draw);  // rAF pauses in hidden tabs
   audio.addEventListener("seeked", draw);
-  svg.addEventListener("click", function (e) {{
-    const r = svg.getBoundingClientRect();
+  function seek(el, from, width, e) {{
+    const r = el.getBoundingClientRect();
     const frac = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width));
-    audio.currentTime = frac * steps / sps;
+    audio.currentTime = Math.min(from + frac * width, steps) / sps;
     draw();
-  }});
+  }}
+  svg.addEventListener("click", function (e) {{ seek(svg, start, win, e); }});
+  overview.addEventListener("click", function (e) {{ seek(overview, 0, steps, e); }});
 }})();
 </script>
 </body></html>
@@ -89,8 +117,8 @@ def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def roll_svg_body(roll: FloatArray, *, n_chord: int = 12, steps_per_bar: int = 8) -> str:
-    """SVG elements of a piano roll in a ``steps × rows`` viewBox (highest pitch on top).
+def roll_svg_notes(roll: FloatArray, *, n_chord: int = 12) -> str:
+    """SVG ``<rect>`` notes of a piano roll in a ``steps × rows`` viewBox (highest pitch on top).
 
     Parameters
     ----------
@@ -98,16 +126,14 @@ def roll_svg_body(roll: FloatArray, *, n_chord: int = 12, steps_per_bar: int = 8
         ``(rows, steps)`` binary roll, chord rows first (``n_chord`` of them), then melody.
     n_chord
         Number of chord rows (coloured differently from the melody).
-    steps_per_bar
-        Steps per bar, for the bar lines.
 
     Returns
     -------
     str
-        ``<rect>`` notes (held notes merged), then ``<line>`` bar lines.
+        One ``<rect class="note">`` per run of on-steps (held notes merged).
     """
     arr = np.asarray(roll)
-    rows, steps = arr.shape
+    rows = arr.shape[0]
     parts = []
     for r in range(rows):
         y = rows - 1 - r
@@ -117,8 +143,14 @@ def roll_svg_body(roll: FloatArray, *, n_chord: int = 12, steps_per_bar: int = 8
                 f'<rect class="note" x="{start}" y="{y}" width="{length}" height="0.9" '
                 f'fill="{color}"/>'
             )
+    return "\n".join(parts)
+
+
+def roll_svg_grid(steps: int, rows: int, *, steps_per_bar: int = 8, chorus_bars: int = 12) -> str:
+    """SVG bar lines (every ``steps_per_bar`` steps; chorus starts thicker)."""
+    parts = []
     for b in range(0, steps + 1, steps_per_bar):
-        width = 1.5 if (b // steps_per_bar) % 12 == 0 else 0.5
+        width = 1.5 if (b // steps_per_bar) % chorus_bars == 0 else 0.5
         parts.append(
             f'<line class="bar" x1="{b}" x2="{b}" y1="0" y2="{rows}" stroke="#888" '
             f'stroke-width="{width}" vector-effect="non-scaling-stroke"/>'
@@ -136,6 +168,7 @@ def player_html(
     height: int = 220,
     n_chord: int = 12,
     steps_per_bar: int = 8,
+    window_bars: int | None = 32,
 ) -> str:
     """The player's HTML document (pure: same inputs, same string).
 
@@ -155,6 +188,10 @@ def player_html(
         Total height in px (audio controls + roll + position line).
     n_chord, steps_per_bar
         Roll layout (chord rows first; bar lines every ``steps_per_bar`` steps).
+    window_bars
+        Pieces longer than twice this many bars show a window of ``window_bars`` bars that
+        pages along with the playhead, over a thin overview of the whole piece (which also
+        seeks on click). None always shows the whole piece.
 
     Returns
     -------
@@ -177,22 +214,29 @@ def player_html(
     if not re.fullmatch(r"[A-Za-z][\w-]*", key):
         raise ValueError(f"key must be letters, digits, '-' or '_', got {key!r}")
     rows, steps = arr.shape
+    win = steps
+    if window_bars is not None and steps > 2 * int(window_bars) * steps_per_bar:
+        win = int(window_bars) * steps_per_bar
+    overview_px = 28 if win < steps else 0
     return _TEMPLATE.format(
         key=key, mime=html.escape(mime), b64=base64.b64encode(audio_bytes).decode("ascii"),
-        steps=steps, rows=rows, sps=repr(float(steps_per_second)), spb=int(steps_per_bar),
-        bars=int(np.ceil(steps / steps_per_bar)), roll_px=max(60, int(height) - 70),
-        body=roll_svg_body(arr, n_chord=n_chord, steps_per_bar=steps_per_bar),
+        steps=steps, rows=rows, win=win, sps=repr(float(steps_per_second)),
+        spb=int(steps_per_bar), bars=int(np.ceil(steps / steps_per_bar)),
+        roll_px=max(60, int(height) - 70 - (overview_px + 4 if overview_px else 0)),
+        overview_px=overview_px, overview_display="block" if overview_px else "none",
+        notes=roll_svg_notes(arr, n_chord=n_chord),
+        grid=roll_svg_grid(steps, rows, steps_per_bar=steps_per_bar),
     )  # fmt: skip
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _cached_html(
     audio_bytes: bytes, roll: np.ndarray, sps: float, key: str, mime: str, height: int,
-    n_chord: int, steps_per_bar: int,
+    n_chord: int, steps_per_bar: int, window_bars: int | None,
 ) -> str:  # fmt: skip
     return player_html(
         audio_bytes, roll=roll, steps_per_second=sps, key=key, mime=mime, height=height,
-        n_chord=n_chord, steps_per_bar=steps_per_bar,
+        n_chord=n_chord, steps_per_bar=steps_per_bar, window_bars=window_bars,
     )  # fmt: skip
 
 
@@ -206,6 +250,7 @@ def roll_player(
     height: int = 220,
     n_chord: int = 12,
     steps_per_bar: int = 8,
+    window_bars: int | None = 32,
 ) -> None:
     """Show the playhead player (see :func:`player_html` for the parameters).
 
@@ -213,7 +258,7 @@ def roll_player(
     """
     doc = _cached_html(
         audio_bytes, np.ascontiguousarray(roll), float(steps_per_second), key, mime,
-        int(height), int(n_chord), int(steps_per_bar),
+        int(height), int(n_chord), int(steps_per_bar), window_bars,
     )  # fmt: skip
     if hasattr(st, "iframe"):
         st.iframe(doc, height=int(height))

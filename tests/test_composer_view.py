@@ -208,6 +208,20 @@ def test_player_html_is_stable_and_holds_audio_roll_and_playhead(form):
     )
 
 
+def test_long_pieces_get_a_paging_window_and_an_overview(form):
+    roll = blues_roll(form, 100)
+    doc = player.player_html(b"a", roll=roll, steps_per_second=4.0, key="p", window_bars=32)
+    assert 'viewBox="0 0 256 25"' in doc  # 32 bars visible
+    assert 'id="p-overview"' in doc and 'viewBox="0 0 800 25"' in doc
+    assert '<use href="#p-notes"/>' in doc  # the overview reuses the notes, not a copy
+    assert doc.count('class="note"') == sum(len(player._runs(r)) for r in roll)
+    assert 'id="p-window"' in doc and "display: block" in doc
+    short = player.player_html(b"a", roll=roll[:, :512], steps_per_second=4.0, key="p")
+    assert 'viewBox="0 0 512 25"' in short and "display: none" in short
+    full = player.player_html(b"a", roll=roll, steps_per_second=4.0, key="p", window_bars=None)
+    assert 'viewBox="0 0 800 25"' in full and "display: none" in full
+
+
 def test_player_html_changes_with_inputs_and_validates(form):
     roll = blues_roll(form, 2)
     a = player.player_html(b"a", roll=roll, steps_per_second=4.0, key="p")
