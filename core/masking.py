@@ -280,6 +280,56 @@ def apply_masks(
     return out
 
 
+def _window_sumsquare(window: str, n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """Sum of squared, overlapped analysis windows, shape ``(hop * (frames + n_fft/hop - 1),)``."""
+    import scipy.signal
+
+    w2 = scipy.signal.get_window(window, n_fft, fftbins=True).astype(np.float32) ** 2
+    r = n_fft // hop
+    wss = np.zeros(hop * (frames + r - 1), dtype=np.float32)
+    for k in range(r):
+        wss[k * hop : k * hop + frames * hop].reshape(frames, hop)[:] += w2[k * hop : (k + 1) * hop]
+    return wss
+
+
+def _masked_istft(
+    S: ComplexArray, mask: FloatArray, config: StftConfig, length: int
+) -> FloatArray:
+    """``istft(S * mask)``, numerically the same as :func:`core.stft.istft` (librosa).
+
+    A fast path for the α slider: the masking, the transpose to ``(ch, frames, bins)`` and the
+    inverse real FFTs run as single vectorised passes, and the overlap-add is ``n_fft / hop``
+    strided adds (librosa loops over blocks of frames and copies more). Used when ``hop``
+    divides ``n_fft`` and ``center=True``; otherwise falls back to :func:`core.stft.istft`.
+    Agreement with librosa is tested to ~1e-6.
+    """
+    import scipy.fft
+    import scipy.signal
+
+    ch, bins, frames = S.shape
+    n_fft, hop = config.n_fft, config.hop_length
+    if n_fft % hop or not config.center:
+        return istft((S * mask).astype(np.complex64, copy=False), config, length=length)
+    X = np.empty((ch, frames, bins), dtype=np.complex64)
+    np.multiply(S.transpose(0, 2, 1), mask.transpose(0, 2, 1), out=X)
+    fr = scipy.fft.irfft(X, n=n_fft, axis=-1).astype(np.float32, copy=False)  # (ch, frames, n_fft)
+    del X
+    fr *= scipy.signal.get_window(config.window, n_fft, fftbins=True).astype(np.float32)
+    r = n_fft // hop
+    y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
+    for k in range(r):
+        y[:, k * hop : k * hop + frames * hop].reshape(ch, frames, hop)[:] += fr[
+            :, :, k * hop : (k + 1) * hop
+        ]
+    del fr
+    wss = _window_sumsquare(config.window, n_fft, hop, frames)
+    np.divide(y, wss, out=y, where=wss > np.finfo(np.float32).tiny)
+    out = y[:, n_fft // 2 : n_fft // 2 + length]
+    if out.shape[1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
+    return np.ascontiguousarray(out)
+
+
 def reconstruct(
     mixture_stft: ComplexArray,
     masks: tuple[FloatArray, ...] | FloatArray,
@@ -289,7 +339,10 @@ def reconstruct(
 ) -> FloatArray:
     """Masked mixture STFTs back to audio, with the mixture phase (``core.stft.istft``).
 
-    Works one source at a time so a long song never holds every masked STFT at once.
+    Works one source at a time so a long song never holds every masked STFT at once. The
+    inverse STFT is a vectorised equivalent of :func:`core.stft.istft` (same librosa result to
+    ~1e-6, several times faster; it falls back to ``core.stft.istft`` when ``hop_length`` does
+    not divide ``n_fft``), because this runs on every move of the α slider.
 
     Parameters
     ----------
@@ -313,10 +366,14 @@ def reconstruct(
         A mask does not match the mixture's shape.
     """
     S = np.asarray(mixture_stft)
+    if S.ndim != 3 or S.shape[1] != config.n_bins:
+        raise InvalidConfigError(
+            f"mixture_stft must be (channels, {config.n_bins}, frames), got {S.shape}"
+        )
     out = np.empty((len(masks), S.shape[0], length), dtype=np.float32)
     for j, m in enumerate(masks):
         m = np.asarray(m, dtype=np.float32)
         if m.shape != S.shape:
             raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
-        out[j] = istft((S * m).astype(np.complex64, copy=False), config, length=length)
+        out[j] = _masked_istft(S, m, config, length)
     return out

@@ -128,3 +128,16 @@ def test_all_ones_mask_returns_the_mixture(tone):
     assert masked.shape == (2,) + S.shape and masked.dtype == np.complex64
     with pytest.raises(InvalidConfigError):
         apply_masks(S, (ones[:1, :3],))
+
+
+@pytest.mark.parametrize("n_fft,hop,n", [(512, 128, 4000), (256, 64, 1001), (300, 100, 999),
+                                         (2048, 512, 300)])
+def test_fast_reconstruct_matches_core_istft(rng, n_fft, hop, n):
+    from core.stft import istft
+
+    cfg = StftConfig(n_fft=n_fft, hop_length=hop)
+    y = rng.standard_normal((2, n)).astype(np.float32)
+    S = stft(y, cfg)
+    m = rng.random(S.shape).astype(np.float32)
+    fast = reconstruct(S, (m,), config=cfg, length=n)[0]
+    np.testing.assert_allclose(fast, istft(S * m, cfg, length=n), atol=2e-5)
