@@ -244,12 +244,12 @@ def evaluate_tracks(
         "methods": methods,
         "alphas": alphas,
         "rule": rule,
-        "data": None if data is None else str(data),
+        "data": _rel(data),
         "split": split,
         "tracks": names,
-        "checkpoint": None if ck_path is None else str(ck_path),
+        "checkpoint": _rel(ck_path),
         "checkpoint_sha256": file_sha256(ck_path),
-        "nmf": None if nm_path is None else str(nm_path),
+        "nmf": _rel(nm_path),
         "nmf_sha256": file_sha256(nm_path),
         "stft": stft,
         "win_seconds": float(win_seconds),
@@ -313,6 +313,19 @@ def evaluate_tracks(
         if progress:
             progress("track", ti + 1, n_tracks, name)
     return run
+
+
+def _rel(path: str | Path | None) -> str | None:
+    """A path as text, relative to the repository when inside it (portable configs)."""
+    if path is None:
+        return None
+    from core.paths import REPO_ROOT
+
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)
 
 
 def _default_mask_fn() -> Any:

@@ -307,7 +307,7 @@ class ResultsRun:
         """``(track, method)`` pairs with a complete, readable file, sorted."""
         out = []
         for p in sorted(self.path.glob("*.json")):
-            if p.name == _CONFIG or p.name.startswith("."):
+            if p.name == _CONFIG or p.name.startswith(".") or p.name.endswith(".meta.json"):
                 continue
             stem = p.name[: -len(".json")]
             if "." not in stem:
@@ -545,9 +545,10 @@ def create_run(path: str | Path, config: Mapping[str, Any], *, overwrite: bool =
 
 def _clear_run(p: Path) -> None:
     """Delete the files a run consists of (never anything else)."""
-    for f in p.glob("*.json"):
-        f.unlink()
-    for name in (_PARQUET, _CSV):
+    run = ResultsRun(p, {})
+    for track, method in run.finished():
+        run.track_path(track, method).unlink(missing_ok=True)
+    for name in (_CONFIG, _PARQUET, _CSV):
         (p / name).unlink(missing_ok=True)
 
 

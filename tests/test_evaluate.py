@@ -148,3 +148,48 @@ def test_cli_evaluate_oracle_on_tiny_corpus(tmp_path, rng, capsys):
     assert main(["results", str(out)]) == 0
     assert main(["results", str(tmp_path / "data")]) == 2
     assert "not a results run" in capsys.readouterr().err
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_RUN = REPO_ROOT / "assets" / "results" / "demo"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DEMO_RUN / "config.json").is_file(), reason="shipped results not generated yet"
+)
+def test_shipped_demo_results_are_reproduced(tmp_path):
+    """Re-running evaluate on the first demo track reproduces the shipped numbers."""
+    from core.results import file_sha256
+
+    shipped = open_run(DEMO_RUN)
+    cfg = shipped.config
+
+    def repo_path(p):
+        return None if p is None else (Path(p) if Path(p).is_absolute() else REPO_ROOT / p)
+
+    for key in ("checkpoint", "nmf"):
+        if cfg.get(key):
+            assert file_sha256(repo_path(cfg[key])) == cfg[f"{key}_sha256"], (
+                f"{cfg[key]} changed since the shipped results were made; re-run: {cfg['command']}"
+            )
+    track = cfg["tracks"][0]
+    folder = repo_path(cfg["data"]) / track
+    run = evaluate_tracks(
+        [folder],
+        methods=cfg["methods"],
+        alphas=cfg["alphas"],
+        out=tmp_path / "again",
+        checkpoint=repo_path(cfg.get("checkpoint")),
+        nmf=repo_path(cfg.get("nmf")),
+        rule=cfg["rule"],
+        win_seconds=cfg["win_seconds"],
+        hop_seconds=cfg["hop_seconds"],
+        max_seconds=cfg.get("max_seconds"),
+    )
+    keys = ["track", "method", "alpha", "target", "metric", "window"]
+    new = run.tidy().set_index(keys).sort_index()
+    old = shipped.tidy()
+    old = old[old["track"] == track].set_index(keys).sort_index()
+    assert new.index.equals(old.index)
+    np.testing.assert_allclose(new["value"], old["value"], atol=2e-4, equal_nan=True)
