@@ -6,56 +6,61 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 
+from core.inventory import scan
 from core.paths import assets_dir
 from tests.browser.conftest import REPO_ROOT, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-# Page-space centre of point `k` of the first curve of `method` in a plotly graph div.
-_POINT_JS = """([method, k]) => {
-    const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    const i = gd._fullData.findIndex(
-        t => t.meta && t.meta.role === "curve" && t.meta.method === method);
-    if (i < 0) return null;
-    const t = gd._fullData[i], L = gd._fullLayout, box = gd.getBoundingClientRect();
+_GD = "document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')"
+
+# Method curves (role "curve" or "ceiling") of the first chart: [{method, role, n}]
+_CURVES_JS = f"""() => {_GD}._fullData
+    .filter(t => t.meta && (t.meta.role === "curve" || t.meta.role === "ceiling"))
+    .map(t => ({{method: t.meta.method, role: t.meta.role, n: t.x.length}}))"""
+
+# Viewport centre of point `k` of `method`'s curve in the first chart, with its α and customdata.
+_POINT_JS = f"""([method, k]) => {{
+    const gd = {_GD};
+    const t = gd._fullData.find(t => t.meta && t.meta.method === method
+        && (t.meta.role === "curve" || t.meta.role === "ceiling"));
+    if (!t) return null;
+    const L = gd._fullLayout, box = gd.getBoundingClientRect();
     const xa = L[t.xaxis.replace("x", "xaxis")], ya = L[t.yaxis.replace("y", "yaxis")];
-    const x = t.x[k], y = t.y[k];
-    return {alpha: x, custom: t.customdata[k], curve: i,
-            px: box.left + xa._offset + xa.l2p(x), py: box.top + ya._offset + ya.l2p(y)};
-}"""
+    return {{alpha: t.x[k], custom: t.customdata[k],
+             px: box.left + xa._offset + xa.l2p(t.x[k]),
+             py: box.top + ya._offset + ya.l2p(t.y[k])}};
+}}"""
 
 
-def test_clicking_an_alpha_point_opens_the_mask_explorer_there(app_url, page, tmp_path):
+def _require_explorer() -> list[str]:
     if not (REPO_ROOT / "pages" / "mask_explorer.py").is_file():
         pytest.skip("pages/mask_explorer.py is not present yet: nothing to land on")
-    if not (assets_dir() / "results" / "demo" / "config.json").is_file():
-        pytest.skip("the shipped results run assets/results/demo is not present yet")
-    page.goto(f"{app_url}/metrics")
-    wait_for_app(page)
-    assert page.locator("h1").first.inner_text().strip() == "Metrics"
+    demos = [p.name for p in scan(assets_dir()).demo_tracks]
+    if not demos:
+        pytest.skip("no demo tracks in assets/demo_tracks: the Mask explorer has nothing to open")
+    return demos
+
+
+def _wait_for_curves(page) -> None:
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.locator("path.point").first.wait_for(state="attached")
     chart.scroll_into_view_if_needed()
-    assert page.locator('[data-testid="stException"]').count() == 0
+    page.wait_for_function(f"() => {_GD} && {_GD}._fullData && {_GD}._fullData.length > 0")
 
-    methods = page.evaluate(
-        """() => document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')
-        ._fullData.filter(t => t.meta && t.meta.role === "curve").map(t => t.meta.method)"""
-    )
-    assert methods, "no clickable method curve on the α-curves chart"
-    method = "dnn" if "dnn" in methods else methods[0]
-    n_points = page.evaluate(
-        """(m) => document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')
-        ._fullData.find(t => t.meta && t.meta.method === m).x.length""",
-        method,
-    )
-    k = n_points // 3  # a point off the ends, not hidden behind the legend or axis
+
+def _click_point_and_land(page, method: str, tmp_path, name: str) -> dict[str, list[str]]:
+    """Click a point of ``method``'s curve; assert the explorer opens there with that α."""
+    curves = page.evaluate(_CURVES_JS)
+    n = next(c["n"] for c in curves if c["method"] == method)
+    k = n // 3  # a point off the ends, away from the legend and the axes
     point = page.evaluate(_POINT_JS, [method, k])
     assert point is not None
     alpha = f"{point['alpha']:.2f}"
-    page.screenshot(path=str(tmp_path / "metrics.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / f"{name}_metrics.png"))
 
     page.mouse.move(point["px"], point["py"])  # hover first, as a user does
     page.wait_for_timeout(200)
@@ -64,16 +69,58 @@ def test_clicking_an_alpha_point_opens_the_mask_explorer_there(app_url, page, tm
     query = parse_qs(urlparse(page.url).query)
     assert query["alpha"] == [alpha]
     assert query["method"] == [method]
-    assert query["track"][0]  # the median curve opens the first (or selected) track
 
     wait_for_app(page)
-    page.locator('[data-testid="stSlider"]').first.wait_for()
-    sliders = page.get_by_role("slider")
-    labelled = page.get_by_role("slider", name=re.compile("α|alpha", re.IGNORECASE))
-    target = labelled.first if labelled.count() else sliders.first
-    value = target.get_attribute("aria-valuenow") or target.get_attribute("value")
+    slider = page.get_by_role("slider", name=re.compile("α"))
+    slider.first.wait_for(state="attached", timeout=60_000)
+    wait_for_app(page)
+    value = slider.first.get_attribute("aria-valuenow") or slider.first.get_attribute("value")
     assert value is not None and float(value) == pytest.approx(float(alpha), abs=1e-6)
     assert page.locator('[data-testid="stException"]').count() == 0
-    shot = tmp_path / "mask_explorer_from_metrics.png"
-    page.screenshot(path=str(shot), full_page=True)
+    shot = tmp_path / f"{name}_mask_explorer.png"
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
+    return query
+
+
+def test_a_typed_results_folder_and_a_click_open_the_mask_explorer(app_url, page, tmp_path):
+    """Any results folder typed into the page; a click on the oracle ceiling's point."""
+    demos = _require_explorer()
+    from dashboard import metrics_view as mv
+    from tests.test_metrics_view import make_tidy
+    from tests.test_page_metrics import write_run
+
+    tracks = tuple(sorted(demos)[:2])
+    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(0), tracks=tracks, n_windows=4))
+    run = tmp_path / "typed_run"
+    write_run(run, tidy, {"methods": ["dnn", "traditional", "oracle"], "alphas": mv.alphas_of(tidy)})
+
+    page.goto(f"{app_url}/metrics")
+    wait_for_app(page)
+    assert page.locator("h1").first.inner_text().strip() == "Metrics"
+    box = page.get_by_role("textbox", name="…or any results folder")
+    box.fill(str(run))
+    box.press("Enter")
+    page.get_by_text("median over tracks").first.wait_for()
+    wait_for_app(page)
+    _wait_for_curves(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlert"]').count() == 0
+
+    query = _click_point_and_land(page, "oracle", tmp_path, "typed")
+    assert query["track"] == [tracks[0]]  # the median curve opens the first track
+
+
+def test_the_shipped_run_clicks_through_to_the_mask_explorer(app_url, page, tmp_path):
+    """The shipped run, shown by default; a click on the DNN curve."""
+    _require_explorer()
+    if not (assets_dir() / "results" / "demo" / "config.json").is_file():
+        pytest.skip("the shipped results run assets/results/demo is not present yet")
+    page.goto(f"{app_url}/metrics")
+    wait_for_app(page)
+    _wait_for_curves(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    methods = [c["method"] for c in page.evaluate(_CURVES_JS)]
+    method = "dnn" if "dnn" in methods else methods[0]
+    query = _click_point_and_land(page, method, tmp_path, "shipped")
+    assert query["track"][0]
