@@ -93,7 +93,9 @@ def test_a_typed_results_folder_and_a_click_open_the_mask_explorer(app_url, page
     tracks = tuple(sorted(demos)[:2])
     tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(0), tracks=tracks, n_windows=4))
     run = tmp_path / "typed_run"
-    write_run(run, tidy, {"methods": ["dnn", "traditional", "oracle"], "alphas": mv.alphas_of(tidy)})
+    write_run(
+        run, tidy, {"methods": ["dnn", "traditional", "oracle"], "alphas": mv.alphas_of(tidy)}
+    )
 
     page.goto(f"{app_url}/metrics")
     wait_for_app(page)
