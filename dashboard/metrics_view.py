@@ -789,7 +789,10 @@ def find_runs(assets: Path, results: Path) -> list[Path]:
 
 def config_rows(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The run's configuration as (name, value) text rows, the key facts first."""
-    first = ("command", "methods", "alphas", "tracks", "code_version", "version", "created")
+    first = (
+        "command", "methods", "alphas", "tracks", "data", "metric", "code_version", "git_commit",
+        "created",
+    )  # fmt: skip
     keys = [k for k in first if k in config] + [k for k in config if k not in first]
     rows = []
     for k in keys:
@@ -819,7 +822,7 @@ def run_label(path: str | Path) -> str:
 
 @dataclass(frozen=True)
 class TrackAudio:
-    """A track's mixture file and its duration in seconds."""
+    """A track's mixture file and the duration (s) of its evaluated part."""
 
     path: Path
     duration: float
@@ -830,23 +833,31 @@ def track_audio(config: Mapping[str, Any], track: str, assets: Path) -> TrackAud
 
     Looks for ``<data>/<track>/mixture.(wav|flac)`` and ``<data>/<split>/<track>/...`` where
     ``<data>`` is the run config's ``data`` (or ``corpus``) entry, then
-    ``<assets>/demo_tracks/<track>/``. Returns ``None`` when nothing readable is found.
+    ``<assets>/demo_tracks/<track>/``; a relative ``data`` is taken from the repository root.
+    ``duration`` is the file's, capped at the run's ``max_seconds`` (the evaluated part).
+    Returns ``None`` when nothing readable is found.
     """
     import soundfile as sf
+
+    from core.paths import REPO_ROOT
 
     roots: list[Path] = []
     for key in ("data", "corpus", "data_dir"):
         value = config.get(key)
         if isinstance(value, str) and value:
-            roots.append(Path(value))
+            # runs record paths inside the repository relative to it (portable configs)
+            roots += [Path(value)] if Path(value).is_absolute() else [REPO_ROOT / value]
     roots.append(assets / "demo_tracks")
+    limit = config.get("max_seconds")
+    limit = float(limit) if isinstance(limit, int | float) and limit > 0 else math.inf
     for root in roots:
         for folder in (root / track, *(root / s / track for s in ("test", "valid", "train"))):
             for suffix in (".wav", ".flac"):
                 f = folder / f"mixture{suffix}"
                 if f.is_file():
                     try:
-                        return TrackAudio(path=f, duration=float(sf.info(str(f)).duration))
+                        seconds = float(sf.info(str(f)).duration)
+                        return TrackAudio(path=f, duration=min(seconds, limit))
                     except (RuntimeError, OSError):  # soundfile's LibsndfileError is both
                         continue
     return None

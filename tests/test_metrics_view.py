@@ -322,3 +322,19 @@ def test_reset_on_run_change_forgets_run_dependent_selectors(tidy):
     assert state["met.track"] == "song_c"
     assert mv.reset_on_run_change(mv.RunData(path="/b", tidy=tidy), state) is True
     assert "met.track" not in state
+
+
+def test_track_audio_resolves_repo_relative_data_and_caps_at_max_seconds(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    import core.paths
+
+    monkeypatch.setattr(core.paths, "REPO_ROOT", tmp_path)
+    folder = tmp_path / "corpus" / "test" / "song"
+    folder.mkdir(parents=True)
+    sf.write(folder / "mixture.flac", np.zeros(3 * 8000, np.float32), 8000)
+    got = mv.track_audio({"data": "corpus"}, "song", tmp_path / "assets")
+    assert got is not None and got.path == folder / "mixture.flac"
+    assert got.duration == pytest.approx(3.0)
+    capped = mv.track_audio({"data": "corpus", "max_seconds": 2.0}, "song", tmp_path / "assets")
+    assert capped.duration == pytest.approx(2.0)
