@@ -45,9 +45,14 @@ ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def vocal_sdr(references: np.ndarray, estimates: np.ndarray, sr: int) -> float:
-    """Median over 1 s windows of museval's vocal SDR; arrays (2, ch, n)."""
+    """Median over 1 s windows of museval's vocal SDR; arrays (2, ch, n).
+
+    A silent estimate (e.g. no bin above a high α) scores ``-inf``.
+    """
     import museval
 
+    if not np.any(estimates[0]) or not np.any(estimates[1]):
+        return float("-inf")  # a silent estimate (museval refuses it): the worst possible score
     sdr, _isr, _sir, _sar = museval.evaluate(
         np.transpose(references, (0, 2, 1)), np.transpose(estimates, (0, 2, 1)), win=sr, hop=sr
     )
