@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import plotly.graph_objects as go
@@ -655,8 +655,11 @@ def apply_query_params() -> None:
     """
     qp = _current_qp()
     state = st.session_state
+    # the slider's state is dropped by Streamlit when it was not rendered in the last run
+    # (another page, or this page stopped early): then the URL holds the user's last values
+    fresh = "sep.alpha" not in state
     state.setdefault("sep.alpha", DEFAULT_ALPHA)
-    if qp == state.get("sep._qp"):
+    if qp == state.get("sep._qp") and not fresh:
         return
     state["sep._qp"] = qp
     if "track" in qp:
@@ -677,6 +680,12 @@ def apply_query_params() -> None:
         state["sep.method"] = qp["method"]
     if "alpha" in qp:
         state["sep.alpha"] = parse_alpha(qp["alpha"])
+
+
+def stop_without_track() -> NoReturn:
+    """Drop ``track`` from the URL (no track is loaded) and stop the script run."""
+    sync_query_params(track=None)
+    st.stop()
 
 
 def pop_query_warning() -> str | None:

@@ -33,7 +33,7 @@ try:
         demos = ev.demo_tracks()
         if not demos:
             st.info("No demo tracks in assets/demo_tracks: pick a dataset folder or upload.")
-            st.stop()
+            ev.stop_without_track()
         ev.fit_choice("sep.demo", list(demos))
         name = st.selectbox("Demo track", list(demos), key="sep.demo")
         track = ev.load_track(demos[name])
@@ -45,11 +45,11 @@ try:
         )  # fmt: skip
         if not root.strip():
             st.info("Type the path of a folder of tracks on this machine.")
-            st.stop()
+            ev.stop_without_track()
         folders = ev.list_track_folders(root.strip())
         if not folders:
             st.warning(f"No track folders found under {root!r}.")
-            st.stop()
+            ev.stop_without_track()
         ev.fit_choice("sep.folder", folders)
         folder = st.selectbox(
             "Dataset track", folders, key="sep.folder",
@@ -69,7 +69,7 @@ try:
             )
         if mix is None:
             st.info("Upload a mixture, optionally with its vocal and/or accompaniment stem.")
-            st.stop()
+            ev.stop_without_track()
         y = mix[0]
         upload_name = st.session_state["sep.up.mixture"].name
         track = ev.track_from_upload(
@@ -78,7 +78,7 @@ try:
         )  # fmt: skip
 except CoreError as exc:
     ui.show_error(exc)
-    st.stop()
+    ev.stop_without_track()
 
 # ---- method and rule -------------------------------------------------------------------
 methods = ev.available_methods(track)
@@ -91,12 +91,12 @@ method = c1.selectbox(
 )  # fmt: skip
 rule = c2.selectbox("Threshold rule", ev.RULES, key="sep.rule", format_func=ev.RULE_LABELS.get)
 key = ev.track_key(track)
+ev.sync_query_params(track=ev.track_param(track), method=method)
 try:
     ev.mask_result(key, method, None, track)  # runs the network once, then cached
 except CoreError as exc:
     ui.show_error(exc)
     st.stop()
-ev.sync_query_params(track=ev.track_param(track), method=method)
 
 st.markdown(f"**{track.name}** — {track.mixture.shape[-1] / track.sr:.1f} s, {track.sr} Hz, "
             f"{track.mixture.shape[0]} channel(s)")  # fmt: skip

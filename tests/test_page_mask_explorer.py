@@ -369,3 +369,37 @@ def test_frequency_range_zooms_the_panels(fake_core):
     lay = figure_spec(at)["layout"]
     assert 2000.0 <= lay["yaxis"]["range"][1] < 2100.0
     assert image_sources(at)[0] != before[0]  # re-pooled from the kept bins, not just zoomed
+
+
+def test_coming_back_from_another_page_restores_the_url_state(fake_core):
+    at = explorer({"track": "beta", "alpha": "0.7"})
+    at.slider(key="sep.alpha").set_value(0.3).run()
+    qp = dict(at.query_params)
+    assert qp["alpha"] == "0.30"
+    at.switch_page("../pages/home.py").run()  # the explorer's widget state is dropped meanwhile
+    assert not at.exception
+    at.query_params.clear()
+    at.query_params.update(qp)  # e.g. a link with the values the page last wrote
+    at.switch_page("../pages/mask_explorer.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="sep.alpha").value == pytest.approx(0.3)
+    assert at.selectbox(key="sep.demo").value == "beta"
+
+
+def test_switching_method_after_a_failing_method_is_not_undone(fake_core, monkeypatch):
+    from core.errors import CheckpointError
+
+    def failing(mixture, sr, *, method="dnn", **kw):
+        if method == "dnn":
+            raise CheckpointError("the shipped separator 'dnn.pt' is missing")
+        return _probability_mask(mixture, sr, method=method, **kw)
+
+    monkeypatch.setattr(FAKE_SEPARATION, "probability_mask", failing)
+    at = explorer({"method": "dnn"})
+    assert not at.exception
+    assert "CheckpointError" in errors(at)
+    at.selectbox(key="sep.method").set_value("traditional").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    assert at.selectbox(key="sep.method").value == "traditional"
+    assert len(image_names(at)) == 5
