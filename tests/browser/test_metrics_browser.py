@@ -112,6 +112,14 @@ def test_a_typed_results_folder_and_a_click_open_the_mask_explorer(app_url, page
     query = _click_point_and_land(page, "oracle", tmp_path, "typed")
     assert query["track"] == [tracks[0]]  # the median curve opens the first track
 
+    # back to Metrics through the sidebar: the old click must not bounce us to the explorer
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Metrics").click()
+    page.wait_for_url(re.compile(r".*/metrics(\?.*)?$"))
+    wait_for_app(page)
+    page.wait_for_timeout(1500)
+    assert "/metrics" in page.url
+    assert page.locator("h1").first.inner_text().strip() == "Metrics"
+
 
 def test_the_shipped_run_clicks_through_to_the_mask_explorer(app_url, page, tmp_path):
     """The shipped run, shown by default; a click on the DNN curve."""
