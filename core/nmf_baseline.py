@@ -321,7 +321,14 @@ def load_nmf(path: str | Path) -> NmfModel:
 # --------------------------------------------------------------------------- inference
 
 
-def nmf_prob(model: NmfModel, mag: FloatArray, *, chunk: int = 256) -> FloatArray:
+def nmf_prob(
+    model: NmfModel,
+    mag: FloatArray,
+    *,
+    chunk: int = 256,
+    step: int | None = None,
+    max_iter: int | None = None,
+) -> FloatArray:
     """Probabilistic vocal mask of a mixture from the fixed NMF bases.
 
     For each context window (every ``config.test_step`` frames), fit the activations with the
@@ -337,6 +344,8 @@ def nmf_prob(model: NmfModel, mag: FloatArray, *, chunk: int = 256) -> FloatArra
     chunk
         Windows per call to sklearn (activations are independent per window, so chunking is
         exact and bounds memory).
+    step, max_iter
+        Override ``config.test_step`` / ``config.test_max_iter``.
 
     Returns
     -------
@@ -356,7 +365,11 @@ def nmf_prob(model: NmfModel, mag: FloatArray, *, chunk: int = 256) -> FloatArra
             f"mag must be (channels, {cfg.n_bins}, frames) for these bases, got {mag.shape}"
         )
     ch, bins, n_frames = mag.shape
-    f, step = cfg.frames, cfg.test_step
+    f = cfg.frames
+    step = int(step or cfg.test_step)
+    max_iter = int(max_iter or cfg.test_max_iter)
+    if not 1 <= step <= f:
+        raise InvalidConfigError(f"step must be in [1, {f}], got {step}")
     k = cfg.n_components
     H = np.ascontiguousarray(model.bases.reshape(2 * k, -1), dtype=np.float32)
     out = np.empty_like(mag)
@@ -379,7 +392,7 @@ def nmf_prob(model: NmfModel, mag: FloatArray, *, chunk: int = 256) -> FloatArra
                     update_H=False,
                     solver="mu",
                     beta_loss="kullback-leibler",
-                    max_iter=cfg.test_max_iter,
+                    max_iter=max_iter,
                     tol=1e-4,
                 )
             W = W.astype(np.float32)

@@ -81,6 +81,14 @@ class DnnConfig:
     gain_db
         Random level change of each training window, uniform in ``[-gain_db, gain_db]`` dB, so the
         net does not depend on the mixture's loudness.
+    remix
+        Share of training windows whose mixture is re-made on the fly from the vocals of one
+        window and the accompaniment of another, random one (complex STFTs summed, the IBM
+        recomputed): the usual remixing augmentation of source separation (e.g. open-unmix),
+        which multiplies the distinct training examples of a small corpus. 0 = off (the paper).
+    vocal_gain_db
+        With ``remix > 0``: random vocal level relative to the accompaniment, uniform in
+        ``[-vocal_gain_db, vocal_gain_db]`` dB, for every training window.
     seed
         Seeds the weight init, the window order and the augmentation.
     """
@@ -98,6 +106,8 @@ class DnnConfig:
     patience: int = 4
     train_step: int = 4
     gain_db: float = 6.0
+    remix: float = 0.0
+    vocal_gain_db: float = 3.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,6 +118,8 @@ class DnnConfig:
                 raise InvalidConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.loss not in ("bce", "mse"):
             raise InvalidConfigError(f"loss must be 'bce' or 'mse', got {self.loss!r}")
+        if not 0.0 <= self.remix <= 1.0:
+            raise InvalidConfigError(f"remix must be in [0, 1], got {self.remix}")
         if not self.lr > 0:
             raise InvalidConfigError(f"lr must be positive, got {self.lr}")
         self.stft_config  # validates n_fft / hop_length
@@ -199,6 +211,8 @@ class WindowData:
         Global frame index where each window starts (windows never cross tracks).
     n_tracks
         Number of tracks.
+    vocals_stft, accomp_stft : ndarray, shape (total_frames, bins), complex64, optional
+        The stems' STFTs, kept only for remixing augmentation (``DnnConfig.remix > 0``).
     """
 
     features: np.ndarray
@@ -206,6 +220,8 @@ class WindowData:
     starts: np.ndarray
     n_tracks: int
     names: tuple[str, ...] = field(default=())
+    vocals_stft: np.ndarray | None = None
+    accomp_stft: np.ndarray | None = None
 
 
 def _example_parts(ex: Any) -> tuple[np.ndarray, np.ndarray, int, str]:
@@ -221,7 +237,9 @@ def _example_parts(ex: Any) -> tuple[np.ndarray, np.ndarray, int, str]:
     return np.asarray(mixture), np.asarray(references), int(sr), name
 
 
-def build_windows(examples: Sequence[Any], config: DnnConfig, *, step: int) -> WindowData:
+def build_windows(
+    examples: Sequence[Any], config: DnnConfig, *, step: int, keep_stems: bool = False
+) -> WindowData:
     """Features and IBM targets of tracks, ready for window sampling.
 
     Parameters
@@ -234,6 +252,8 @@ def build_windows(examples: Sequence[Any], config: DnnConfig, *, step: int) -> W
         Model configuration (STFT, context length).
     step
         Hop between window starts in frames.
+    keep_stems
+        Also keep the stems' complex STFTs (for remixing augmentation).
 
     Returns
     -------
@@ -246,17 +266,21 @@ def build_windows(examples: Sequence[Any], config: DnnConfig, *, step: int) -> W
     """
     from core.audio import resample
 
-    feats, targs, starts, names = [], [], [], []
+    feats, targs, starts, names, voc, acc = [], [], [], [], [], []
     offset = 0
     cfg = config.stft_config
     for ex in examples:
         mixture, references, sr, name = _example_parts(ex)
         mono = np.concatenate([mixture.mean(axis=0, keepdims=True), references.mean(axis=1)], 0)
         mono = resample(mono.astype(np.float32), orig_sr=sr, target_sr=config.sr)
-        mag = np.abs(stft(mono, cfg))  # (3, bins, frames): mixture, vocals, accompaniment
+        spec = stft(mono, cfg)  # (3, bins, frames): mixture, vocals, accompaniment
+        mag = np.abs(spec)
         n_frames = mag.shape[2]
         if n_frames < config.frames:
             continue
+        if keep_stems:
+            voc.append(np.ascontiguousarray(spec[1].T))
+            acc.append(np.ascontiguousarray(spec[2].T))
         feats.append(log_features(mag[0]).T)  # (frames, bins)
         targs.append(ideal_binary_mask(mag[1], mag[2]).T.astype(np.uint8))
         starts.append(offset + np.arange(0, n_frames - config.frames + 1, step))
@@ -273,6 +297,8 @@ def build_windows(examples: Sequence[Any], config: DnnConfig, *, step: int) -> W
         starts=np.concatenate(starts).astype(np.int64),
         n_tracks=len(feats),
         names=tuple(names),
+        vocals_stft=np.concatenate(voc) if keep_stems else None,
+        accomp_stft=np.concatenate(acc) if keep_stems else None,
     )
 
 
@@ -319,6 +345,25 @@ def _batch(data: WindowData, idx: np.ndarray, frames: int) -> tuple[torch.Tensor
     x = torch.from_numpy(data.features[rows])  # (batch, frames, bins)
     y = torch.from_numpy(data.targets[rows].astype(np.float32))
     return x, y
+
+
+def _remix_batch(
+    data: WindowData, idx: np.ndarray, config: DnnConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch whose mixtures are re-made from (possibly) different windows' stems."""
+    assert data.vocals_stft is not None and data.accomp_stft is not None
+    f = config.frames
+    other = idx.copy()
+    swap = rng.random(len(idx)) < config.remix
+    other[swap] = rng.integers(0, len(data.starts), size=int(swap.sum()))
+    ar = np.arange(f)[None, :]
+    v = data.vocals_stft[data.starts[idx][:, None] + ar]  # (batch, frames, bins) complex
+    a = data.accomp_stft[data.starts[other][:, None] + ar]
+    g = 10.0 ** (rng.uniform(-config.vocal_gain_db, config.vocal_gain_db, (len(idx), 1, 1)) / 20)
+    v = v * g.astype(np.float32)
+    x = log_features(np.abs(v + a))
+    y = (np.abs(v) > np.abs(a)).astype(np.float32)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 
 def _loss_fn(config: DnnConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -391,7 +436,11 @@ def train_separator(
         raise InvalidConfigError("data must be a corpus folder or a (train, valid) pair")
     train, valid = data
     if not isinstance(train, WindowData):
-        train = build_windows(train, config, step=config.train_step)
+        train = build_windows(
+            train, config, step=config.train_step, keep_stems=config.remix > 0
+        )
+    if config.remix > 0 and train.vocals_stft is None:
+        raise InvalidConfigError("remix > 0 needs WindowData built with keep_stems=True")
     if not isinstance(valid, WindowData):
         valid = build_windows(valid, config, step=config.frames)
     corpus.update(
@@ -423,7 +472,10 @@ def train_separator(
         total = 0.0
         for i in range(0, n, config.batch_size):
             idx = order[i : i + config.batch_size]
-            x, y = _batch(train, idx, config.frames)
+            if config.remix > 0:
+                x, y = _remix_batch(train, idx, config, rng)
+            else:
+                x, y = _batch(train, idx, config.frames)
             if gain > 0:
                 shift = rng.uniform(-gain, gain, size=(len(idx), 1, 1)).astype(np.float32)
                 x = x + torch.from_numpy(shift)  # log(g |X|) = log g + log |X| (above the floor)

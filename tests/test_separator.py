@@ -120,3 +120,11 @@ def test_config_validation():
     with pytest.raises(InvalidConfigError):
         DnnConfig(hidden=0)
     assert DnnConfig().window_size == 20 * 513
+
+
+def test_remix_augmentation_trains(rng):
+    cfg = DnnConfig(**TINY, epochs=2, patience=2, train_step=2, remix=0.5, seed=2)
+    res = train_separator(cfg, data=([_example(rng) for _ in range(2)], [_example(rng)]))
+    assert np.isfinite(res.best_valid_loss) and len(res.history) >= 1
+    with pytest.raises(InvalidConfigError):
+        DnnConfig(remix=1.5)

@@ -24,7 +24,7 @@ from core.io_utils import atomic_write_json
 # so that building the parser does not import torch)
 _DNN_DEFAULTS = {
     "hidden": 64, "lr": 1e-3, "batch_size": 128, "patience": 4, "train_step": 4,
-    "gain_db": 6.0, "loss": "bce", "weight_decay": 0.0,
+    "gain_db": 6.0, "loss": "bce", "weight_decay": 0.0, "remix": 0.0, "vocal_gain_db": 3.0,
 }
 
 
@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="hop between training windows in frames (paper: 60)")
     p.add_argument("--gain-db", type=float, default=_DNN_DEFAULTS["gain_db"],
                    help="random level augmentation range in dB")
+    p.add_argument("--remix", type=float, default=_DNN_DEFAULTS["remix"],
+                   help="share of training windows remixed from random stems (augmentation)")
+    p.add_argument("--vocal-gain-db", type=float, default=_DNN_DEFAULTS["vocal_gain_db"],
+                   help="random vocal level range in dB when remixing")
     p.add_argument("--loss", choices=("bce", "mse"), default=_DNN_DEFAULTS["loss"])
     p.add_argument("--weight-decay", type=float, default=_DNN_DEFAULTS["weight_decay"])
     p.add_argument("--nmf-out", default=None,
@@ -164,6 +168,8 @@ def _train_separator(args: argparse.Namespace) -> int:
         gain_db=args.gain_db,
         loss=args.loss,
         weight_decay=args.weight_decay,
+        remix=args.remix,
+        vocal_gain_db=args.vocal_gain_db,
         seed=args.seed,
     )
     command = _command(args, "train-separator")
