@@ -10,7 +10,7 @@ What is cached, and why (the α slider must stay live on a full song):
   and ideal binary mask pooled to at most 256 x 1300 pixels, and the PNGs of the panels that do
   not depend on α (mixture, ideal mask, probabilistic mask);
 - per α: a full-resolution threshold + reconstruction (:func:`core.separation.separate_at_alpha`,
-  small cache of 8) and two small PNGs (binary mask, estimated vocal spectrogram) made from the
+  small cache of 4) and two small PNGs (binary mask, estimated vocal spectrogram) made from the
   *pooled* arrays (see :mod:`dashboard.spectro_image` for why that is a faithful display).
 
 :func:`spectrogram_panels` is pure (PNG images in, plotly figure out) and works in a notebook.
@@ -347,9 +347,9 @@ def track_from_upload(
 
 
 def track_key(track: Track) -> str:
-    """A cache key for a track: its folder, or a digest of its audio for uploads."""
+    """A cache key for a track: its folder and files' time, or a digest of an upload's audio."""
     if getattr(track, "path", None) is not None:
-        return f"path:{track.path}"
+        return f"path:{track.path}:{_mtime(str(track.path))}"
     h = hashlib.sha256(np.ascontiguousarray(track.mixture).tobytes())
     if track.references is not None:
         h.update(np.ascontiguousarray(track.references).tobytes())
@@ -366,7 +366,8 @@ def available_methods(track: Track) -> list[str]:
 
 
 # --------------------------------------------------------------------------- masks
-@st.cache_resource(max_entries=4, show_spinner="Computing the probabilistic mask…")
+# a 10-minute stereo song's result holds ~1.3 GB (mask + STFT): keep few
+@st.cache_resource(max_entries=6, show_spinner="Computing the probabilistic mask…")
 def mask_result(key: str, method: str, checkpoint: str | None, _track: Track) -> MaskResult:
     """The probabilistic mask of a track (cached by track key, method and checkpoint).
 
@@ -494,11 +495,11 @@ def _mask_png(mask: FloatArray) -> bytes:
 
 
 # --------------------------------------------------------------------------- per α
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner=False)
 def stems_at_alpha(
     key: str, method: str, checkpoint: str | None, alpha: float, rule: str, _track: Track
 ) -> FloatArray:
-    """Vocal and accompaniment estimates at ``alpha`` (small cache).
+    """Vocal and accompaniment estimates at ``alpha`` (small cache: a long song's are large).
 
     Returns
     -------
