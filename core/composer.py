@@ -141,7 +141,10 @@ class TrainConfig:
     lr
         Adam learning rate.
     grad_clip
-        Gradient-norm clip.
+        Clip of each gradient element (0 = off); element-wise so restarts stay independent.
+    restarts
+        Independently initialised networks trained side by side (Experiments 1 and 2; see
+        :class:`_Population`); the first that keeps the form is returned. Experiment 0 trains one.
     early_stop
         Stop once free-running generation keeps the form.
     stop_bars, stop_accuracy
@@ -161,6 +164,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 3e-3
     grad_clip: float = 1.0
+    restarts: int = 8
     early_stop: bool = True
     stop_bars: int = 24
     stop_accuracy: float = 0.99
@@ -169,7 +173,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "n_segments", "choruses_per_sequence", "batch_size",
-                     "stop_bars", "confirm_bars"):  # fmt: skip
+                     "stop_bars", "confirm_bars", "restarts"):  # fmt: skip
             if int(getattr(self, name)) < 1:
                 raise InvalidConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -225,6 +229,7 @@ class BlockLSTM(nn.Module):
         rec_m = (
             np.ones((n_blocks, n_blocks), bool) if rec_mask is None else np.asarray(rec_mask, bool)
         )
+        self.in_mask_blocks, self.rec_mask_blocks = in_m, rec_m
         self.register_buffer("w_in_mask", torch.as_tensor(in_m[row_block], dtype=torch.float32))
         self.register_buffer(
             "w_rec_mask", torch.as_tensor(rec_m[row_block][:, col_block], dtype=torch.float32)
@@ -432,6 +437,93 @@ def build_model(config: ComposerConfig, *, seed: int = 0) -> ComposerModel:
     return ComposerModel(net, config, {})
 
 
+class _Population(nn.Module):
+    """``R`` independent block-LSTM composers trained at once in one fused LSTM kernel.
+
+    The members' blocks are stacked with block-diagonal input/recurrent/output masks, so no
+    member sees another's cells: the members are exactly ``R`` separately initialised networks
+    (random restarts), trained on the same batches; Adam's per-weight updates keep them
+    independent. Small LSTMs often sit on a plateau before they find the counting solution that
+    keeps the 12-bar form; running several seeds side by side costs little more than one (the
+    step loop dominates) and the first member that keeps the form is kept.
+    """
+
+    def __init__(self, members: list[BluesLSTM]) -> None:
+        super().__init__()
+        m0 = members[0]
+        r = len(members)
+        rnn0 = m0.rnn
+        assert isinstance(rnn0, BlockLSTM)
+        self.r, self.cfg = r, m0.config
+        self.nb, self.cpb, self.nc = rnn0.n_blocks, rnn0.cpb, rnn0.n_cells
+        self.n_in, self.n_out = m0.n_in, m0.n_out
+        eye = np.eye(r, dtype=bool)
+        self.rnn = BlockLSTM(
+            self.n_in, r * self.nb, self.cpb,
+            in_mask=np.tile(rnn0.in_mask_blocks, (r, 1)),
+            rec_mask=np.kron(eye, rnn0.rec_mask_blocks),
+        )  # fmt: skip
+        big_out = np.zeros((r * self.n_out, r * self.nc + self.n_in), bool)
+        om = m0.out_mask.numpy().astype(bool)
+        self.out = nn.Linear(r * self.nc + self.n_in, r * self.n_out)
+        for k in range(r):
+            big_out[np.ix_(*self._out_idx(k))] = om
+        self.register_buffer("out_mask", torch.as_tensor(big_out, dtype=torch.float32))
+        with torch.no_grad():
+            for k, m in enumerate(members):
+                self._copy(k, m, to_member=False)
+
+    def _rows(self, k: int) -> np.ndarray:
+        """Rows of member ``k``'s pre-activations ``[g cells, i, f, o]`` in the big matrices."""
+        nc, nb, big_nc, big_nb = self.nc, self.nb, self.r * self.nc, self.r * self.nb
+        parts = [k * nc + np.arange(nc)]
+        parts += [big_nc + g * big_nb + k * nb + np.arange(nb) for g in range(3)]
+        return np.concatenate(parts)
+
+    def _cells(self, k: int) -> np.ndarray:
+        return k * self.nc + np.arange(self.nc)
+
+    def _out_idx(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cols = np.concatenate([self._cells(k), self.r * self.nc + np.arange(self.n_in)])
+        return k * self.n_out + np.arange(self.n_out), cols
+
+    def _copy(self, k: int, m: BluesLSTM, *, to_member: bool) -> None:
+        rows, cells = torch.as_tensor(self._rows(k)), torch.as_tensor(self._cells(k))
+        orow, ocol = (torch.as_tensor(a) for a in self._out_idx(k))
+        pairs = [
+            (m.rnn.w_in, self.rnn.w_in, (rows, slice(None))),
+            (m.rnn.w_rec, self.rnn.w_rec, (rows, cells)),
+            (m.rnn.bias, self.rnn.bias, (rows,)),
+            (m.out.weight, self.out.weight, (orow, ocol)),
+            (m.out.bias, self.out.bias, (orow,)),
+        ]
+        for small, big, idx in pairs:
+            if len(idx) == 2 and not isinstance(idx[1], slice):
+                sel = big[idx[0]][:, idx[1]]
+            else:
+                sel = big[idx]
+            if to_member:
+                small.copy_(sel)
+            elif len(idx) == 2 and not isinstance(idx[1], slice):
+                big[idx[0].unsqueeze(1), idx[1].unsqueeze(0)] = small
+            else:
+                big[idx] = small
+
+    def member(self, k: int) -> BluesLSTM:
+        """A standalone copy of member ``k``."""
+        net = BluesLSTM(self.cfg)
+        with torch.no_grad():
+            self._copy(k, net, to_member=True)
+        return net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, steps, R, n_out)`` of every member for the shared input."""
+        h, _ = self.rnn(x)
+        feats = torch.cat([h, x], dim=-1)
+        logits = nn.functional.linear(feats, self.out.weight * self.out_mask, self.out.bias)
+        return logits.reshape(*logits.shape[:2], self.r, self.n_out)
+
+
 # --------------------------------------------------------------------------------------------
 # loss and training
 # --------------------------------------------------------------------------------------------
@@ -558,34 +650,54 @@ def train_composer(
     if config.held_out > 0 and corpus.sequences.shape[0] >= 4:
         train_corpus, held = corpus.split(held_out=config.held_out)
     data = _sequences(train_corpus, mcfg.n_in, config.choruses_per_sequence)
-    model = build_model(mcfg, seed=config.seed)
-    net = model.net
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    n_pop = 1 if mcfg.experiment == 0 else int(config.restarts)
+    members = [build_model(mcfg, seed=config.seed * 1000 + k).net for k in range(n_pop)]
+    trainee: nn.Module = members[0] if n_pop == 1 else _Population(members)
+    opt = torch.optim.Adam(trainee.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(int(config.seed))
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     stopped = False
     epoch = 0
+    best = 0
+    model = ComposerModel(members[0], mcfg, {})
     for epoch in range(1, int(config.epochs) + 1):
-        net.train()
+        trainee.train()
         order = torch.randperm(data.shape[0], generator=gen)
-        total, count = 0.0, 0
+        totals = torch.zeros(n_pop, dtype=torch.float64)
+        count = 0
         for start in range(0, data.shape[0], config.batch_size):
             batch = data[order[start : start + config.batch_size]]  # (b, steps, n_in)
-            logits, _ = net(batch[:, :-1])
-            loss = sequence_loss(net, logits, batch[:, 1:])
+            if n_pop == 1:
+                logits, _ = members[0](batch[:, :-1])
+                losses = sequence_loss(members[0], logits, batch[:, 1:])[None]
+            else:
+                logits = trainee(batch[:, :-1])  # (b, steps, R, n_out)
+                losses = torch.stack(
+                    [sequence_loss(members[0], logits[:, :, k], batch[:, 1:])
+                     for k in range(n_pop)]
+                )  # fmt: skip
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            losses.sum().backward()  # members share no weights: each gets its own gradient
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_value_(trainee.parameters(), config.grad_clip)
             opt.step()
-            total += float(loss.detach()) * batch.shape[0]
+            totals += losses.detach().double() * batch.shape[0]
             count += batch.shape[0]
-        comp = compose(model, bars=config.stop_bars, seed=config.seed)
-        acc = form_accuracy(comp.roll, form=form)
-        history.append({"epoch": float(epoch), "loss": total / max(count, 1),
-                        "form_accuracy": acc, "seconds": time.perf_counter() - t0})  # fmt: skip
+        mean_losses = (totals / max(count, 1)).tolist()
+        nets = members if n_pop == 1 else [trainee.member(k) for k in range(n_pop)]
+        accs = []
+        for net in nets:
+            comp = compose(ComposerModel(net, mcfg, {}), bars=config.stop_bars, seed=config.seed)
+            accs.append(form_accuracy(comp.roll, form=form))
+        # best member: highest free-running form accuracy, then lowest loss
+        best = max(range(n_pop), key=lambda k: (accs[k], -mean_losses[k]))
+        model = ComposerModel(nets[best], mcfg, {})
+        loss, acc = mean_losses[best], accs[best]
+        history.append({"epoch": float(epoch), "loss": loss, "form_accuracy": acc,
+                        "seconds": time.perf_counter() - t0, "member": float(best)})  # fmt: skip
         if progress is not None:
-            progress(epoch, int(config.epochs), total / max(count, 1), acc)
+            progress(epoch, int(config.epochs), loss, acc)
         if config.early_stop and acc >= config.stop_accuracy:
             long = compose(model, bars=config.confirm_bars, seed=config.seed)
             if form_accuracy(long.roll, form=form) >= config.stop_accuracy:
@@ -596,6 +708,8 @@ def train_composer(
     summary["train_seconds"] = round(seconds, 2)
     summary["epochs_run"] = float(epoch)
     summary["final_loss"] = history[-1]["loss"] if history else float("nan")
+    summary["restarts"] = float(n_pop)
+    summary["member"] = float(best)
     model.meta.update(
         {
             "train": config.to_dict(),

@@ -108,7 +108,7 @@ def _tiny_train(experiment=1, melody_output="sigmoid", **kw):
     cfg = TrainConfig(
         model=ComposerConfig(experiment=experiment, melody_output=melody_output),
         epochs=kw.pop("epochs", 3), seed=0, n_segments=8, batch_size=4, held_out=0.25,
-        stop_bars=2, confirm_bars=2, **kw,
+        stop_bars=2, confirm_bars=2, restarts=2, **kw,
     )  # fmt: skip
     return train_composer(cfg)
 
@@ -136,13 +136,33 @@ def test_train_composer_progress_and_history():
     calls = []
     cfg = TrainConfig(
         model=ComposerConfig(experiment=1), epochs=2, seed=0, n_segments=8, batch_size=4,
-        held_out=0.25, stop_bars=2, confirm_bars=2, early_stop=False,
+        held_out=0.25, stop_bars=2, confirm_bars=2, early_stop=False, restarts=3,
     )  # fmt: skip
     res = train_composer(cfg, progress=lambda *a: calls.append(a))
     assert [c[0] for c in calls] == [1, 2] and all(c[1] == 2 for c in calls)
     assert len(res.history) == 2 and res.epochs_run == 2 and not res.stopped_early
     assert "form_accuracy_100" in res.summary and "held_out_nll" in res.summary
     assert res.model.meta["train"]["epochs"] == 2
+    assert res.summary["restarts"] == 3 and 0 <= res.summary["member"] < 3
+
+
+@pytest.mark.parametrize("experiment", [1, 2])
+def test_population_members_are_independent_copies(experiment):
+    from core.composer import _Population
+
+    cfg = ComposerConfig(experiment=experiment)
+    members = [build_model(cfg, seed=k).net for k in range(3)]
+    pop = _Population(members)
+    x = (torch.rand(2, 12, cfg.n_in, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+    logits = pop(x)
+    assert logits.shape == (2, 12, 3, members[0].n_out)
+    for k, m in enumerate(members):
+        assert torch.allclose(logits[:, :, k], m(x)[0], atol=1e-6)
+        assert torch.allclose(pop.member(k)(x)[0], m(x)[0], atol=1e-6)
+    # a loss on member 0 gives no gradient to member 1's weights
+    logits[:, :, 0].sum().backward()
+    rows = torch.as_tensor(pop._rows(1))
+    assert float(pop.rnn.w_in.grad[rows].abs().max()) == 0.0
 
 
 def test_compose_deterministic_for_a_seed():
