@@ -135,8 +135,8 @@ def _add_nmf_flags(p: argparse.ArgumentParser) -> None:
                    help="NMF training windows per source")
     p.add_argument("--nmf-train-step", dest="nmf_train_step", type=int, default=10,
                    help="hop between NMF training windows in frames")
-    p.add_argument("--test-step", type=int, default=4, help="NMF window hop at separation time")
-    p.add_argument("--test-max-iter", type=int, default=100, help="NMF MU iterations at test time")
+    p.add_argument("--test-step", type=int, default=10, help="NMF window hop at separation time")
+    p.add_argument("--test-max-iter", type=int, default=50, help="NMF MU iterations at test time")
 
 
 def _nmf_config(args: argparse.Namespace) -> Any:
