@@ -5,8 +5,9 @@ phrase rests, and a chordal accompaniment with a bass line and noise-burst "drum
 plus a -70 dB noise floor). A blurred, noisy ideal-ratio mask plays the role of the method's
 vocal probability; each of the 21 α values thresholds it with the paper rule (vocals P > α,
 accompaniment P < 1 - α) and the stems are resynthesised from the mixture STFT. The same 21
-estimate sets are scored by ``museval.evaluate`` (one call per α, 1 s windows) and by
-:func:`core.metrics.sweep`; the script prints both times, the ratio and the largest absolute
+estimate sets are scored by ``museval.evaluate`` (one call per α, 1 s windows) and by one
+:class:`core.metrics.SweepEngine` (what :func:`core.metrics.sweep` does), interleaved α by α so
+both see the same load on a shared machine; the script prints both times, the ratio and the largest absolute
 difference over every window, metric, source and α, as a Markdown section, and writes it to
 ``bench/results/sweep.md``.
 
@@ -28,7 +29,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from core.metrics import museval_reference, sweep  # noqa: E402
+from core.metrics import SweepEngine, museval_reference  # noqa: E402
 from core.stft import StftConfig, istft, stft  # noqa: E402
 
 
@@ -88,14 +89,21 @@ def main() -> None:
     alphas = np.round(np.linspace(0.05, 0.85, args.alphas), 4)
     est = make_estimates(refs, alphas)
 
-    t0 = time.perf_counter()
-    ours = sweep(refs, est, alphas, sr=args.sr)
-    t_engine = time.perf_counter() - t0
-
     museval_reference(refs[:, :, : args.sr * 2], est[0][:, :, : args.sr * 2], sr=args.sr)  # import
+    # Interleaved (engine α, museval α, ...) so both see the same load on a shared machine.
     t0 = time.perf_counter()
-    naive = [museval_reference(refs, e, sr=args.sr) for e in est]
-    t_naive = time.perf_counter() - t0
+    engine = SweepEngine(refs, sr=args.sr)
+    t_setup = time.perf_counter() - t0
+    t_engine, t_naive = t_setup, 0.0
+    ours, naive = {}, []
+    for a, e in zip(alphas, est, strict=True):
+        t0 = time.perf_counter()
+        ours[float(a)] = engine.evaluate(e)
+        t_engine += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        naive.append(museval_reference(refs, e, sr=args.sr))
+        t_naive += time.perf_counter() - t0
+        print(f"α={a:.3f}: engine {t_engine:7.1f} s, museval {t_naive:7.1f} s", file=sys.stderr)
 
     worst, n_values = 0.0, 0
     for a, ref in zip(alphas, naive, strict=True):
@@ -119,8 +127,8 @@ def main() -> None:
         "| | time (s) | per α (s) |",
         "| --- | ---: | ---: |",
         f"| museval.evaluate, once per α | {t_naive:.1f} | {t_naive / len(alphas):.2f} |",
-        f"| `core.metrics.sweep` (one SweepEngine) | {t_engine:.1f} | "
-        f"{t_engine / len(alphas):.2f} |",
+        f"| `core.metrics.SweepEngine` (setup {t_setup:.1f} s + one `evaluate` per α) | "
+        f"{t_engine:.1f} | {(t_engine - t_setup) / len(alphas):.2f} |",
         "",
         f"**Speed-up: {t_naive / t_engine:.1f}×** (goal ≥ 15×). "
         f"Largest |difference| over all {n_values} finite values (every window, metric, source "

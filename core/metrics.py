@@ -319,6 +319,7 @@ class SweepEngine:
         M = sfft.next_fast_len(lw + F - 1, real=True)
         self._M = M
         K = M // 2 + 1
+        self._chunks = [slice(k, min(k + 512, K)) for k in range(0, K, 512)]
         wk = np.full(K, 2.0)
         wk[0] = 1.0
         if M % 2 == 0:
@@ -441,6 +442,7 @@ class SweepEngine:
             )
         n_src, n_ch, n = self.shape
         F, M, P, lw = self.filters_len, self._M, self._P, self.lw
+        K = M // 2 + 1
         starts, W = self.starts, self.n_windows
         wk = self._wk
 
@@ -454,11 +456,19 @@ class SweepEngine:
         del diff
 
         # estimate segments, (segments, S, C, M) -> spectra
-        segs = np.zeros((len(self._seg_starts), n_src, n_ch, M))
-        for i, (s0, ln) in enumerate(zip(self._seg_starts, self._seg_lens, strict=True)):
-            segs[i, :, :, :ln] = est[:, :, s0 : s0 + ln]
-        EB = sfft.rfft(segs, n=M, axis=-1)  # (segments, S, C, K)
-        del segs
+        # spectra of the estimate segments (segments, S, C, K); full blocks via a strided view
+        EB = np.empty((len(self._seg_starts), n_src, n_ch, M // 2 + 1), dtype=np.complex128)
+        full = np.flatnonzero(self._seg_lens == lw)
+        nfull = len(full)
+        if self._same and np.array_equal(full, np.arange(nfull)):
+            view = est[:, :, : nfull * lw].reshape(n_src, n_ch, nfull, lw)
+            EB[:nfull] = sfft.rfft(view, n=M, axis=-1).transpose(2, 0, 1, 3)
+            rest = range(nfull, len(self._seg_starts))
+        else:
+            rest = range(len(self._seg_starts))
+        for i in rest:
+            s0, ln = self._seg_starts[i], self._seg_lens[i]
+            EB[i] = sfft.rfft(est[:, :, s0 : s0 + ln], n=M, axis=-1)
 
         out = np.full((4, n_src, W), np.nan)
         XC = self._XCw.reshape(W, -1)  # (W, P*P*(2F-1))
@@ -466,10 +476,14 @@ class SweepEngine:
         head = min(F - 1, lw)
         est_head = est_win[..., :head].transpose(2, 0, 1, 3)  # (W, S, C, head)
         for j in range(n_src):
-            # Z[seg, c, p, k] = conj(E_j,c) * X_p: estimate/reference cross-spectra per segment
-            Z = np.conj(EB[:, j])[:, :, None, :] * self._XB[:, None, :, :]
-            # full-signal correlations D[p, tau, c] = sum_t ref_p(t - tau) est_jc(t)
-            y = sfft.irfft(Z[: self._nb].sum(axis=0), n=M, axis=-1)[..., :F]  # (C, P, F)
+            # full-signal correlations D[p, tau, c] = sum_t ref_p(t - tau) est_jc(t), from the
+            # segment cross-spectra conj(E_jc) X_p summed over segments (in cache-sized chunks)
+            Ec = np.conj(EB[:, j])  # (segments, C, K)
+            XB, nb = self._XB, self._nb
+            dsum = np.empty((n_ch, P, K), dtype=np.complex128)
+            for sl in self._chunks:
+                dsum[..., sl] = (Ec[:nb, :, None, sl] * XB[:nb, None, :, sl]).sum(axis=0)
+            y = sfft.irfft(dsum, n=M, axis=-1)[..., :F]  # (C, P, F)
             D = y[..., ::-1].transpose(1, 2, 0).reshape(P * F, n_ch)  # rows (p, tau)
             cA = self._solve(self._lu_full, D).reshape(P, F, n_ch)  # interference filters
             blk = slice(j * n_ch * F, (j + 1) * n_ch * F)
@@ -482,11 +496,12 @@ class SweepEngine:
             # minus the part of PA coming from reference samples before the window start
             H = sfft.rfft(fA[..., ::-1], n=M, axis=-1)  # (C, P, K), h[m] = c[F-1-m]
             Hw = np.conj(H) * wk
-            Zw = Z[:W] if self._same else Z[self._win_seg]  # (W, C, P, K)
-            et = np.empty((W, n_ch))
-            for c in range(n_ch):
-                et[:, c] = (Zw[:, c].reshape(W, -1) @ Hw[c].reshape(-1)).real
-            del Z, Zw
+            ws = slice(0, W) if self._same else self._win_seg
+            Ew, Xw = Ec[ws], XB[ws]
+            et = np.zeros((W, n_ch))
+            for sl in self._chunks:
+                v = np.einsum("cpk,wpk->wck", Hw[:, :, sl], Xw[:, :, sl])
+                et += np.einsum("wck,wck->wc", Ew[:, :, sl], v).real
             FA2 = sfft.rfft(fA, n=n2, axis=-1)  # (C, P, K2)
             q = sfft.irfft(np.einsum("wpk,cpk->wck", self._PREV, FA2), n=n2, axis=-1)
             q = q[..., F - 1 : F - 1 + head]  # (W, C, head): PA at t = start + u from history
