@@ -535,6 +535,45 @@ def alpha_images(display: Display, *, alpha: float, rule: str) -> tuple[bytes, b
     return _mask_png(vocal_mask), _db_png(display.power * vocal_mask, display.ref_power)
 
 
+def mask_shares(
+    key: str, method: str, checkpoint: str | None, alpha: float, rule: str, track: Track
+) -> dict[str, float]:
+    """Share of time-frequency bins each mask keeps at ``alpha``.
+
+    Counted on the full-resolution probability (subsampled by a stride when it holds more than
+    ~4 million bins, e.g. a long song).
+
+    Returns
+    -------
+    dict
+        ``vocals`` and ``accompaniment`` (mean mask value, 0-1), and for binary rules ``both``
+        (bins given to both sources, α < 0.5 with the paper rule) and ``neither`` (α > 0.5).
+    """
+    prob = np.asarray(mask_result(key, method, checkpoint, track).prob)
+    stride = max(1, int(np.ceil(np.sqrt(prob.size / 4e6))))
+    p = prob[..., ::stride, ::stride]
+    vocal, accomp = _masking().threshold_masks(p, alpha=alpha, rule=rule)
+    shares = {"vocals": float(np.mean(vocal)), "accompaniment": float(np.mean(accomp))}
+    if rule != "soft":
+        v, a = vocal > 0.5, accomp > 0.5
+        shares["both"] = float(np.mean(v & a))
+        shares["neither"] = float(np.mean(~v & ~a))
+    return shares
+
+
+def shares_text(shares: dict[str, float]) -> str:
+    """One line describing :func:`mask_shares` for the page."""
+    parts = [
+        f"vocal mask {shares['vocals']:.0%}",
+        f"accompaniment mask {shares['accompaniment']:.0%}",
+    ]
+    if shares.get("both", 0.0) > 0:
+        parts.append(f"{shares['both']:.0%} in both")
+    if shares.get("neither", 0.0) > 0:
+        parts.append(f"{shares['neither']:.0%} in neither (dropped)")
+    return "Time-frequency bins kept: " + ", ".join(parts) + "."
+
+
 @dataclass(frozen=True)
 class AlphaView:
     """What the page shows for one α: the figure, the stems and server-side timings in ms."""

@@ -205,3 +205,22 @@ def test_crop_bins_keeps_the_band_below_fmax():
     assert top == pytest.approx(186 * 22050 / 1024)
     np.testing.assert_array_equal(low, a[:, :186])
     assert ev.fmax_label(None) == "full band" and ev.fmax_label(4000.0) == "0–4 kHz"
+
+
+def test_mask_shares_paper_rule_counts_both_and_neither(monkeypatch):
+    from types import SimpleNamespace
+
+    from core import masking
+
+    prob = np.array([[[0.1, 0.3, 0.45, 0.55, 0.7, 0.9]]], np.float32)  # (1, 1, 6)
+    monkeypatch.setattr(ev, "_masking", lambda: masking)
+    monkeypatch.setattr(ev, "mask_result", lambda *a: SimpleNamespace(prob=prob))
+    hi = ev.mask_shares("k", "dnn", None, 0.6, "paper", None)
+    assert hi == pytest.approx({"vocals": 2 / 6, "accompaniment": 2 / 6, "both": 0.0,
+                                "neither": 2 / 6})  # fmt: skip
+    lo = ev.mask_shares("k", "dnn", None, 0.4, "paper", None)
+    assert lo["both"] == pytest.approx(2 / 6) and lo["neither"] == 0.0
+    soft = ev.mask_shares("k", "dnn", None, 0.4, "soft", None)
+    assert set(soft) == {"vocals", "accompaniment"}
+    assert "in neither (dropped)" in ev.shares_text(hi)
+    assert "both" not in ev.shares_text(hi)
