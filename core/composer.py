@@ -652,6 +652,15 @@ def train_composer(
     data = _sequences(train_corpus, mcfg.n_in, config.choruses_per_sequence)
     n_pop = 1 if mcfg.experiment == 0 else int(config.restarts)
     members = [build_model(mcfg, seed=config.seed * 1000 + k).net for k in range(n_pop)]
+    if n_pop > 1:
+        # diversity across restarts: forget-gate biases 1, 2, 3, 4, 1, ... (longer initial memory
+        # helps a member find the 32-step counts of the form; which one works varies by seed)
+        with torch.no_grad():
+            for k, net in enumerate(members):
+                rnn = net.rnn
+                assert isinstance(rnn, BlockLSTM)
+                nc, nb = rnn.n_cells, rnn.n_blocks
+                rnn.bias[nc + nb : nc + 2 * nb] = 1.0 + (k % 4)
     trainee: nn.Module = members[0] if n_pop == 1 else _Population(members)
     opt = torch.optim.Adam(trainee.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(int(config.seed))
@@ -826,7 +835,7 @@ class Composition:
     form
         The layout / progression (the prime is taken to start at bar 0).
     n_prime_steps
-        Steps given as prime (1 = the default one-step prime: the first chord, no melody).
+        Steps given as prime (1 = the default one-step prime, see :func:`default_prime`).
     seed
         Sampling seed.
     settings
@@ -896,6 +905,18 @@ def _choose(
     return chord, mel
 
 
+def default_prime(form: BluesForm, *, melody: bool = True) -> FloatArray:
+    """The one-step prime ``(n_units, 1)`` float32: chord of bar 0 (+ first fragment's note)."""
+    from core.blues import melody_fragments
+
+    prime = np.zeros((form.n_units, 1), np.float32)
+    prime[: form.n_chord, 0] = form.chord_vector(0)
+    if melody:
+        note = melody_fragments(form, form.chord_label(0), n=1)[0][0]
+        prime[form.n_chord + note - form.melody_low, 0] = 1.0
+    return prime
+
+
 def compose(
     model: ComposerModel | BluesLSTM,
     *,
@@ -927,8 +948,9 @@ def compose(
     temperature
         Sampling temperature > 0 (logits are divided by it).
     prime
-        ``(n_units, k)`` binary roll starting at bar 0 of the form, or None for a one-step prime
-        holding the first bar's chord.
+        ``(n_units, k)`` binary roll starting at bar 0 of the form, or None for the one-step
+        :func:`default_prime` (the first bar's chord and, for melody models, the first note of
+        a training fragment, so the network starts from an input it has seen).
 
     Returns
     -------
@@ -950,8 +972,7 @@ def compose(
     if not (float(temperature) > 0 and math.isfinite(float(temperature))):
         raise InvalidConfigError(f"temperature: expected > 0, got {temperature}")
     if prime is None:
-        prime_arr = np.zeros((form.n_units, 1), np.float32)
-        prime_arr[: form.n_chord, 0] = form.chord_vector(0)
+        prime_arr = default_prime(form, melody=cfg.has_melody)
         n_gen = int(bars) * form.steps_per_bar - 1
     else:
         prime_arr = (np.asarray(prime, np.float32) > 0.5).astype(np.float32)
