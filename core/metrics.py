@@ -279,26 +279,6 @@ class SweepEngine:
         self._P = P
         flat = refs.reshape(P, n)
 
-        # --- full-signal Gram matrix G[(p,a),(q,b)] = xc_pq(a-b) and its LU factorisations ---
-        nfft = sfft.next_fast_len(n + F - 1, real=True)
-        spec = sfft.rfft(flat, n=nfft, axis=-1)  # (P, K)
-        lags = np.arange(-(F - 1), F) % nfft  # lags -(F-1)..F-1
-        xc = np.empty((P, P, 2 * F - 1))
-        for p in range(P):
-            # xc_pq(m) = sum_u ref_p(u) ref_q(u+m) = irfft(conj(P) Q)[m]
-            xc[p] = sfft.irfft(np.conj(spec[p])[None, :] * spec, n=nfft, axis=-1)[:, lags]
-        del spec
-        ab = np.arange(F)
-        toe = ab[:, None] - ab[None, :] + (F - 1)  # (a - b) as index into the lag axis
-        G = xc[:, :, toe]  # (P, P, F, F)
-        G = G.transpose(0, 2, 1, 3).reshape(P * F, P * F)
-        self._lu_full = self._factor(G)
-        self._lu_src = []
-        for j in range(n_src):
-            blk = slice(j * n_ch * F, (j + 1) * n_ch * F)
-            self._lu_src.append(self._factor(G[blk, blk]))
-        del G, xc
-
         # --- segments: partition blocks (for the full-signal cross-correlation) and windows ---
         nb = int(np.ceil(n / lw))
         block_starts = np.arange(nb, dtype=np.int64) * lw
@@ -334,6 +314,34 @@ class SweepEngine:
             ext[i, :, : ln + F - 1] = padded[:, s0 : s0 + ln + F - 1]
         self._XB = sfft.rfft(ext, n=M, axis=-1)
         del ext
+
+        # --- full-signal Gram matrix G[(p,a),(q,b)] = xc_pq(a-b) and its LU factorisations ---
+        # xc_pq(-tau) = sum_u ref_p(u) ref_q(u - tau), tau in [0, F-1], summed over the blocks
+        # of the partition (block spectra times extended-segment spectra); positive lags by
+        # symmetry xc_pq(tau) = xc_qp(-tau).
+        RB = np.empty((nb, P, K), dtype=np.complex128)
+        for b in range(nb):
+            s0, ln = block_starts[b], block_lens[b]
+            RB[b] = sfft.rfft(flat[:, s0 : s0 + ln], n=M, axis=-1)
+        RBc = np.conj(RB)
+        del RB
+        ssum = np.empty((P, P, K), dtype=np.complex128)
+        for sl in self._chunks:
+            ssum[..., sl] = (RBc[:, :, None, sl] * self._XB[:nb, None, :, sl]).sum(axis=0)
+        del RBc
+        y = sfft.irfft(ssum, n=M, axis=-1)[..., :F]  # (P, P, F): lags -(F-1)..0
+        del ssum
+        xc = np.concatenate([y, y.transpose(1, 0, 2)[..., : F - 1][..., ::-1]], axis=-1)
+        ab = np.arange(F)
+        toe = ab[:, None] - ab[None, :] + (F - 1)  # (a - b) as index into the lag axis
+        G = xc[:, :, toe]  # (P, P, F, F)
+        G = G.transpose(0, 2, 1, 3).reshape(P * F, P * F)
+        self._lu_full = self._factor(G)
+        self._lu_src = []
+        for j in range(n_src):
+            blk = slice(j * n_ch * F, (j + 1) * n_ch * F)
+            self._lu_src.append(self._factor(G[blk, blk]))
+        del G, xc
 
         # per window: reference correlations at lags -(F-1)..F-1, (W, P, P, 2F-1)
         W = len(starts)
