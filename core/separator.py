@@ -48,6 +48,10 @@ from core.stft import StftConfig, stft
 from core.types import FloatArray
 
 KIND = "separator"
+#: Budget of a shipped separator checkpoint, bytes.
+MAX_BYTES = 3_000_000
+_BIG = ("hidden.weight", "out.weight")
+_SCALE = "__int8_scale"
 #: Floor added to magnitudes before the log (keeps silence finite; ~ -60 dB re. a full bin).
 LOG_EPS = 1e-3
 
@@ -522,7 +526,11 @@ def train_separator(
 def save_separator(
     path: str | Path, model: KaraokeDNN | TrainResult, *, meta: dict[str, Any] | None = None
 ) -> Path:
-    """Save a separator checkpoint (kind ``"separator"``), weights in fp16.
+    """Save a separator checkpoint (kind ``"separator"``), dense weights in fp16 (or int8).
+
+    The two dense matrices are stored in fp16, or, when that would not fit the 3 MB budget
+    (``hidden`` above ~70 units), in int8 with a float32 scale per row; ``meta["weight_storage"]``
+    says which. :func:`load_separator` restores float32 weights either way.
 
     Parameters
     ----------
@@ -550,11 +558,24 @@ def save_separator(
     cfg = model.config
     info.update({"seed": cfg.seed})
     info.update(meta or {})
-    # fp16 weights halve the file (the buffers are tiny and stay float32)
-    state = {
-        k: (v.detach().to(torch.float16) if k in ("hidden.weight", "out.weight") else v.detach())
-        for k, v in model.state_dict().items()
-    }
+    # The two dense matrices hold nearly every parameter: fp16 halves the file; when fp16 would
+    # still exceed MAX_BYTES (hidden > ~70), they go to int8 with one float32 scale per row
+    # (symmetric, |error| <= scale / 2, well below the model's own noise). Buffers and biases
+    # are tiny and stay float32.
+    n_big = sum(model.state_dict()[k].numel() for k in _BIG)
+    storage = "fp16" if 2 * n_big <= MAX_BYTES - 200_000 else "int8"
+    state: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        v = v.detach()
+        if k in _BIG and storage == "fp16":
+            state[k] = v.to(torch.float16)
+        elif k in _BIG:
+            scale = (v.abs().amax(dim=1, keepdim=True) / 127.0).clamp_min(1e-12)
+            state[k] = torch.round(v / scale).to(torch.int8)
+            state[k + _SCALE] = scale.float()
+        else:
+            state[k] = v
+    info["weight_storage"] = storage
     return save_checkpoint(
         path,
         kind=KIND,
@@ -583,7 +604,12 @@ def load_separator(path: str | Path) -> KaraokeDNN:
     except (KeyError, TypeError, InvalidConfigError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} has an invalid separator config") from exc
     model = KaraokeDNN(config)
-    state = {k: v.float() for k, v in payload["state_dict"].items()}
+    raw = payload["state_dict"]
+    state = {}
+    for k, v in raw.items():
+        if k.endswith(_SCALE):
+            continue
+        state[k] = v.float() * raw[k + _SCALE] if k + _SCALE in raw else v.float()
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError) as exc:

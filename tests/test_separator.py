@@ -128,3 +128,15 @@ def test_remix_augmentation_trains(rng):
     assert np.isfinite(res.best_valid_loss) and len(res.history) >= 1
     with pytest.raises(InvalidConfigError):
         DnnConfig(remix=1.5)
+
+
+def test_int8_storage_when_fp16_would_not_fit(rng, tmp_path):
+    cfg = DnnConfig(sr=8000, n_fft=1024, hop_length=256, frames=20, hidden=128)
+    torch.manual_seed(0)
+    model = KaraokeDNN(cfg).eval()
+    path = save_separator(tmp_path / "big.pt", model)
+    assert path.stat().st_size <= 3_000_000
+    back = load_separator(path)
+    assert back.meta["weight_storage"] == "int8"
+    mag = np.abs(rng.standard_normal((1, cfg.n_bins, 25))).astype(np.float32)
+    np.testing.assert_allclose(predict_prob(back, mag), predict_prob(model, mag), atol=5e-3)
