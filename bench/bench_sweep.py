@@ -7,9 +7,9 @@ vocal probability; each of the 21 α values thresholds it with the paper rule (v
 accompaniment P < 1 - α) and the stems are resynthesised from the mixture STFT. The same 21
 estimate sets are scored by ``museval.evaluate`` (one call per α, 1 s windows) and by one
 :class:`core.metrics.SweepEngine` (what :func:`core.metrics.sweep` does), interleaved α by α so
-both see the same load on a shared machine; the script prints both times, the ratio and the largest absolute
-difference over every window, metric, source and α, as a Markdown section, and writes it to
-``bench/results/sweep.md``.
+both see the same load on a shared machine. The script prints both times, the ratio and the
+largest absolute difference over every window, metric, source and α, as a Markdown section, and
+writes it to ``bench/results/sweep.md``.
 
 Usage: .venv/bin/python bench/bench_sweep.py [--seconds 30] [--alphas 21] [--sr 44100]
 (``OMP_NUM_THREADS=1`` for a single-core comparison; the lead re-runs it at quiet time).

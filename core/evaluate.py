@@ -110,7 +110,9 @@ def _load(track: Any, max_seconds: float | None) -> Any:
     if isinstance(track, (str, Path)):
         from core.corpus import load_track
 
-        return load_track(track) if max_seconds is None else load_track(track, max_seconds=max_seconds)
+        if max_seconds is None:
+            return load_track(track)
+        return load_track(track, max_seconds=max_seconds)
     return track
 
 
@@ -346,5 +348,6 @@ def find_tracks(data: str | Path, *, split: str | None = None) -> list[Path]:
 
     tracks = split_tracks(data, split) if split else list_tracks(data)  # type: ignore[arg-type]
     if not tracks:
-        raise DatasetError(f"no track folders found under {data}" + (f" ({split})" if split else ""))
+        where = f"{data} ({split})" if split else str(data)
+        raise DatasetError(f"no track folders found under {where}")
     return list(tracks)

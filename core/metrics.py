@@ -149,7 +149,9 @@ def _as_stems(x: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - exotic inputs
-        raise MetricsError(f"{name} must be an array of shape (sources, channels, samples)") from exc
+        raise MetricsError(
+            f"{name} must be an array of shape (sources, channels, samples)"
+        ) from exc
     if arr.ndim != 3:
         raise MetricsError(
             f"{name} must have shape (sources, channels, samples), got shape {tuple(arr.shape)}"

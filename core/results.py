@@ -4,15 +4,16 @@ Layout of a run folder::
 
     <run>/config.json              what was evaluated and how (see :data:`IDENTITY_KEYS`)
     <run>/<track>.<method>.json    framewise metrics of one track and method, every α
-    <run>/metrics.parquet          tidy table of all finished files (``metrics.csv`` without pyarrow)
+    <run>/metrics.parquet          tidy table of the finished files (else ``metrics.csv``)
 
 ``<track>.<method>.json`` follows museval's ``TrackStore`` layout (``musdb.schema.json``)::
 
     {"museval_version": "...", "track": ..., "method": ..., "alphas": [...], "win": 1.0,
-     "hop": 1.0, "targets": [{"name": "vocals", "alpha": 0.05,
-                              "frames": [{"time": 0.0, "duration": 1.0,
-                                          "metrics": {"SDR": .., "SIR": .., "SAR": .., "ISR": ..}}]},
-                             ...]}
+     "hop": 1.0,
+     "targets": [{"name": "vocals", "alpha": 0.05,
+                  "frames": [{"time": 0.0, "duration": 1.0,
+                              "metrics": {"SDR": .., "SIR": .., "SAR": .., "ISR": ..}}]},
+                 ...]}
 
 i.e. one ``targets`` entry per (target, α), each carrying an extra ``"alpha"`` key. The file
 validates against museval's schema; read it with
@@ -344,7 +345,9 @@ class ResultsRun:
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ResultsError(f"no results for track {track!r}, method {method!r} in {self.path}") from exc
+            raise ResultsError(
+                f"no results for track {track!r}, method {method!r} in {self.path}"
+            ) from exc
         except (OSError, json.JSONDecodeError) as exc:
             raise ResultsError(f"malformed results file {p}: {exc}") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("targets"), list):
@@ -488,7 +491,9 @@ def open_run(path: str | Path) -> ResultsRun:
     return ResultsRun(p, _read_config(p))
 
 
-def create_run(path: str | Path, config: Mapping[str, Any], *, overwrite: bool = False) -> ResultsRun:
+def create_run(
+    path: str | Path, config: Mapping[str, Any], *, overwrite: bool = False
+) -> ResultsRun:
     """Create (or resume) a results run in ``path``.
 
     Parameters

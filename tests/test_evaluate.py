@@ -87,7 +87,8 @@ def test_evaluate_with_injected_method_matches_bss_eval(tmp_path, rng):
     tr = load_track(tracks[0])
     est = fake.separate_fn(SimpleNamespace(mixture=tr.mixture), alpha=0.3, rule="paper")
     ref = bss_eval(tr.references, est, sr=SR)
-    got = df[(df.track == "song0") & (df.alpha == 0.3) & (df.target == "vocals") & (df.metric == "SIR")]
+    sel = (df.track == "song0") & (df.alpha == 0.3) & (df.target == "vocals")
+    got = df[sel & (df.metric == "SIR")]
     np.testing.assert_allclose(got.sort_values("window")["value"], ref.sir[0], atol=1e-5)
 
 
@@ -97,7 +98,9 @@ def test_resume_after_crash_skips_finished_tracks(tmp_path, rng):
     kwargs = dict(methods=["dnn"], alphas=[0.5], out=tmp_path / "run")
     crashing = _FakeMethods(fail_on="second")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        evaluate_tracks(tracks, mask_fn=crashing.mask_fn, separate_fn=crashing.separate_fn, **kwargs)
+        evaluate_tracks(
+            tracks, mask_fn=crashing.mask_fn, separate_fn=crashing.separate_fn, **kwargs
+        )
     run = open_run(tmp_path / "run")
     assert run.finished() == [("song0", "dnn")]  # the finished track is usable
     assert set(run.tidy()["track"]) == {"song0"}

@@ -88,8 +88,10 @@ def test_known_sdr_for_reference_plus_scaled_noise(rng):
     np.testing.assert_allclose(res.sar, expected, atol=0.8)
     assert np.all(res.sir > 25)
     # SDR exactly from the window energies
+    first = slice(0, 16000)
     exact = 10 * np.log10(
-        np.sum(refs[:, :, :16000] ** 2, axis=(1, 2)) / np.sum((b * noise[:, :, :16000]) ** 2, axis=(1, 2))
+        np.sum(refs[:, :, first] ** 2, axis=(1, 2))
+        / np.sum((b * noise[:, :, first]) ** 2, axis=(1, 2))
     )
     np.testing.assert_allclose(res.sdr[:, 0], exact, atol=1e-9)
 

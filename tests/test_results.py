@@ -55,7 +55,9 @@ def test_round_trip_json_and_tidy(tmp_path, rng):
     assert len(df) == 2 * 2 * 4 * 3  # alphas x targets x metrics x windows
     assert set(df["target"]) == {"vocals", "accompaniment"}
     row = df[(df.alpha == 0.5) & (df.target == "accompaniment") & (df.metric == "SAR")]
-    np.testing.assert_allclose(row.sort_values("window")["value"], res[0.5].sar[1], atol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(
+        row.sort_values("window")["value"], res[0.5].sar[1], atol=1e-5, equal_nan=True
+    )
     sir = df[(df.alpha == 0.25) & (df.target == "vocals") & (df.metric == "SIR") & (df.window == 0)]
     assert math.isnan(sir["value"].item())  # +inf stored as NaN (museval's convention)
     assert (tmp_path / "run" / "metrics.parquet").is_file()
@@ -97,9 +99,10 @@ def test_document_is_museval_schema_and_json2df_readable(tmp_path, rng):
 
 def test_summary_median_then_iqr_over_tracks():
     rows = []
-    for track, vals in (("a", [1.0, 3.0, np.nan]), ("b", [5.0, 5.0, 5.0]), ("c", [9.0, 11.0, 10.0])):
+    per_track = {"a": [1.0, 3.0, np.nan], "b": [5.0, 5.0, 5.0], "c": [9.0, 11.0, 10.0]}
+    for track, vals in per_track.items():
         for w, v in enumerate(vals):
-            rows.append(("%s" % track, "dnn", 0.5, "vocals", "SDR", w, float(w), v))
+            rows.append((track, "dnn", 0.5, "vocals", "SDR", w, float(w), v))
     df = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
     s = summary(df)
     assert len(s) == 1

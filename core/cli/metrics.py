@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "options resumes."
         ),
     )
-    p.add_argument("--data", required=True, help="corpus folder (track folders, or <split>/<track>)")
+    p.add_argument(
+        "--data", required=True, help="corpus folder (track folders, or <split>/<track>)"
+    )
     p.add_argument(
         "--methods",
         default="dnn,traditional,oracle",
@@ -69,7 +71,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         keep = {t.strip() for t in args.tracks.split(",") if t.strip()}
         missing = keep - {t.name for t in tracks}
         if missing:
-            raise InvalidConfigError(f"--tracks names not found under {args.data}: {sorted(missing)}")
+            raise InvalidConfigError(
+                f"--tracks names not found under {args.data}: {sorted(missing)}"
+            )
         tracks = [t for t in tracks if t.name in keep]
     command = _reconstruct(args)
     bars: dict[str, Any] = {}
