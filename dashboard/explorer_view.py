@@ -546,14 +546,18 @@ def mask_shares(
     Returns
     -------
     dict
-        ``vocals`` and ``accompaniment`` (mean mask value, 0-1), and for binary rules ``both``
-        (bins given to both sources, α < 0.5 with the paper rule) and ``neither`` (α > 0.5).
+        ``vocals`` and ``accompaniment`` (mean mask value, 0-1), ``p99`` (99th percentile of
+        P), and for binary rules ``both`` (bins given to both sources, α < 0.5 with the paper
+        rule) and ``neither`` (α > 0.5).
     """
     prob = np.asarray(mask_result(key, method, checkpoint, track).prob)
     stride = max(1, int(np.ceil(np.sqrt(prob.size / 4e6))))
     p = prob[..., ::stride, ::stride]
     vocal, accomp = _masking().threshold_masks(p, alpha=alpha, rule=rule)
     shares = {"vocals": float(np.mean(vocal)), "accompaniment": float(np.mean(accomp))}
+    flat = p.ravel()
+    k = int(0.99 * (flat.size - 1))
+    shares["p99"] = float(np.partition(flat, k)[k])  # how high P goes, for the hint below
     if rule != "soft":
         v, a = vocal > 0.5, accomp > 0.5
         shares["both"] = float(np.mean(v & a))
@@ -567,11 +571,17 @@ def shares_text(shares: dict[str, float]) -> str:
         f"vocal mask {shares['vocals']:.0%}",
         f"accompaniment mask {shares['accompaniment']:.0%}",
     ]
-    if shares.get("both", 0.0) > 0:
+    if shares.get("both", 0.0) >= 0.005:
         parts.append(f"{shares['both']:.0%} in both")
-    if shares.get("neither", 0.0) > 0:
+    if shares.get("neither", 0.0) >= 0.005:
         parts.append(f"{shares['neither']:.0%} in neither (dropped)")
-    return "Time-frequency bins kept: " + ", ".join(parts) + "."
+    text = "Time-frequency bins kept: " + ", ".join(parts) + "."
+    if "both" in shares and shares["vocals"] < 0.01:
+        text += (
+            f" The mask is rarely confident here (99% of bins have P ≤ {shares['p99']:.2f}): "
+            "try a lower α."
+        )
+    return text
 
 
 @dataclass(frozen=True)

@@ -217,10 +217,12 @@ def test_mask_shares_paper_rule_counts_both_and_neither(monkeypatch):
     monkeypatch.setattr(ev, "mask_result", lambda *a: SimpleNamespace(prob=prob))
     hi = ev.mask_shares("k", "dnn", None, 0.6, "paper", None)
     assert hi == pytest.approx({"vocals": 2 / 6, "accompaniment": 2 / 6, "both": 0.0,
-                                "neither": 2 / 6})  # fmt: skip
+                                "neither": 2 / 6, "p99": 0.7})  # fmt: skip
     lo = ev.mask_shares("k", "dnn", None, 0.4, "paper", None)
     assert lo["both"] == pytest.approx(2 / 6) and lo["neither"] == 0.0
     soft = ev.mask_shares("k", "dnn", None, 0.4, "soft", None)
-    assert set(soft) == {"vocals", "accompaniment"}
+    assert set(soft) == {"vocals", "accompaniment", "p99"}
     assert "in neither (dropped)" in ev.shares_text(hi)
     assert "both" not in ev.shares_text(hi)
+    assert "lower α" not in ev.shares_text(hi)
+    assert "lower α" in ev.shares_text(ev.mask_shares("k", "dnn", None, 0.95, "paper", None))
