@@ -8,18 +8,28 @@ reference or estimate source is silent are NaN; the last partial window is dropp
 
 :class:`SweepEngine` reproduces that arithmetic with the reference-only work done once:
 
-* the reference Gram matrix ``G`` over the 512 filter lags (``(S*C*512)²``) and its LU
-  factorisation (and that of each source's own block, used for the spatial-distortion filters),
-  with museval's regularisation ``G + eps*I``;
-* spectra of reference segments and, per window, the reference auto/cross-correlations at lags
-  ``-511..511``.
+* the whole-signal reference Gram matrix ``G`` over the 512 filter lags (``(S*C*512)²``, built
+  from block spectra of the references) and its LU factorisation, plus that of each source's own
+  block (for the spatial-distortion filters), with museval's regularisation ``G + eps*I``;
+* spectra of the reference segments and, per window, the windowed reference auto/cross
+  correlations at lags ``-511..511`` (the windowed Gram matrices are block Toeplitz).
 
 Per estimate only the estimate-dependent parts are computed: one batched FFT of the estimate's
-segments, the reference/estimate cross-correlations (summed in the frequency domain), two small
-triangular solves, and the window energies. All window energies are quadratic forms of the filter
-coefficients with the windowed reference correlations (the windowed Gram matrix is block
-Toeplitz), so no projection is ever synthesised. The equality with museval (within 0.01 dB on
-every window) is checked by ``tests/test_metrics.py``; the speed by ``bench/bench_sweep.py``.
+segments, the reference/estimate cross-correlations (summed over segments in the frequency
+domain), triangular solves with the stored LU factors, and the window energies. The energies are
+quadratic forms of the filter coefficients with the windowed reference correlations, so no
+projection is synthesised; where a rounding bound says a quadratic form could be inaccurate
+(filters with huge coefficients from a near-singular ``G``), those windows are recomputed from
+synthesised projections instead. The equality with museval (within 0.01 dB on every window) is
+checked by ``tests/test_metrics.py``; the speed by ``bench/bench_sweep.py``.
+
+Limits of "equal": where museval's own result is decided by float rounding, no implementation
+can match it: (i) values above ~100 dB (e.g. SAR when the estimate lies in the span of the
+filtered references, like the accompaniment at small α, which is nearly the mixture) differ in
+the rounding noise (135.53 vs 135.57 dB seen on a demo track); (ii) references whose channels
+are exact float32 multiples of each other with no noise at all make ``G`` singular to rounding,
+and museval itself then moves by several dB under a 1e-9 perturbation of its input. An estimate
+source that is silent throughout gives NaN everywhere here, where museval raises.
 
 Arrays follow :mod:`core.types`: stems are ``(sources, channels, samples)``; museval's
 ``(sources, samples, channels)`` is used only at the boundary of :func:`museval_reference`.
