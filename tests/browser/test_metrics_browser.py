@@ -54,6 +54,8 @@ def _wait_for_curves(page) -> None:
 
 def _click_point_and_land(page, method: str, tmp_path, name: str) -> dict[str, list[str]]:
     """Click a point of ``method``'s curve; assert the explorer opens there with that α."""
+    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     curves = page.evaluate(_CURVES_JS)
     n = next(c["n"] for c in curves if c["method"] == method)
     k = n // 3  # a point off the ends, away from the legend and the axes
