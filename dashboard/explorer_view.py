@@ -97,7 +97,7 @@ def spectrogram_panels(
 
     Each image becomes a plotly *layout image* stretched over ``[0, duration_s] x [0, max_hz]``
     of its own subplot, so the browser draws a few small PNGs instead of a large heatmap; all
-    panels share the x axis (zoom and pan together).
+    panels share the time and the frequency axes (zoom and pan together).
 
     Parameters
     ----------
@@ -120,7 +120,8 @@ def spectrogram_panels(
     Returns
     -------
     plotly.graph_objects.Figure
-        ``len(images)`` layout images, axes ``x``/``x2``/... in seconds, ``y``/``y2``/... in Hz.
+        ``len(images)`` layout images, axes ``x``/``x2``/... in seconds, ``y``/``y2``/... in Hz;
+        every axis after the first ``matches`` the first, so zoom and pan act on all panels.
 
     Raises
     ------
@@ -170,6 +171,7 @@ def spectrogram_panels(
             "title": {"text": "Hz"},
             "showgrid": False,
             "zeroline": False,
+            **({"matches": "y"} if i else {}),  # frequency zoom is shared too
         }
         src = si.data_uri(bytes(img)) if isinstance(img, bytes | bytearray) else str(img)
         pieces.append(

@@ -144,6 +144,7 @@ def test_spectrogram_panels_layout_images_axes_and_shared_x(rng):
         assert lay[f"yaxis{ax}"]["range"] == [0.0, 11025.0]
         if i:
             assert lay[f"xaxis{ax}"]["matches"] == "x"
+            assert lay[f"yaxis{ax}"]["matches"] == "y"
     assert lay["xaxis5"]["title"]["text"] == "time (s)"
     assert lay["uirevision"] == "mask-explorer"
     # panels do not overlap and stay inside the figure
