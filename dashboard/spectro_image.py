@@ -76,9 +76,7 @@ def colormap_lut(name: Colormap = "magma") -> np.ndarray:
         If ``name`` is not a known colour scale.
     """
     if name not in _ANCHORS:
-        raise InvalidConfigError(
-            f"colormap must be one of {sorted(_ANCHORS)}, got {name!r}"
-        )
+        raise InvalidConfigError(f"colormap must be one of {sorted(_ANCHORS)}, got {name!r}")
     if name not in _LUT_CACHE:
         anchors = np.array(
             [[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in _ANCHORS[name]], dtype=np.float64

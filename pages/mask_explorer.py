@@ -126,9 +126,7 @@ def alpha_view() -> None:
     )
     t0 = time.perf_counter()
     try:
-        fig = ev.figure_at_alpha(
-            track, method=method, alpha=alpha, rule=rule, key=key, fmax=fmax
-        )
+        fig = ev.figure_at_alpha(track, method=method, alpha=alpha, rule=rule, key=key, fmax=fmax)
     except CoreError as exc:
         ui.show_error(exc)
         return

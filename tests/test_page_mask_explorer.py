@@ -174,8 +174,6 @@ def errors(at) -> str:
     return " ".join(e.value for e in at.error)
 
 
-
-
 # ----------------------------------------------------------------------------- fake-core tests
 def test_default_demo_track_renders_all_panels(fake_core):
     at = explorer()
@@ -268,8 +266,10 @@ def test_upload_mixture_only_offers_no_oracle(fake_core):
         ("mix.wav", wav_bytes(stems.sum(0)[0]), "audio/wav")
     ).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.selectbox(key="sep.method").options == ["DNN (Deep Karaoke)",
-                                                      "Traditional (supervised NMF)"]
+    assert at.selectbox(key="sep.method").options == [
+        "DNN (Deep Karaoke)",
+        "Traditional (supervised NMF)",
+    ]
     assert len(image_names(at)) == 4  # no ideal mask without references
     assert "track" not in at.query_params
 
