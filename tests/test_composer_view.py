@@ -242,3 +242,66 @@ def test_player_html_changes_with_inputs_and_validates(form):
 def test_runs():
     assert player._runs(np.array([0, 1, 1, 0, 1])) == [(1, 2), (4, 1)]
     assert player._runs(np.zeros(3)) == []
+
+
+# ---------------------------------------------------------------- loaders and formatting
+
+
+def test_measure_cards_format_and_skip_missing():
+    cards = cv.measure_cards({"form_accuracy": 0.995, "note_density": 3.0,
+                              "chord_tone_share": float("nan"), "longest_copied_bars": 2.5})  # fmt: skip
+    assert [(label, value) for label, value, _ in cards] == [
+        ("Form accuracy (all bars)", "99.5 %"),
+        ("Note density", "3.00 / bar"),
+        ("Longest copied run", "2.5 bars"),
+    ]
+    assert all(help_ for *_, help_ in cards)
+
+
+def test_shipped_models_lists_checkpoints(tmp_path):
+    assert cv.shipped_models(tmp_path) == []
+    (tmp_path / "composer").mkdir()
+    for name in ("exp2.pt", "exp1.pt", "exp1.pt.meta.json"):
+        (tmp_path / "composer" / name).write_bytes(b"x")
+    models = cv.shipped_models(tmp_path)
+    assert [m.name for m in models] == ["exp1", "exp2"]
+    assert all(m.path.endswith(".pt") and m.key.startswith(m.path) for m in models)
+
+
+def test_session_models_and_corpus_priming(form):
+    from core.blues import make_corpus
+    from core.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no longer"):
+        cv.get_model(cv.ModelChoice("gone", None, "session:x"), {})
+    corpus = make_corpus(form=form, n_segments=3, seed=0)
+    prime = cv.corpus_prime(corpus, 4)  # wraps around
+    assert prime.shape == (25, 96) and np.array_equal(prime, corpus.sequences[1])
+    assert cv.corpus_prime(corpus, 0, bars=2).shape == (25, 16)
+
+
+def test_midi_prime_round_trip_and_bad_bytes(form):
+    from core.errors import InvalidMidiError
+    from core.midi import midi_to_bytes, roll_to_midi
+
+    roll = blues_roll(form, 14)
+    data = midi_to_bytes(roll_to_midi(roll, form=form))
+    prime = cv.midi_prime(data, form=form, max_bars=12)
+    assert prime.shape == (25, 96)
+    assert np.array_equal(prime[:12], roll[:12, :96])
+    with pytest.raises(InvalidMidiError):
+        cv.midi_prime(b"garbage", form=form)
+
+
+def test_model_summary_and_training_corpus():
+    from core.composer import ComposerConfig, build_model
+
+    model = build_model(ComposerConfig(experiment=1), seed=0)
+    model.meta.update({"corpus": {"source": "synthetic", "seed": 3, "n_sequences": 8},
+                       "train": {"n_segments": 8}, "summary": {"epochs_run": 5.0}})  # fmt: skip
+    text = cv.model_summary(model)
+    assert "Experiment 1" in text and "5 epochs" in text and "melody" not in text
+    corpus, key = cv.training_corpus(model)
+    assert corpus.sequences.shape == (8, 25, 96) and corpus.seed == 3
+    assert corpus.sequences[:, 12:].sum() == 0  # chords-only corpus for Experiment 1
+    assert cv.training_corpus(model)[0] is corpus  # cached
