@@ -248,8 +248,9 @@ def test_runs():
 
 
 def test_measure_cards_format_and_skip_missing():
-    cards = cv.measure_cards({"form_accuracy": 0.995, "note_density": 3.0,
-                              "chord_tone_share": float("nan"), "longest_copied_bars": 2.5})  # fmt: skip
+    m = {"form_accuracy": 0.995, "note_density": 3.0, "chord_tone_share": float("nan"),
+         "longest_copied_bars": 2.5}  # fmt: skip
+    cards = cv.measure_cards(m)
     assert [(label, value) for label, value, _ in cards] == [
         ("Form accuracy (all bars)", "99.5 %"),
         ("Note density", "3.00 / bar"),
