@@ -13,6 +13,11 @@ What is cached, and why (the α slider must stay live on a full song):
   small cache of 4) and two small PNGs (binary mask, estimated vocal spectrogram) made from the
   *pooled* arrays (see :mod:`dashboard.spectro_image` for why that is a faithful display).
 
+The page calls :func:`figure_at_alpha` before :func:`stems_at_alpha`, so the new mask reaches
+the browser while the stems are rebuilt; :func:`view_at_alpha` does both and times them (for
+benchmarks). Query parameters ``track`` / ``method`` / ``alpha`` are read by
+:func:`apply_query_params` and written back by :func:`sync_query_params`.
+
 :func:`spectrogram_panels` is pure (PNG images in, plotly figure out) and works in a notebook.
 Core modules are imported lazily through :func:`_corpus`, :func:`_masking` and
 :func:`_separation`, so tests can replace them with fakes and this module imports quickly.

@@ -403,3 +403,18 @@ def test_switching_method_after_a_failing_method_is_not_undone(fake_core, monkey
     assert not at.error
     assert at.selectbox(key="sep.method").value == "traditional"
     assert len(image_names(at)) == 5
+
+
+def test_linked_dataset_folder_opens_that_track(fake_core, tmp_path):
+    root = tmp_path / "corpus" / "test"
+    write_track(root / "song_a", make_stems(seed=5))
+    folder = write_track(root / "song_b", make_stems(seed=6))
+    at = explorer({"track": str(folder), "method": "oracle-irm", "alpha": "0.35"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, errors(at)
+    assert at.radio(key="sep.source").value == "dataset"
+    assert at.text_input(key="sep.root").value == str(root)
+    assert at.selectbox(key="sep.folder").value == str(folder)
+    assert at.selectbox(key="sep.method").value == "oracle-irm"
+    assert at.slider(key="sep.alpha").value == pytest.approx(0.35)
+    assert at.query_params.get("track") == str(folder)
