@@ -694,11 +694,13 @@ def train_composer(
             totals += losses.detach().double() * batch.shape[0]
             count += batch.shape[0]
         mean_losses = (totals / max(count, 1)).tolist()
-        nets = members if n_pop == 1 else [trainee.member(k) for k in range(n_pop)]
-        accs = []
-        for net in nets:
-            comp = compose(ComposerModel(net, mcfg, {}), bars=config.stop_bars, seed=config.seed)
-            accs.append(form_accuracy(comp.roll, form=form))
+        if n_pop == 1:
+            nets = members
+            comp = compose(ComposerModel(nets[0], mcfg, {}), bars=config.stop_bars, seed=config.seed)
+            accs = [form_accuracy(comp.roll, form=form)]
+        else:
+            accs = _population_form_check(trainee, bars=config.stop_bars)
+            nets = [trainee.member(k) for k in range(n_pop)]
         # best member: highest free-running form accuracy, then lowest loss
         best = max(range(n_pop), key=lambda k: (accs[k], -mean_losses[k]))
         model = ComposerModel(nets[best], mcfg, {})
@@ -917,6 +919,75 @@ def default_prime(form: BluesForm, *, melody: bool = True) -> FloatArray:
     return prime
 
 
+def _stepper(net: BluesLSTM | _Population) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]:
+    """A fast single-step function ``(x (B, n_in), state) -> (logits, state)`` for inference.
+
+    For block LSTMs the masked, block-expanded weights are computed once and the step is written
+    out (the same equations as :meth:`BlockLSTM.forward_reference`); Experiment 0 steps its
+    ``nn.LSTM``. Population logits are ``(B, R, n_out)``.
+    """
+    rnn = net.rnn
+    w_out = net.out.weight * net.out_mask
+    b_out = net.out.bias
+    if not isinstance(rnn, BlockLSTM):
+
+        def step_lstm(x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+            h, state = rnn(x[:, None], state)
+            return nn.functional.linear(torch.cat([h[:, 0], x], -1), w_out, b_out), state
+
+        return step_lstm
+    w = rnn.lstm_weights()
+    w_ih, w_hh, b = w["weight_ih_l0"].t(), w["weight_hh_l0"].t(), w["bias_ih_l0"]
+    nc = rnn.n_cells
+    reshape = isinstance(net, _Population)
+
+    def step_block(x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        h, c = state
+        z = torch.addmm(b, x, w_ih) + h @ w_hh  # (B, 4 * n_cells): [i, f, g, o]
+        i, f = torch.sigmoid(z[:, :nc]), torch.sigmoid(z[:, nc : 2 * nc])
+        c = f * c + i * torch.tanh(z[:, 2 * nc : 3 * nc])
+        h = torch.sigmoid(z[:, 3 * nc :]) * torch.tanh(c)
+        logits = torch.addmm(b_out, torch.cat([h, x], -1), w_out.t())
+        if reshape:
+            logits = logits.reshape(x.shape[0], net.r, -1)
+        return logits, (h, c)
+
+    return step_block
+
+
+def _population_form_check(
+    pop: _Population, *, bars: int, threshold: float = 0.5
+) -> list[float]:
+    """Free-running chord form accuracy of every member, all members stepped as one batch.
+
+    Batch row ``k`` carries member ``k``'s own fed-back output (threshold rule), so this equals
+    ``form_accuracy(compose(member_k, bars=bars).roll)`` for each ``k``.
+    """
+    from core.composer_measures import form_accuracy
+
+    cfg, form = pop.cfg, pop.cfg.form
+    r, nc, n_in = pop.r, form.n_chord, cfg.n_in
+    total = int(bars) * form.steps_per_bar
+    rolls = np.zeros((r, form.n_units, total), np.float32)
+    rolls[:, :, :1] = default_prime(form, melody=cfg.has_melody)[None]
+    diag = torch.arange(r)
+    pop.eval()
+    with torch.inference_mode():
+        step = _stepper(pop)
+        state = (torch.zeros(r, pop.rnn.n_cells), torch.zeros(r, pop.rnn.n_cells))
+        for t in range(1, total):
+            x = torch.from_numpy(rolls[:, :n_in, t - 1].copy())  # (R, n_in)
+            logits, state = step(x, state)
+            own = logits[diag, diag]  # (R, n_out)
+            rolls[:, :nc, t] = (torch.sigmoid(own[:, :nc]) > threshold).numpy()
+            if cfg.has_melody:
+                p_mel = torch.sigmoid(own[:, nc:]).numpy()
+                top = p_mel.argmax(axis=1)
+                on = p_mel[np.arange(r), top] > threshold
+                rolls[np.arange(r)[on], nc + top[on], t] = 1.0
+    return [form_accuracy(rolls[k], form=form) for k in range(r)]
+
+
 def compose(
     model: ComposerModel | BluesLSTM,
     *,
@@ -999,6 +1070,7 @@ def compose(
         probs[: p_all.shape[1], 1:k] = p_all[:-1].T
         last_logits = logits[0, -1].numpy()
         last_p = p_all[-1]
+        step = _stepper(net)
         for t in range(k, total):
             probs[: last_p.size, t] = last_p
             chord, mel = _choose(
@@ -1013,10 +1085,10 @@ def compose(
                 roll[nc:, t] = mel
             if t == total - 1:
                 break
-            x = torch.from_numpy(roll[:n_in, t].copy())[None, None]
-            logits, state = net(x, state)
-            last_logits = logits[0, -1].numpy()
-            last_p = net.probs(logits)[0, -1].numpy()
+            x1 = torch.from_numpy(roll[:n_in, t].copy())[None]  # (1, n_in)
+            logits1, state = step(x1, state)  # (1, n_out)
+            last_logits = logits1[0].numpy()
+            last_p = net.probs(logits1)[0].numpy()
     settings = {"mode": mode, "threshold": float(threshold), "temperature": float(temperature),
                 "bars": int(bars), "experiment": cfg.experiment,
                 "melody_output": cfg.melody_output}  # fmt: skip

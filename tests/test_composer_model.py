@@ -250,3 +250,21 @@ def test_predict_probs_and_held_out_nll():
     assert p.shape == (25, 96) and p.dtype == np.float32
     v = held_out_nll(model, corpus)
     assert np.isfinite(v) and v > 0
+
+
+def test_population_form_check_matches_compose():
+    from core.composer import _Population, _population_form_check
+    from core.composer_measures import form_accuracy
+
+    cfg = ComposerConfig(experiment=2)
+    members = [build_model(cfg, seed=k).net for k in range(3)]
+    with torch.no_grad():
+        on = torch.as_tensor(FORM.chord_vector(0))
+        members[0].out.bias[:12] = 20 * on - 10  # always C7: right in 7 of 12 bars
+        members[1].out.bias[:12] = -10.0  # never a chord
+    pop = _Population(members)
+    got = _population_form_check(pop, bars=12)
+    want = [form_accuracy(compose(ComposerModel(m, cfg, {}), bars=12).roll, form=FORM)
+            for m in members]  # fmt: skip
+    assert got == pytest.approx(want)
+    assert got[0] == pytest.approx(56 / 96) and got[1] == pytest.approx(1 / 96)  # the prime
