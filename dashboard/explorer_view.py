@@ -372,6 +372,14 @@ def available_methods(track: Track) -> list[str]:
     return methods
 
 
+def checkpoint_for(method: str, text: str | None) -> str | None:
+    """The model file typed by the user for ``method`` (``None``: the shipped one, or oracle)."""
+    path = (text or "").strip()
+    if not path or method in ORACLE_METHODS:
+        return None
+    return str(Path(path).expanduser())
+
+
 # --------------------------------------------------------------------------- masks
 # a 10-minute stereo song's result holds ~1.3 GB (mask + STFT): keep few
 @st.cache_resource(max_entries=6, show_spinner="Computing the probabilistic mask…")

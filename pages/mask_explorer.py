@@ -90,10 +90,17 @@ method = c1.selectbox(
     "only when the track's stems are known.",
 )  # fmt: skip
 rule = c2.selectbox("Threshold rule", ev.RULES, key="sep.rule", format_func=ev.RULE_LABELS.get)
+with st.expander("Model file"):
+    ckpt = st.text_input(
+        "Separator checkpoint (DNN .pt) or NMF bases (.npz)", key="sep.checkpoint",
+        placeholder="empty: the shipped assets/separator/dnn.pt or nmf.npz",
+        help="Made by `genex train-separator` / `genex train-nmf`. Ignored by the oracles.",
+    )  # fmt: skip
+checkpoint = ev.checkpoint_for(method, ckpt)
 key = ev.track_key(track)
 ev.sync_query_params(track=ev.track_param(track), method=method)
 try:
-    ev.mask_result(key, method, None, track)  # runs the network once, then cached
+    ev.mask_result(key, method, checkpoint, track)  # runs the network once, then cached
 except CoreError as exc:
     ui.show_error(exc)
     st.stop()
@@ -126,7 +133,10 @@ def alpha_view() -> None:
     )
     t0 = time.perf_counter()
     try:
-        fig = ev.figure_at_alpha(track, method=method, alpha=alpha, rule=rule, key=key, fmax=fmax)
+        fig = ev.figure_at_alpha(
+            track, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint, key=key,
+            fmax=fmax,
+        )  # fmt: skip
     except CoreError as exc:
         ui.show_error(exc)
         return
@@ -134,12 +144,12 @@ def alpha_view() -> None:
     st.plotly_chart(fig, key="sep.figure", config={"displaylogo": False})
     t1 = time.perf_counter()
     try:  # after the figure, so the new mask is on screen while the stems are rebuilt
-        stems = ev.stems_at_alpha(key, method, None, alpha, rule, track)
+        stems = ev.stems_at_alpha(key, method, checkpoint, alpha, rule, track)
     except CoreError as exc:
         ui.show_error(exc)
         return
     t2 = time.perf_counter()
-    st.caption(ev.shares_text(ev.mask_shares(key, method, None, alpha, rule, track)))
+    st.caption(ev.shares_text(ev.mask_shares(key, method, checkpoint, alpha, rule, track)))
     name = Path(track.name).stem or "track"
     for col, (label, y) in zip(
         st.columns(2), (("Vocals", stems[0]), ("Accompaniment", stems[1])), strict=True

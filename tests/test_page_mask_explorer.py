@@ -418,3 +418,21 @@ def test_linked_dataset_folder_opens_that_track(fake_core, tmp_path):
     assert at.selectbox(key="sep.method").value == "oracle-irm"
     assert at.slider(key="sep.alpha").value == pytest.approx(0.35)
     assert at.query_params.get("track") == str(folder)
+
+
+def test_a_typed_model_file_is_passed_to_the_method(fake_core, monkeypatch, tmp_path):
+    seen = []
+
+    def recording(mixture, sr, *, method="dnn", checkpoint=None, **kw):
+        seen.append((method, checkpoint))
+        return _probability_mask(mixture, sr, method=method, checkpoint=checkpoint, **kw)
+
+    monkeypatch.setattr(FAKE_SEPARATION, "probability_mask", recording)
+    at = explorer()
+    assert ("dnn", None) in seen
+    at.text_input(key="sep.checkpoint").input(str(tmp_path / "my.pt")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert ("dnn", tmp_path / "my.pt") in seen
+    at.selectbox(key="sep.method").set_value("oracle-irm").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert seen[-1] == ("oracle-irm", None)  # oracles ignore the model file
