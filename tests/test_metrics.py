@@ -216,3 +216,19 @@ def test_direct_projection_path_equals_quadratic_forms(rng, monkeypatch):
     monkeypatch.setattr(metrics, "_QF_TOL", -1.0)  # every window takes the direct path
     direct = bss_eval(refs, est, sr=SR, win_seconds=0.5, hop_seconds=0.5)
     assert _max_diff(fast, direct) < 1e-8
+
+
+def test_museval_is_imported_lazily_and_missing_museval_is_a_dependency_error(monkeypatch):
+    import subprocess
+    import sys
+
+    code = "import sys, core.metrics; assert 'museval' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
+
+    from core.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "museval", None)  # import museval -> ImportError
+    refs = np.ones((2, 1, 100))
+    with pytest.raises(DependencyError, match="install ffmpeg"):
+        museval_reference(refs, refs, sr=SR)
