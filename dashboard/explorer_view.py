@@ -64,6 +64,9 @@ RULE_LABELS = {
 }
 #: Dynamic range of the dB panels.
 TOP_DB = 80.0
+#: Largest length difference between an uploaded stem and the mixture that is silently fitted
+#: (resampling can change a length by a sample or two), in seconds.
+LENGTH_TOLERANCE_S = 0.01
 #: Longest upload or dataset track accepted by the page, in seconds.
 MAX_SECONDS = 600.0
 
@@ -331,16 +334,25 @@ def track_from_upload(
     Raises
     ------
     DatasetError
-        If a reference's shape differs from the mixture's (e.g. mismatched lengths).
+        If a reference's channels differ from the mixture's, or its length by more than
+        :data:`LENGTH_TOLERANCE_S` (shorter differences, e.g. from resampling an upload, are
+        trimmed or zero-padded).
     """
-    refs: list[FloatArray | None] = [vocals, accompaniment]
-    for label, ref in zip(("vocals", "accompaniment"), refs, strict=True):
-        if ref is not None and ref.shape != mixture.shape:
-            raise DatasetError(
-                f"the {label} reference is shaped {ref.shape} (channels, samples) but the "
-                f"mixture is {mixture.shape}: stems must have the mixture's length "
-                f"({mixture.shape[1]} samples at {sr} Hz) and channels"
-            )
+    n = mixture.shape[1]
+    tolerance = max(1, round(LENGTH_TOLERANCE_S * sr))
+    fitted: list[FloatArray | None] = []
+    for label, ref in zip(("vocals", "accompaniment"), (vocals, accompaniment), strict=True):
+        if ref is not None:
+            if ref.shape[0] != mixture.shape[0] or abs(ref.shape[1] - n) > tolerance:
+                raise DatasetError(
+                    f"the {label} reference is shaped {ref.shape} (channels, samples) but the "
+                    f"mixture is {mixture.shape}: stems must have the mixture's length "
+                    f"({n} samples at {sr} Hz) and channels"
+                )
+            # a resampled upload may differ by a few samples: trim or zero-pad to the mixture
+            ref = ref[:, :n] if ref.shape[1] >= n else np.pad(ref, ((0, 0), (0, n - ref.shape[1])))
+        fitted.append(ref)
+    vocals, accompaniment = fitted
     if vocals is None and accompaniment is None:
         references = None
     else:

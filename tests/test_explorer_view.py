@@ -194,7 +194,13 @@ def test_track_from_upload_checks_lengths(monkeypatch):
     assert t.references.shape == (2, 1, 100)
     assert ev.track_from_upload("x", mix, 8000).references is None
     with pytest.raises(DatasetError, match="accompaniment"):
-        ev.track_from_upload("x", mix, 8000, accompaniment=np.ones((1, 90), np.float32))
+        ev.track_from_upload("x", mix, 8000, accompaniment=np.ones((1, 10), np.float32))
+    with pytest.raises(DatasetError, match="vocals"):
+        ev.track_from_upload("x", mix, 8000, vocals=np.ones((2, 100), np.float32))
+    # a resampled upload a sample or two off (<= 10 ms) is fitted to the mixture
+    t = ev.track_from_upload("x", mix, 8000, vocals=np.ones((1, 98), np.float32))
+    assert t.references.shape == (2, 1, 100)
+    assert t.references[0, 0, -1] == 0.0 and t.references[1, 0, -1] == 1.0
 
 
 def test_crop_bins_keeps_the_band_below_fmax():
