@@ -264,3 +264,21 @@ def test_load_run_sees_new_results_and_refuses_non_runs(tmp_path):
 
     with pytest.raises(ResultsError, match="not a results run"):
         mv.load_run(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_the_shipped_run_is_shown_by_default(monkeypatch, tmp_path):
+    from core.paths import assets_dir
+
+    shipped = assets_dir() / "results" / "demo"
+    if not (shipped / "config.json").is_file():
+        pytest.skip("the shipped results run assets/results/demo is not present")
+    monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "no_results"))
+    at = app_test("metrics.py", timeout=120)
+    _ok(at)
+    assert not at.error
+    assert mv.Path(at.selectbox(key="met.run").value).resolve() == shipped.resolve()
+    assert len(at.get("plotly_chart")) == 4
+    run = mv.load_run(shipped)
+    assert at.selectbox(key="met.track").options == ["median over tracks", *run.tracks]
+    assert {t["meta"]["method"] for t in _curves(_spec(at))} == set(run.methods)
