@@ -150,7 +150,7 @@ def alpha_view() -> None:
         return
     t2 = time.perf_counter()
     st.caption(ev.shares_text(ev.mask_shares(key, method, checkpoint, alpha, rule, track)))
-    name = Path(track.name).stem or "track"
+    name = track.name or "track"
     for col, (label, y) in zip(
         st.columns(2), (("Vocals", stems[0]), ("Accompaniment", stems[1])), strict=True
     ):
