@@ -145,6 +145,10 @@ class TrainConfig:
     restarts
         Independently initialised networks trained side by side (Experiments 1 and 2; see
         :class:`_Population`); the first that keeps the form is returned. Experiment 0 trains one.
+    init
+        ``"chrono"``: chrono initialisation of the gate biases (Tallec & Ollivier 2018, a modern
+        deviation); ``"gers"``: forget-gate biases +1 (Gers et al. 2000), varied as 1, 2, 3, 4, 1, ...
+        across restarts.
     early_stop
         Stop once free-running generation keeps the form.
     stop_bars, stop_accuracy
@@ -161,10 +165,11 @@ class TrainConfig:
     seed: int = 0
     n_segments: int = 4096
     choruses_per_sequence: int = 2
-    batch_size: int = 32
-    lr: float = 3e-3
+    batch_size: int = 8
+    lr: float = 5e-3
     grad_clip: float = 1.0
     restarts: int = 8
+    init: Literal["chrono", "gers"] = "gers"
     early_stop: bool = True
     stop_bars: int = 24
     stop_accuracy: float = 0.99
@@ -178,6 +183,8 @@ class TrainConfig:
                 raise InvalidConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InvalidConfigError(f"lr: expected > 0, got {self.lr}")
+        if self.init not in ("chrono", "gers"):
+            raise InvalidConfigError(f"init: expected 'chrono' or 'gers', got {self.init!r}")
         if not 0.0 <= self.held_out < 1.0:
             raise InvalidConfigError(f"held_out: expected in [0, 1), got {self.held_out}")
 
@@ -565,6 +572,41 @@ def sequence_loss(net: BluesLSTM, logits: torch.Tensor, target: torch.Tensor) ->
     return total / (target.shape[0] * target.shape[1])
 
 
+def population_loss(net: BluesLSTM, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`sequence_loss` of every population member at once.
+
+    Parameters
+    ----------
+    logits
+        ``(batch, steps, R, n_out)``.
+    target
+        ``(batch, steps, n_in)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(R,)`` losses in nats per step.
+    """
+    cfg = net.config
+    nc = cfg.form.n_chord
+    b, t, r, _ = logits.shape
+    tgt = target[:, :, None, :].expand(b, t, r, target.shape[-1])
+    if cfg.has_melody and cfg.melody_output == "softmax":
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits[..., :nc], tgt[..., :nc], reduction="none"
+        ).sum(dim=(0, 1, 3))
+        cls = _melody_targets(target, cfg.form)[:, :, None].expand(b, t, r)
+        ce = nn.functional.cross_entropy(
+            logits[..., nc:].reshape(-1, cfg.form.n_melody + 1), cls.reshape(-1), reduction="none"
+        ).reshape(b, t, r).sum(dim=(0, 1))
+        total = bce + ce
+    else:
+        total = nn.functional.binary_cross_entropy_with_logits(
+            logits, tgt, reduction="none"
+        ).sum(dim=(0, 1, 3))
+    return total / (b * t)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """Outcome of :func:`train_composer`.
@@ -652,7 +694,7 @@ def train_composer(
     data = _sequences(train_corpus, mcfg.n_in, config.choruses_per_sequence)
     n_pop = 1 if mcfg.experiment == 0 else int(config.restarts)
     members = [build_model(mcfg, seed=config.seed * 1000 + k).net for k in range(n_pop)]
-    if n_pop > 1:
+    if config.init == "gers" and mcfg.experiment != 0 and n_pop > 1:
         # diversity across restarts: forget-gate biases 1, 2, 3, 4, 1, ... (longer initial memory
         # helps a member find the 32-step counts of the form; which one works varies by seed)
         with torch.no_grad():
@@ -661,6 +703,19 @@ def train_composer(
                 assert isinstance(rnn, BlockLSTM)
                 nc, nb = rnn.n_cells, rnn.n_blocks
                 rnn.bias[nc + nb : nc + 2 * nb] = 1.0 + (k % 4)
+    if config.init == "chrono" and mcfg.experiment != 0:
+        # chrono initialisation (Tallec & Ollivier 2018): forget bias log(u), input bias -log(u),
+        # u ~ U(1, T - 1) with T = one chorus, so cells start with memories of 1..T steps
+        g = torch.Generator().manual_seed(int(config.seed) + 7)
+        t_max = float(form.steps_per_chorus)
+        with torch.no_grad():
+            for net in members:
+                rnn = net.rnn
+                assert isinstance(rnn, BlockLSTM)
+                nc, nb = rnn.n_cells, rnn.n_blocks
+                u = 1.0 + torch.rand(nb, generator=g) * (t_max - 2.0)
+                rnn.bias[nc + nb : nc + 2 * nb] = torch.log(u)
+                rnn.bias[nc : nc + nb] = -torch.log(u)
     trainee: nn.Module = members[0] if n_pop == 1 else _Population(members)
     opt = torch.optim.Adam(trainee.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(int(config.seed))
@@ -682,10 +737,7 @@ def train_composer(
                 losses = sequence_loss(members[0], logits, batch[:, 1:])[None]
             else:
                 logits = trainee(batch[:, :-1])  # (b, steps, R, n_out)
-                losses = torch.stack(
-                    [sequence_loss(members[0], logits[:, :, k], batch[:, 1:])
-                     for k in range(n_pop)]
-                )  # fmt: skip
+                losses = population_loss(members[0], logits, batch[:, 1:])  # (R,)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # members share no weights: each gets its own gradient
             if config.grad_clip > 0:

@@ -29,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--melody-output", choices=("sigmoid", "softmax"), default="sigmoid")
     t.add_argument("--n-segments", type=int, default=4096, help="corpus size in choruses")
     t.add_argument("--choruses-per-sequence", type=int, default=2)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lr", type=float, default=5e-3)
+    t.add_argument("--restarts", type=int, default=8,
+                   help="independent networks trained side by side; the first to keep the form wins")
+    t.add_argument("--init", choices=("gers", "chrono"), default="gers")
     t.add_argument("--hidden-size", type=int, default=32, help="Experiment 0 only")
     t.add_argument("--num-layers", type=int, default=1, help="Experiment 0 only")
     t.add_argument("--no-early-stop", dest="early_stop", action="store_false")
@@ -88,6 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         choruses_per_sequence=args.choruses_per_sequence,
         batch_size=args.batch_size,
         lr=args.lr,
+        restarts=args.restarts,
+        init=args.init,
         early_stop=args.early_stop,
     )
     corpus = None
