@@ -53,7 +53,8 @@ def audio_upload(
         return None
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+# Few entries: a 10-minute stereo 44.1 kHz clip is ~106 MB of WAV, and each α change makes two.
+@st.cache_data(max_entries=6, show_spinner=False)
 def _wav_bytes(y: FloatArray, sr: int) -> bytes:
     return audio_to_bytes(y, sr, fmt="WAV", subtype="PCM_16")
 
