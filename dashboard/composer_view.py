@@ -398,6 +398,21 @@ def digest(arr: np.ndarray | bytes | None) -> str:
 
 
 
+def shown_rows(comp: Any) -> tuple[FloatArray, FloatArray]:
+    """The composition's roll and probabilities to draw: chord rows only for a chords-only
+    model (Experiment 1), whose melody rows are always empty.
+
+    Returns
+    -------
+    (roll, probs)
+        ``(rows, steps)`` float32 each.
+    """
+    if (comp.settings or {}).get("experiment", 2) == 1:
+        nc = comp.form.n_chord
+        return comp.roll[:nc], comp.probs[:nc]
+    return comp.roll, comp.probs
+
+
 def measure_cards(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """The composition's measures as ``(label, value, help)`` rows for ``st.metric``.
 

@@ -130,7 +130,8 @@ except CoreError as exc:
 roll_col, measure_col = st.columns([3, 1])
 with roll_col:
     primed = comp.n_prime_steps if prime is not None else 0  # not the default 1-step prime
-    fig = cv.piano_roll_figure(comp.roll, form=comp.form, probs=comp.probs, n_prime_steps=primed)
+    rows, probs = cv.shown_rows(comp)  # no empty melody rows for a chords-only model
+    fig = cv.piano_roll_figure(rows, form=comp.form, probs=probs, n_prime_steps=primed)
     st.plotly_chart(fig, key="comp.roll_chart")
     try:
         audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
@@ -138,7 +139,7 @@ with roll_col:
         show_error(exc)
         st.stop()
     roll_player(
-        audio.player_audio, roll=comp.roll, mime=audio.player_mime, key="comp-player",
+        audio.player_audio, roll=rows, mime=audio.player_mime, key="comp-player",
         steps_per_second=cv.steps_per_second(comp.form, float(tempo)),
         n_chord=comp.form.n_chord, steps_per_bar=comp.form.steps_per_bar,
     )  # fmt: skip
