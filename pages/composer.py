@@ -23,7 +23,7 @@ def train_panel() -> None:
         exp = t1.selectbox("Experiment", [2, 1, 0], key="comp.train_exp",
                            format_func=lambda e: {1: "1: chords", 2: "2: chords + melody",
                                                   0: "modern LSTM"}[e])  # fmt: skip
-        epochs = t2.number_input("Epochs", 1, 100, 10, key="comp.train_epochs")
+        epochs = t2.number_input("Epochs", 1, 100, 20, key="comp.train_epochs")
         tseed = t3.number_input("Seed", 0, 10_000, 0, key="comp.train_seed")
         segments = t4.selectbox("Corpus (choruses)", [128, 512, 1024, 4096], index=1,
                                 key="comp.train_segments")  # fmt: skip
