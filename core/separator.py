@@ -10,17 +10,21 @@ STFT                          n_fft 2048, hop 512 (1025 bins)        n_fft 1024,
 context                       20 frames (~0.23 s), unpacked          20 frames (~0.23 s), unpacked
 input                         raw mixture magnitudes, 20,500 values  ``log(|X| + 1e-3)``, standardised
                                                                      per bin, 10,260 values
-hidden layer                  20,500 sigmoid units                   ``hidden`` sigmoid units (64)
+hidden layer                  20,500 sigmoid units                   ``hidden`` sigmoid units (128)
 output                        20,500 sigmoids (window's IBM)         10,260 sigmoids (window's IBM)
 loss / optimiser              squared error, SGD lr 0.1 mom. 0.5     BCE (or squared error), Adam
 training windows              every 60 frames, 100 epochs            every ``train_step`` frames,
-                                                                     early stopping on validation
-weights                       ~0.84 billion                          ~1.3 million, stored fp16
+                                                                     half remixed from random
+                                                                     stems, early stopping on valid
+weights                       ~0.84 billion                          ~2.6 million, stored int8
+                                                                     (fp16 when hidden <= ~70)
 ============================  =====================================  ==============================
 
 The hidden layer is this narrow because the whole checkpoint must stay under 3 MB (two dense
-layers of ``10,260 x hidden`` weights, fp16); the network still sees and predicts the whole
-20-frame window, as in the paper. At test time the window slides one frame at a time and every
+layers of ``10,260 x hidden`` weights: fp16 fits 64 units, int8 with per-row scales 128); the
+network still sees and predicts the whole 20-frame window, as in the paper. On the 120-song
+synthetic corpus 128 units with remixing reached a validation BCE of 0.306 against 0.320 for 64
+units without remixing. At test time the window slides one frame at a time and every
 prediction covering a frame is averaged (:func:`core.masking.overlap_average`), giving the
 probabilistic vocal mask that :func:`core.masking.threshold_masks` turns into binary masks.
 
@@ -90,6 +94,7 @@ class DnnConfig:
         window and the accompaniment of another, random one (complex STFTs summed, the IBM
         recomputed): the usual remixing augmentation of source separation (e.g. open-unmix),
         which multiplies the distinct training examples of a small corpus. 0 = off (the paper).
+        Default 0.5.
     vocal_gain_db
         With ``remix > 0``: random vocal level relative to the accompaniment, uniform in
         ``[-vocal_gain_db, vocal_gain_db]`` dB, for every training window.
@@ -101,7 +106,7 @@ class DnnConfig:
     n_fft: int = 1024
     hop_length: int = 256
     frames: int = 20
-    hidden: int = 64
+    hidden: int = 128
     loss: Literal["bce", "mse"] = "bce"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -110,7 +115,7 @@ class DnnConfig:
     patience: int = 4
     train_step: int = 4
     gain_db: float = 6.0
-    remix: float = 0.0
+    remix: float = 0.5
     vocal_gain_db: float = 3.0
     seed: int = 0
 

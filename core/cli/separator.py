@@ -23,8 +23,8 @@ from core.io_utils import atomic_write_json
 # defaults shown in --help come from the dataclasses (kept in sync by hand: plain literals here
 # so that building the parser does not import torch)
 _DNN_DEFAULTS = {
-    "hidden": 64, "lr": 1e-3, "batch_size": 128, "patience": 4, "train_step": 4,
-    "gain_db": 6.0, "loss": "bce", "weight_decay": 0.0, "remix": 0.0, "vocal_gain_db": 3.0,
+    "hidden": 128, "lr": 1e-3, "batch_size": 128, "patience": 4, "train_step": 4,
+    "gain_db": 6.0, "loss": "bce", "weight_decay": 0.0, "remix": 0.5, "vocal_gain_db": 3.0,
 }
 
 
