@@ -46,7 +46,8 @@ def main() -> None:
         model=ComposerConfig(experiment=args.experiment, melody_output=cli.melody_output),
         epochs=epochs, seed=args.seed, n_segments=cli.n_segments,
         choruses_per_sequence=cli.choruses_per_sequence, batch_size=cli.batch_size, lr=cli.lr,
-        restarts=cli.restarts, init=cli.init,
+        restarts=cli.restarts, init=cli.init, chord_first=cli.chord_first,
+        melody_epochs=cli.melody_epochs,
     )  # fmt: skip
     t0 = time.perf_counter()
     res = train_composer(cfg)

@@ -268,3 +268,21 @@ def test_population_form_check_matches_compose():
             for m in members]  # fmt: skip
     assert got == pytest.approx(want)
     assert got[0] == pytest.approx(56 / 96) and got[1] == pytest.approx(1 / 96)  # the prime
+
+
+def test_melody_stage_keeps_the_chord_side_frozen():
+    from core.composer import _sequences, _train_melody_epoch
+
+    model = build_model(ComposerConfig(experiment=2), seed=0)
+    net = model.net
+    x = torch.from_numpy(make_corpus(n_segments=2, seed=0).sequences[0].T.copy())[None]
+    before, _ = net(x)
+    before = before.detach().clone()
+    data = _sequences(make_corpus(n_segments=4, seed=0), 25, 2)
+    cfg = TrainConfig(model=model.config, batch_size=2, lr=1e-2)
+    _train_melody_epoch(net, data, cfg, torch.Generator().manual_seed(0))
+    after, _ = net(x)
+    assert torch.equal(after[..., :12], before[..., :12])
+    assert not torch.allclose(after[..., 12:], before[..., 12:])
+    loss_c = sequence_loss(net, after, x, chords_only=True)
+    assert loss_c.shape == () and float(loss_c) > 0

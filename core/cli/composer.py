@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--restarts", type=int, default=8,
                    help="independent networks trained side by side; the first to keep the form wins")
     t.add_argument("--init", choices=("gers", "chrono"), default="gers")
+    t.add_argument("--no-chord-first", dest="chord_first", action="store_false",
+                   help="Experiment 2: train chords and melody at once (as the papers did)")
+    t.add_argument("--melody-epochs", type=int, default=3,
+                   help="Experiment 2: melody epochs after the form is learned")
     t.add_argument("--hidden-size", type=int, default=32, help="Experiment 0 only")
     t.add_argument("--num-layers", type=int, default=1, help="Experiment 0 only")
     t.add_argument("--no-early-stop", dest="early_stop", action="store_false")
@@ -93,12 +97,15 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         restarts=args.restarts,
         init=args.init,
+        chord_first=args.chord_first,
+        melody_epochs=args.melody_epochs,
         early_stop=args.early_stop,
     )
     corpus = None
     if args.midi_folder is not None:
         corpus = load_midi_folder(args.midi_folder, form=model_cfg.form)
-    bar = tqdm(total=cfg.epochs, desc=f"exp{cfg.model.experiment}", unit="epoch")
+    n_total = cfg.epochs + (cfg.melody_epochs if cfg.chord_first and cfg.model.experiment == 2 else 0)
+    bar = tqdm(total=n_total, desc=f"exp{cfg.model.experiment}", unit="epoch")
     log: list[str] = []
 
     def progress(epoch: int, n_epochs: int, loss: float, acc: float) -> None:
