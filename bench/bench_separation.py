@@ -134,7 +134,7 @@ def bench_alpha(data: Path, checkpoint: str | None, repeats: int = 5) -> dict:
 
         reconstruct(res.mixture_stft, masks, config=res.stft_config, length=res.length)
         t2 = time.perf_counter()
-        render_png(masks[0][None])
+        render_png(masks[0])
         t3 = time.perf_counter()
         parts["threshold"].append(t1 - t)
         parts["reconstruct"].append(t2 - t1)
@@ -246,7 +246,8 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="DNN checkpoint (default: shipped)")
     p.add_argument("--nmf", default=None, help="NMF bases (default: shipped)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--skip-sdr", action="store_true")
+    p.add_argument("--reuse-sdr", action="store_true",
+                   help="reuse bench/results/separation_sdr.json instead of recomputing (a)")
     p.add_argument("--update-sidecars", action="store_true",
                    help="write the test SDRs into the assets' .meta.json summaries")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "separation.md"))
@@ -256,7 +257,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
-    sdr = bench_sdr(data, args.checkpoint, args.nmf)
+    cache = Path(args.out).with_name("separation_sdr.json")
+    if args.reuse_sdr and cache.is_file():
+        sdr = json.loads(cache.read_text())
+        for m in ("dnn", "traditional"):
+            sdr[m]["by_alpha"] = {float(a): v for a, v in sdr[m]["by_alpha"].items()}
+    else:
+        sdr = bench_sdr(data, args.checkpoint, args.nmf)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(sdr, indent=2, default=float) + "\n")
     print(json.dumps({k: v for k, v in sdr.items() if k not in ("dnn", "traditional")},
                      default=float)[:400], file=sys.stderr)
     alpha = bench_alpha(data, args.checkpoint)
