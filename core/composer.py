@@ -187,7 +187,7 @@ class TrainConfig:
     restarts: int = 8
     init: Literal["chrono", "gers"] = "gers"
     chord_first: bool = True
-    melody_epochs: int = 3
+    melody_epochs: int = 8
     early_stop: bool = True
     stop_bars: int = 24
     stop_accuracy: float = 0.99
@@ -1013,9 +1013,10 @@ def _choose(
     temperature: float,
     rng: np.random.Generator,
     l_chord: np.ndarray,
+    sample_chords: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Pick one step's binary chord and melody vectors."""
-    if mode == "threshold":
+    if mode == "threshold" or not sample_chords:
         chord = (p_chord > threshold).astype(np.float32)
     else:
         pt = 1.0 / (1.0 + np.exp(-l_chord / temperature))
@@ -1137,6 +1138,7 @@ def compose(
     threshold: float = 0.5,
     temperature: float = 1.0,
     prime: FloatArray | None = None,
+    sample_chords: bool = False,
 ) -> Composition:
     """Compose free-running: each chosen step is fed back as the next input.
 
@@ -1152,12 +1154,16 @@ def compose(
     mode
         ``"threshold"``: chords on where p > ``threshold``; melody: the most probable note if
         p > ``threshold`` (sigmoid) or the most probable of notes + rest (softmax).
-        ``"sample"``: Bernoulli chords and categorical / Bernoulli melody (monophonic) at
-        ``temperature``.
+        ``"sample"``: categorical (softmax) / Bernoulli (sigmoid, kept monophonic) melody at
+        ``temperature``; chords keep the threshold rule unless ``sample_chords`` (as in the
+        papers, where chords were thresholded and only the melody was chosen).
     threshold
         Decision threshold in (0, 1).
     temperature
         Sampling temperature > 0 (logits are divided by it).
+    sample_chords
+        In ``"sample"`` mode, also draw each chord unit from a Bernoulli at ``temperature``
+        (one wrong unit is fed back and the form usually drifts: the measures show it).
     prime
         ``(n_units, k)`` binary roll starting at bar 0 of the form, or None for the one-step
         :func:`default_prime` (the first bar's chord and, for melody models, the first note of
@@ -1219,6 +1225,7 @@ def compose(
                 last_p[nc:] if cfg.has_melody else None,
                 cfg=cfg, mode=mode, threshold=float(threshold),
                 temperature=float(temperature), rng=rng, l_chord=last_logits[:nc],
+                sample_chords=bool(sample_chords),
             )  # fmt: skip
             roll[:nc, t] = chord
             if mel is not None:
@@ -1230,6 +1237,7 @@ def compose(
             last_logits = logits1[0].numpy()
             last_p = net.probs(logits1)[0].numpy()
     settings = {"mode": mode, "threshold": float(threshold), "temperature": float(temperature),
+                "sample_chords": bool(sample_chords),
                 "bars": int(bars), "experiment": cfg.experiment,
                 "melody_output": cfg.melody_output}  # fmt: skip
     return Composition(roll, probs, form, k, int(seed), settings)

@@ -167,9 +167,9 @@ def test_population_members_are_independent_copies(experiment):
 
 def test_compose_deterministic_for_a_seed():
     model = build_model(ComposerConfig(experiment=2), seed=1)
-    a = compose(model, bars=3, seed=5, mode="sample", temperature=1.5)
-    b = compose(model, bars=3, seed=5, mode="sample", temperature=1.5)
-    c = compose(model, bars=3, seed=6, mode="sample", temperature=1.5)
+    a = compose(model, bars=3, seed=5, mode="sample", temperature=1.5, sample_chords=True)
+    b = compose(model, bars=3, seed=5, mode="sample", temperature=1.5, sample_chords=True)
+    c = compose(model, bars=3, seed=6, mode="sample", temperature=1.5, sample_chords=True)
     assert isinstance(a, Composition)
     assert a.roll.shape == (25, 24) and a.probs.shape == (25, 24) and a.roll.dtype == np.float32
     assert np.array_equal(a.roll, b.roll) and np.array_equal(a.probs, b.probs)
@@ -177,6 +177,8 @@ def test_compose_deterministic_for_a_seed():
     assert set(np.unique(a.roll)) <= {0.0, 1.0}
     assert a.roll[12:].sum(axis=0).max() <= 1  # monophonic melody
     assert a.n_prime_steps == 1 and a.settings["mode"] == "sample"
+    d = compose(model, bars=3, seed=6, mode="sample", temperature=1.5)  # chords thresholded
+    assert np.array_equal(d.roll[:12, 1:], (d.probs[:12, 1:] > 0.5).astype(np.float32))
     t1 = compose(model, bars=2, seed=1)
     t2 = compose(model, bars=2, seed=2)
     assert np.array_equal(t1.roll, t2.roll)  # the threshold rule ignores the seed

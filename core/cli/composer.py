@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--init", choices=("gers", "chrono"), default="gers")
     t.add_argument("--no-chord-first", dest="chord_first", action="store_false",
                    help="Experiment 2: train chords and melody at once (as the papers did)")
-    t.add_argument("--melody-epochs", type=int, default=3,
+    t.add_argument("--melody-epochs", type=int, default=8,
                    help="Experiment 2: melody epochs after the form is learned")
     t.add_argument("--hidden-size", type=int, default=32, help="Experiment 0 only")
     t.add_argument("--num-layers", type=int, default=1, help="Experiment 0 only")
@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--mode", choices=("threshold", "sample"), default="threshold")
     c.add_argument("--temperature", type=float, default=1.0)
     c.add_argument("--threshold", type=float, default=0.5)
+    c.add_argument("--sample-chords", action="store_true",
+                   help="--mode sample: draw chords too (the papers thresholded them)")
     c.add_argument("--prime-midi", type=Path, default=None,
                    help="prime with this MIDI file (taken to start at bar 1 of the form)")  # fmt: skip
     c.add_argument("--tempo", type=float, default=120.0)
@@ -155,6 +157,7 @@ def _compose(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         temperature=args.temperature,
         prime=prime,
+        sample_chords=args.sample_chords,
     )
     pm = roll_to_midi(comp.roll, form=comp.form, tempo=args.tempo)
     atomic_write_bytes(args.out, midi_to_bytes(pm))
