@@ -15,6 +15,7 @@ The paper's rule for turning the probabilistic vocal mask ``P`` into binary mask
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -280,15 +281,24 @@ def apply_masks(
     return out
 
 
-def _window_sumsquare(window: str, n_fft: int, hop: int, frames: int) -> np.ndarray:
-    """Sum of squared, overlapped analysis windows, shape ``(hop * (frames + n_fft/hop - 1),)``."""
+@functools.lru_cache(maxsize=8)
+def _window(window: str, n_fft: int) -> np.ndarray:
     import scipy.signal
 
-    w2 = scipy.signal.get_window(window, n_fft, fftbins=True).astype(np.float32) ** 2
+    w = scipy.signal.get_window(window, n_fft, fftbins=True).astype(np.float32)
+    w.setflags(write=False)
+    return w
+
+
+@functools.lru_cache(maxsize=8)
+def _window_sumsquare(window: str, n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """Sum of squared, overlapped analysis windows, shape ``(hop * (frames + n_fft/hop - 1),)``."""
+    w2 = _window(window, n_fft) ** 2
     r = n_fft // hop
     wss = np.zeros(hop * (frames + r - 1), dtype=np.float32)
     for k in range(r):
         wss[k * hop : k * hop + frames * hop].reshape(frames, hop)[:] += w2[k * hop : (k + 1) * hop]
+    wss.setflags(write=False)
     return wss
 
 
@@ -304,7 +314,6 @@ def _masked_istft(
     Agreement with librosa is tested to ~1e-6.
     """
     import scipy.fft
-    import scipy.signal
 
     ch, bins, frames = S.shape
     n_fft, hop = config.n_fft, config.hop_length
@@ -314,7 +323,7 @@ def _masked_istft(
     np.multiply(S.transpose(0, 2, 1), mask.transpose(0, 2, 1), out=X)
     fr = scipy.fft.irfft(X, n=n_fft, axis=-1).astype(np.float32, copy=False)  # (ch, frames, n_fft)
     del X
-    fr *= scipy.signal.get_window(config.window, n_fft, fftbins=True).astype(np.float32)
+    fr *= _window(config.window, n_fft)
     r = n_fft // hop
     y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
     for k in range(r):
@@ -371,9 +380,11 @@ def reconstruct(
             f"mixture_stft must be (channels, {config.n_bins}, frames), got {S.shape}"
         )
     out = np.empty((len(masks), S.shape[0], length), dtype=np.float32)
-    for j, m in enumerate(masks):
-        m = np.asarray(m, dtype=np.float32)
+    arrays = [np.asarray(m, dtype=np.float32) for m in masks]
+    for j, m in enumerate(arrays):
         if m.shape != S.shape:
             raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
+
+    for j, m in enumerate(arrays):
         out[j] = _masked_istft(S, m, config, length)
     return out
