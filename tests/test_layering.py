@@ -10,7 +10,22 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules that must stay importable without torch (the model modules are the exceptions).
-TORCH_FREE = ("core.audio", "core.stft", "core.errors", "core.io_utils", "core.inventory")
+TORCH_FREE = (
+    "core.audio",
+    "core.stft",
+    "core.errors",
+    "core.io_utils",
+    "core.inventory",
+    "core.blues",
+    "core.midi",
+    "core.composer_measures",
+    "core.corpus",
+    "core.masking",
+    "core.separation",
+    "core.nmf_baseline",
+    "core.metrics",
+    "core.results",
+)
 
 
 def _core_modules() -> list[str]:
