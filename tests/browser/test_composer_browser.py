@@ -76,7 +76,7 @@ def test_play_moves_the_playhead_and_clicking_the_roll_seeks(composer_url, page,
 
     # a rerun that leaves roll and audio unchanged (the seed does not matter to the threshold
     # rule) keeps the same player: playback goes on instead of restarting
-    seed = page.get_by_label("Seed").first
+    seed = page.locator("input[aria-label='Seed']").first
     seed.fill("3")
     seed.press("Enter")
     time.sleep(0.5)
