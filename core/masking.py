@@ -321,8 +321,16 @@ def _masked_istft(
         return istft((S * mask).astype(np.complex64, copy=False), config, length=length)
     X = np.empty((ch, frames, bins), dtype=np.complex64)
     np.multiply(S.transpose(0, 2, 1), mask.transpose(0, 2, 1), out=X)
+    return _istft_frames_major(X, config, length)
+
+
+def _istft_frames_major(X: ComplexArray, config: StftConfig, length: int) -> FloatArray:
+    """Inverse STFT of a frames-major ``(ch, frames, bins)`` complex array (``hop | n_fft``)."""
+    import scipy.fft
+
+    ch, frames, _ = X.shape
+    n_fft, hop = config.n_fft, config.hop_length
     fr = scipy.fft.irfft(X, n=n_fft, axis=-1).astype(np.float32, copy=False)  # (ch, frames, n_fft)
-    del X
     fr *= _window(config.window, n_fft)
     r = n_fft // hop
     y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
@@ -387,4 +395,55 @@ def reconstruct(
 
     for j, m in enumerate(arrays):
         out[j] = _masked_istft(S, m, config, length)
+    return out
+
+
+def reconstruct_frames_major(
+    stft_t: ComplexArray,
+    masks_t: tuple[FloatArray, ...],
+    *,
+    config: StftConfig,
+    length: int,
+) -> FloatArray:
+    """:func:`reconstruct` for frames-major inputs, the α slider's hot path.
+
+    With the mixture STFT and the masks already laid out ``(channels, frames, bins)`` and
+    contiguous, masking is one contiguous multiply and the inverse FFT runs along the last axis
+    with no transpose (about twice as fast as strided access on a 30 s stereo clip).
+
+    Parameters
+    ----------
+    stft_t : ndarray, shape (channels, frames, bins), complex64, C-contiguous
+        The mixture STFT made with ``config``, transposed.
+    masks_t
+        One mask per source shaped like ``stft_t`` (values in [0, 1]).
+    config, length
+        As in :func:`reconstruct`.
+
+    Returns
+    -------
+    ndarray, shape (sources, channels, length), float32
+        Equal to ``reconstruct`` on the untransposed arrays.
+
+    Raises
+    ------
+    InvalidConfigError
+        A mask does not match the STFT's shape.
+    """
+    S = np.asarray(stft_t)
+    if S.ndim != 3 or S.shape[2] != config.n_bins:
+        raise InvalidConfigError(
+            f"stft_t must be (channels, frames, {config.n_bins}), got {S.shape}"
+        )
+    if config.n_fft % config.hop_length or not config.center:
+        back = S.transpose(0, 2, 1)
+        return reconstruct(back, tuple(m.transpose(0, 2, 1) for m in masks_t), config=config,
+                           length=length)
+    out = np.empty((len(masks_t), S.shape[0], length), dtype=np.float32)
+    X = np.empty(S.shape, dtype=np.complex64)
+    for j, m in enumerate(masks_t):
+        if m.shape != S.shape:
+            raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
+        np.multiply(S, m, out=X)
+        out[j] = _istft_frames_major(X, config, length)
     return out

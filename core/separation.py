@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +32,14 @@ import numpy as np
 
 from core.audio import resample, validate_audio
 from core.errors import CheckpointError, InvalidConfigError
-from core.masking import Rule, ideal_binary_mask, ideal_ratio_mask, reconstruct, threshold_masks
+from core.masking import (
+    Rule,
+    ideal_binary_mask,
+    ideal_ratio_mask,
+    reconstruct,
+    reconstruct_frames_major,
+    threshold_masks,
+)
 from core.paths import assets_dir
 from core.stft import StftConfig, stft
 from core.types import ComplexArray, FloatArray
@@ -90,6 +98,17 @@ class MaskResult:
     def channels(self) -> int:
         """Number of audio channels."""
         return int(self.prob.shape[0])
+
+    @cached_property
+    def frames_major(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mixture_stft, prob)`` as contiguous ``(channels, frames, bins)`` copies.
+
+        Made once per result, so every α change masks and inverts contiguous memory.
+        """
+        return (
+            np.ascontiguousarray(self.mixture_stft.transpose(0, 2, 1), dtype=np.complex64),
+            np.ascontiguousarray(self.prob.transpose(0, 2, 1), dtype=np.float32),
+        )
 
 
 def input_stft_config(sr: int, *, model_sr: int = MODEL_SR, model: StftConfig = MODEL_STFT) -> StftConfig:
@@ -384,8 +403,9 @@ def separate_at_alpha(
     InvalidConfigError
         ``alpha`` outside [0, 1] or an unknown ``rule``.
     """
-    masks = threshold_masks(result.prob, alpha=alpha, rule=rule)
-    return reconstruct(result.mixture_stft, masks, config=result.stft_config, length=result.length)
+    stft_t, prob_t = result.frames_major  # thresholds are elementwise: any layout will do
+    masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
+    return reconstruct_frames_major(stft_t, masks, config=result.stft_config, length=result.length)
 
 
 def masked_stft(result: MaskResult, *, alpha: float = 0.5, rule: Rule = "paper") -> ComplexArray:
