@@ -680,7 +680,7 @@ class Rendered:
     seconds: float
 
 
-@st.cache_data(max_entries=16, show_spinner="Rendering audio…")
+@st.cache_data(max_entries=8, show_spinner="Rendering audio…")  # a few MB each
 def _render(
     roll_key: str, form_key: str, tempo: float, sr: int, _roll: np.ndarray, _form: Any
 ) -> Rendered:
