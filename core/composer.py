@@ -1121,7 +1121,11 @@ def _population_form_check(
             logits, state = step(x, state)
             own = logits[diag, diag]  # (R, n_out)
             rolls[:, :nc, t] = (torch.sigmoid(own[:, :nc]) > threshold).numpy()
-            if cfg.has_melody:
+            if cfg.has_melody and cfg.melody_output == "softmax":
+                top = own[:, nc:].argmax(dim=1).numpy()  # notes + rest
+                on = top < form.n_melody
+                rolls[np.arange(r)[on], nc + top[on], t] = 1.0
+            elif cfg.has_melody:
                 p_mel = torch.sigmoid(own[:, nc:]).numpy()
                 top = p_mel.argmax(axis=1)
                 on = p_mel[np.arange(r), top] > threshold

@@ -255,11 +255,12 @@ def test_predict_probs_and_held_out_nll():
     assert np.isfinite(v) and v > 0
 
 
-def test_population_form_check_matches_compose():
+@pytest.mark.parametrize("melody_output", ["sigmoid", "softmax"])
+def test_population_form_check_matches_compose(melody_output):
     from core.composer import _Population, _population_form_check
     from core.composer_measures import form_accuracy
 
-    cfg = ComposerConfig(experiment=2)
+    cfg = ComposerConfig(experiment=2, melody_output=melody_output)
     members = [build_model(cfg, seed=k).net for k in range(3)]
     with torch.no_grad():
         on = torch.as_tensor(FORM.chord_vector(0))
