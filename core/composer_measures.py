@@ -191,9 +191,11 @@ def nll(
 
 def _codes(roll: np.ndarray) -> np.ndarray:
     """One uint64 code per step from the on/off pattern of all units (``units <= 64``)."""
-    on = (np.asarray(roll) > 0.5).astype(np.uint64)
-    weights = np.left_shift(np.uint64(1), np.arange(on.shape[0], dtype=np.uint64))
-    return (on * weights[:, None]).sum(axis=0, dtype=np.uint64)
+    on = np.asarray(roll) > 0.5
+    codes = np.zeros(on.shape[1], dtype=np.uint64)
+    for u in range(on.shape[0]):  # one row at a time: no (units, steps) uint64 temporary
+        codes |= on[u].astype(np.uint64) << np.uint64(u)
+    return codes
 
 
 _B = np.uint64(1_000_003)
@@ -274,8 +276,14 @@ def novelty(
     rs, ss = _Stream(rc), _Stream(sc)
 
     def found(length: int) -> np.ndarray:
-        corpus_h = np.unique(ss.windows(length))
-        return np.isin(rs.windows(length), corpus_h)
+        # sort the corpus windows and binary-search the roll's few windows in them
+        # (np.unique/np.isin hash the whole corpus every time: ~30x slower here)
+        corpus_h = np.sort(ss.windows(length))
+        query = rs.windows(length)
+        if corpus_h.size == 0 or query.size == 0:
+            return np.zeros(query.size, dtype=bool)
+        idx = np.minimum(np.searchsorted(corpus_h, query), corpus_h.size - 1)
+        return corpus_h[idx] == query
 
     lo, hi = 0, min(rc.size, sc.size)  # lo always feasible
     while lo < hi:

@@ -138,3 +138,26 @@ def test_bad_shapes_raise():
         form_accuracy(np.zeros((12, 8)), form=FORM)
     with pytest.raises(InvalidConfigError):
         form_accuracy(np.zeros((25, 0)), form=FORM)
+
+
+def test_novelty_matches_brute_force_on_random_rolls():
+    # regression for the sorted-search rewrite: same answers as comparing every window
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        stream = (rng.random((25, 300)) < 0.08).astype(np.float32)
+        roll = stream[:, 40:100].copy()
+        roll[:, rng.integers(0, 60, size=3)] = 1.0  # break the copy in a few places
+        cols = [tuple(c) for c in (stream > 0.5).T]
+        rcols = [tuple(c) for c in (roll > 0.5).T]
+        best = 0
+        for i in range(len(rcols)):
+            for j in range(len(cols)):
+                k = 0
+                while i + k < len(rcols) and j + k < len(cols) and rcols[i + k] == cols[j + k]:
+                    k += 1
+                best = max(best, k)
+        windows = {tuple(cols[j : j + 8]) for j in range(len(cols) - 7)}
+        hits = [tuple(rcols[i : i + 8]) in windows for i in range(len(rcols) - 7)]
+        got = novelty(roll, corpus=stream)
+        assert got["longest_copied_steps"] == best
+        assert got["ngram_overlap"] == pytest.approx(np.mean(hits))
