@@ -249,6 +249,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
+    if not (data / "test").is_dir():
+        raise SystemExit(
+            f"bench_separation: no corpus at {data} (needs {data}/test). Make it with\n"
+            f"  genex make-corpus --out {data} --songs 120 --seed 1 --seconds 15"
+        )
     cache = Path(args.out).with_name("separation_sdr.json")
     if args.reuse_sdr and cache.is_file():
         sdr = json.loads(cache.read_text())
