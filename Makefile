@@ -21,6 +21,7 @@ test: setup-test
 	.venv/bin/python -m pytest
 
 bench: setup
+	@test -d data/synth/test || .venv/bin/genex make-corpus --out data/synth --songs 120 --seed 1 --seconds 15
 	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
 
 clean:
