@@ -111,6 +111,41 @@ class Track:
 # --------------------------------------------------------------------------------------------
 
 
+def training_parts(
+    example: Track | Sequence[object], *, purpose: str = "train on it"
+) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Split a training example into ``(mixture, references, sr, name)``.
+
+    Parameters
+    ----------
+    example
+        A :class:`Track`, or a tuple ``(mixture (ch, n), references (2, ch, n), sr[, name])``.
+    purpose
+        What the caller does with it, for the error message.
+
+    Returns
+    -------
+    mixture : ndarray, shape (channels, samples)
+    references : ndarray, shape (2, channels, samples), ``[vocals, accompaniment]``
+    sr : int
+    name : str
+
+    Raises
+    ------
+    DatasetError
+        The example has no reference stems.
+    """
+    if isinstance(example, Track):
+        mixture, references = example.mixture, example.references
+        sr, name = example.sr, example.name
+    else:
+        mixture, references, sr = example[:3]
+        name = str(example[3]) if len(example) > 3 else ""
+    if references is None:
+        raise DatasetError(f"track {name or '?'} has no reference stems: cannot {purpose}")
+    return np.asarray(mixture), np.asarray(references), int(sr), str(name)  # type: ignore[arg-type]
+
+
 def _find_stem(folder: Path, stem: str) -> Path | None:
     for suffix in AUDIO_SUFFIXES:
         path = folder / f"{stem}{suffix}"

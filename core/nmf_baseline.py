@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from core.corpus import training_parts
 from core.errors import CheckpointError, DatasetError, InvalidConfigError
 from core.io_utils import atomic_write_bytes
 from core.masking import context_windows, overlap_average
@@ -142,19 +143,6 @@ class NmfModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _example_parts(ex: Any) -> tuple[np.ndarray, np.ndarray, int, str]:
-    """(mixture (ch, n), references (2, ch, n), sr, name) from a Track or a tuple."""
-    if isinstance(ex, tuple | list):
-        mixture, references, sr = ex[:3]
-        name = str(ex[3]) if len(ex) > 3 else ""
-    else:
-        mixture, references, sr = ex.mixture, ex.references, ex.sr
-        name = str(getattr(ex, "name", ""))
-    if references is None:
-        raise DatasetError(f"track {name or '?'} has no reference stems: cannot learn bases")
-    return np.asarray(mixture), np.asarray(references), int(sr), name
-
-
 def _source_windows(
     examples: Sequence[Any], config: NmfConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +152,7 @@ def _source_windows(
     cfg = config.stft_config
     voc, acc = [], []
     for ex in examples:
-        _mix, refs, sr, _name = _example_parts(ex)
+        _mix, refs, sr, _name = training_parts(ex, purpose="learn bases")
         mono = resample(refs.mean(axis=1).astype(np.float32), orig_sr=sr, target_sr=config.sr)
         mag = np.abs(stft(mono, cfg))  # (2, bins, frames)
         if mag.shape[2] < config.frames:

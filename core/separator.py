@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from core.checkpoint import checkpoint_error_for_state, load_checkpoint, save_checkpoint
+from core.corpus import training_parts
 from core.errors import CheckpointError, DatasetError, InvalidConfigError
 from core.masking import context_windows, ideal_binary_mask
 from core.stft import StftConfig, stft
@@ -233,19 +234,6 @@ class WindowData:
     accomp_stft: np.ndarray | None = None
 
 
-def _example_parts(ex: Any) -> tuple[np.ndarray, np.ndarray, int, str]:
-    """(mixture (ch, n), references (2, ch, n), sr, name) from a Track or a tuple."""
-    if isinstance(ex, tuple | list):
-        mixture, references, sr = ex[:3]
-        name = str(ex[3]) if len(ex) > 3 else ""
-    else:
-        mixture, references, sr = ex.mixture, ex.references, ex.sr
-        name = str(getattr(ex, "name", ""))
-    if references is None:
-        raise DatasetError(f"track {name or '?'} has no reference stems: cannot train on it")
-    return np.asarray(mixture), np.asarray(references), int(sr), name
-
-
 def build_windows(
     examples: Sequence[Any], config: DnnConfig, *, step: int, keep_stems: bool = False
 ) -> WindowData:
@@ -279,7 +267,7 @@ def build_windows(
     offset = 0
     cfg = config.stft_config
     for ex in examples:
-        mixture, references, sr, name = _example_parts(ex)
+        mixture, references, sr, name = training_parts(ex)
         mono = np.concatenate([mixture.mean(axis=0, keepdims=True), references.mean(axis=1)], 0)
         mono = resample(mono.astype(np.float32), orig_sr=sr, target_sr=config.sr)
         spec = stft(mono, cfg)  # (3, bins, frames): mixture, vocals, accompaniment
