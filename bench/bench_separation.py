@@ -72,17 +72,26 @@ def bench_sdr(data: Path, checkpoint: str | None, nmf: str | None) -> dict:
             res = probability_mask(mix, sr, method=method, checkpoint=ck)
             for a in ALPHAS:
                 per_alpha[method][a].append(vocal_sdr(refs, separate_at_alpha(res, alpha=a), sr))
-    out = {"tracks": len(tracks), "seconds": time.perf_counter() - t0,
-           "mixture": float(np.nanmedian(rows["mixture"])),
-           "oracle": float(np.nanmedian(rows["oracle"]))}
+    out = {
+        "tracks": len(tracks),
+        "seconds": time.perf_counter() - t0,
+        "mixture": float(np.nanmedian(rows["mixture"])),
+        "oracle": float(np.nanmedian(rows["oracle"])),
+    }
     for method, by_a in per_alpha.items():
         med = {a: float(np.nanmedian(v)) for a, v in by_a.items()}
         best = max(med, key=lambda a: med[a])
-        out[method] = {"best_alpha": best, "best_sdr": med[best], "by_alpha": med,
-                       "per_track_at_best": by_a[best]}
+        out[method] = {
+            "best_alpha": best,
+            "best_sdr": med[best],
+            "by_alpha": med,
+            "per_track_at_best": by_a[best],
+        }
     out["dnn_minus_traditional_per_track"] = [
-        d - t for d, t in zip(out["dnn"]["per_track_at_best"],
-                              out["traditional"]["per_track_at_best"], strict=True)
+        d - t
+        for d, t in zip(
+            out["dnn"]["per_track_at_best"], out["traditional"]["per_track_at_best"], strict=True
+        )
     ]
     return out
 
@@ -149,14 +158,20 @@ def bench_rtf(data: Path, checkpoint: str | None) -> dict:
     stems = separate_at_alpha(res, alpha=0.5)
     t2 = time.perf_counter()
     assert stems.shape == (2, 2, y.shape[1])
-    return {"song": "180 s, 44.1 kHz stereo", "mask_s": t1 - t0, "stems_s": t2 - t1,
-            "total_s": t2 - t0, "rtf": seconds / (t2 - t0)}
+    return {
+        "song": "180 s, 44.1 kHz stereo",
+        "mask_s": t1 - t0,
+        "stems_s": t2 - t1,
+        "total_s": t2 - t0,
+        "rtf": seconds / (t2 - t0),
+    }
 
 
 def _git() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                              capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "?"
 
@@ -198,7 +213,8 @@ def markdown(sdr: dict, alpha: dict, rtf: dict, args: argparse.Namespace) -> str
         f"(`dashboard.explorer_view.view_at_alpha`: two PNG panels + figure "
         f"{alpha['parts_ms']['figure']:.0f} ms, threshold + reconstruction of both stems "
         f"{alpha['parts_ms']['stems']:.0f} ms; goal < 150 ms) vs a full network re-run "
-        f"{alpha['full_rerun_ms']:.0f} ms ({alpha['full_rerun_ms'] / alpha['alpha_change_ms']:.0f}×).",
+        f"{alpha['full_rerun_ms']:.0f} ms "
+        f"({alpha['full_rerun_ms'] / alpha['alpha_change_ms']:.0f}×).",
         "",
         f"**(c) Real time**, {rtf['song']} through the DNN: mask {rtf['mask_s']:.1f} s + stems "
         f"{rtf['stems_s']:.1f} s = {rtf['total_s']:.1f} s, **{rtf['rtf']:.0f}× faster than real "
@@ -211,22 +227,26 @@ def markdown(sdr: dict, alpha: dict, rtf: dict, args: argparse.Namespace) -> str
 def update_sidecars(sdr: dict, checkpoint: str | None, nmf: str | None) -> None:
     from core.separation import default_checkpoint, default_nmf
 
-    for path, method in ((checkpoint or default_checkpoint(), "dnn"),
-                         (nmf or default_nmf(), "traditional")):
+    for path, method in (
+        (checkpoint or default_checkpoint(), "dnn"),
+        (nmf or default_nmf(), "traditional"),
+    ):
         side = Path(str(path) + ".meta.json")
         if not side.is_file():
             continue
         meta = json.loads(side.read_text())
         s = meta.setdefault("summary", {})
-        s.update({
-            "test_tracks": sdr["tracks"],
-            "test_vocal_sdr_best": round(sdr[method]["best_sdr"], 3),
-            "test_best_alpha": sdr[method]["best_alpha"],
-            "test_vocal_sdr_mixture": round(sdr["mixture"], 3),
-            "test_vocal_sdr_oracle_ibm": round(sdr["oracle"], 3),
-            "sdr_protocol": "museval v4, 1 s windows, median/window then median/track, "
-                            "paper rule; bench/bench_separation.py",
-        })
+        s.update(
+            {
+                "test_tracks": sdr["tracks"],
+                "test_vocal_sdr_best": round(sdr[method]["best_sdr"], 3),
+                "test_best_alpha": sdr[method]["best_alpha"],
+                "test_vocal_sdr_mixture": round(sdr["mixture"], 3),
+                "test_vocal_sdr_oracle_ibm": round(sdr["oracle"], 3),
+                "sdr_protocol": "museval v4, 1 s windows, median/window then median/track, "
+                "paper rule; bench/bench_separation.py",
+            }
+        )
         if method == "dnn":
             s["test_vocal_sdr_traditional_best"] = round(sdr["traditional"]["best_sdr"], 3)
         side.write_text(json.dumps(meta, indent=2) + "\n")
@@ -238,10 +258,16 @@ def main() -> None:
     p.add_argument("--checkpoint", default=None, help="DNN checkpoint (default: shipped)")
     p.add_argument("--nmf", default=None, help="NMF bases (default: shipped)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--reuse-sdr", action="store_true",
-                   help="reuse bench/results/separation_sdr.json instead of recomputing (a)")
-    p.add_argument("--update-sidecars", action="store_true",
-                   help="write the test SDRs into the assets' .meta.json summaries")
+    p.add_argument(
+        "--reuse-sdr",
+        action="store_true",
+        help="reuse bench/results/separation_sdr.json instead of recomputing (a)",
+    )
+    p.add_argument(
+        "--update-sidecars",
+        action="store_true",
+        help="write the test SDRs into the assets' .meta.json summaries",
+    )
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "separation.md"))
     args = p.parse_args()
     args.command = "python bench/bench_separation.py " + " ".join(sys.argv[1:])
@@ -263,8 +289,12 @@ def main() -> None:
         sdr = bench_sdr(data, args.checkpoint, args.nmf)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(sdr, indent=2, default=float) + "\n")
-    print(json.dumps({k: v for k, v in sdr.items() if k not in ("dnn", "traditional")},
-                     default=float)[:400], file=sys.stderr)
+    print(
+        json.dumps(
+            {k: v for k, v in sdr.items() if k not in ("dnn", "traditional")}, default=float
+        )[:400],
+        file=sys.stderr,
+    )
     alpha = bench_alpha(data, args.checkpoint)
     rtf = bench_rtf(data, args.checkpoint)
     md = markdown(sdr, alpha, rtf, args)
@@ -272,8 +302,9 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)
-    (out.with_suffix(".json")).write_text(json.dumps(
-        {"sdr": sdr, "alpha": alpha, "rtf": rtf}, indent=2, default=float) + "\n")
+    (out.with_suffix(".json")).write_text(
+        json.dumps({"sdr": sdr, "alpha": alpha, "rtf": rtf}, indent=2, default=float) + "\n"
+    )
     if args.update_sidecars:
         update_sidecars(sdr, args.checkpoint, args.nmf)
 

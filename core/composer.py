@@ -104,7 +104,9 @@ class ComposerConfig:
             if int(getattr(self, name)) < 1:
                 raise InvalidConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if self.experiment == 1 and self.melody_output == "softmax":
-            raise InvalidConfigError("melody_output='softmax' needs a melody: use experiment 0 or 2")
+            raise InvalidConfigError(
+                "melody_output='softmax' needs a melody: use experiment 0 or 2"
+            )
 
     @property
     def has_melody(self) -> bool:
@@ -163,8 +165,8 @@ class TrainConfig:
         Epochs of the second stage.
     init
         ``"chrono"``: chrono initialisation of the gate biases (Tallec & Ollivier 2018, a modern
-        deviation); ``"gers"``: forget-gate biases +1 (Gers et al. 2000), varied as 1, 2, 3, 4, 1, ...
-        across restarts.
+        deviation); ``"gers"``: forget-gate biases +1 (Gers et al. 2000), varied as 1, 2, 3, 4,
+        1, ... across restarts.
     early_stop
         Stop once free-running generation keeps the form.
     stop_bars, stop_accuracy
@@ -273,7 +275,7 @@ class BlockLSTM(nn.Module):
         self._template = [nn.LSTM(n_in, self.n_cells, batch_first=True)]
 
     def _expand(self, w: torch.Tensor) -> torch.Tensor:
-        """Block rows ``[g (cells), i, f, o (blocks)]`` -> ``nn.LSTM`` rows ``[i, f, g, o]`` per cell.
+        """Block rows ``[g (cells), i, f, o (blocks)]`` -> ``nn.LSTM`` rows ``[i, f, g, o]``.
 
         A block's gate row is repeated for each of its cells, so the cells of a block share
         their gates exactly (gradients of the copies add up on the shared parameters).
@@ -627,14 +629,20 @@ def population_loss(
             logits[..., :nc], tgt[..., :nc], reduction="none"
         ).sum(dim=(0, 1, 3))
         cls = _melody_targets(target, cfg.form)[:, :, None].expand(b, t, r)
-        ce = nn.functional.cross_entropy(
-            logits[..., nc:].reshape(-1, cfg.form.n_melody + 1), cls.reshape(-1), reduction="none"
-        ).reshape(b, t, r).sum(dim=(0, 1))
+        ce = (
+            nn.functional.cross_entropy(
+                logits[..., nc:].reshape(-1, cfg.form.n_melody + 1),
+                cls.reshape(-1),
+                reduction="none",
+            )
+            .reshape(b, t, r)
+            .sum(dim=(0, 1))
+        )
         total = bce + ce
     else:
-        total = nn.functional.binary_cross_entropy_with_logits(
-            logits, tgt, reduction="none"
-        ).sum(dim=(0, 1, 3))
+        total = nn.functional.binary_cross_entropy_with_logits(logits, tgt, reduction="none").sum(
+            dim=(0, 1, 3)
+        )
     return total / (b * t)
 
 
@@ -768,9 +776,7 @@ def train_composer(
             batch = data[order[start : start + config.batch_size]]  # (b, steps, n_in)
             if n_pop == 1:
                 logits, _ = members[0](batch[:, :-1])
-                losses = sequence_loss(
-                    members[0], logits, batch[:, 1:], chords_only=staged
-                )[None]
+                losses = sequence_loss(members[0], logits, batch[:, 1:], chords_only=staged)[None]
             else:
                 logits = trainee(batch[:, :-1])  # (b, steps, R, n_out)
                 losses = population_loss(
@@ -786,7 +792,9 @@ def train_composer(
         mean_losses = (totals / max(count, 1)).tolist()
         if n_pop == 1:
             nets = members
-            comp = compose(ComposerModel(nets[0], mcfg, {}), bars=config.stop_bars, seed=config.seed)
+            comp = compose(
+                ComposerModel(nets[0], mcfg, {}), bars=config.stop_bars, seed=config.seed
+            )
             accs = [form_accuracy(comp.roll, form=form)]
         else:
             accs = _population_form_check(trainee, bars=config.stop_bars)
@@ -806,11 +814,18 @@ def train_composer(
                 break
     if staged:
         acc = history[-1]["form_accuracy"] if history else 0.0
-        for k in range(int(config.melody_epochs)):
+        for _ in range(int(config.melody_epochs)):
             loss = _train_melody_epoch(model.net, data, config, gen)
             epoch += 1
-            history.append({"epoch": float(epoch), "loss": loss, "form_accuracy": acc,
-                            "seconds": time.perf_counter() - t0, "member": float(best)})  # fmt: skip
+            history.append(
+                {
+                    "epoch": float(epoch),
+                    "loss": loss,
+                    "form_accuracy": acc,
+                    "seconds": time.perf_counter() - t0,
+                    "member": float(best),
+                }
+            )
             if progress is not None:
                 progress(epoch, int(config.epochs) + int(config.melody_epochs), loss, acc)
     seconds = time.perf_counter() - t0
@@ -825,8 +840,11 @@ def train_composer(
             "train": config.to_dict(),
             "summary": summary,
             "stopped_early": stopped,
-            "corpus": {"source": corpus.source, "seed": corpus.seed,
-                       "n_sequences": int(corpus.sequences.shape[0])},  # fmt: skip
+            "corpus": {
+                "source": corpus.source,
+                "seed": corpus.seed,
+                "n_sequences": int(corpus.sequences.shape[0]),
+            },  # fmt: skip
         }
     )
     return TrainResult(model, history, stopped, epoch, seconds, summary)
@@ -880,8 +898,10 @@ def summarize_model(
     bars: int = 100,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Key measures of a model: form accuracy over ``bars`` free-running bars (threshold rule),
-    per-window accuracies, melody statistics and, with ``held_out``, the held-out NLL.
+    """Key measures of a model, as a flat dict of floats.
+
+    Form accuracy over ``bars`` free-running bars (threshold rule), per-window accuracies,
+    melody statistics and, with ``held_out``, the held-out NLL.
     """
     from core.composer_measures import measure_composition
 
@@ -956,8 +976,12 @@ def held_out_nll(model: ComposerModel | BluesLSTM, corpus: BluesCorpus) -> float
         p = predict_probs(m, seq)
         units = slice(0, m.config.n_in)
         vals.append(
-            nll(p[units, :-1], seq[units, 1:], form=m.form,
-                melody="categorical" if cat else "bernoulli")  # fmt: skip
+            nll(
+                p[units, :-1],
+                seq[units, 1:],
+                form=m.form,
+                melody="categorical" if cat else "bernoulli",
+            )  # fmt: skip
         )
     return float(np.mean(vals))
 
@@ -1060,7 +1084,9 @@ def default_prime(form: BluesForm, *, melody: bool = True) -> FloatArray:
     return prime
 
 
-def _stepper(net: BluesLSTM | _Population) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]:
+def _stepper(
+    net: BluesLSTM | _Population,
+) -> Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]:
     """A fast single-step function ``(x (B, n_in), state) -> (logits, state)`` for inference.
 
     For block LSTMs the masked, block-expanded weights are computed once and the step is written
@@ -1096,9 +1122,7 @@ def _stepper(net: BluesLSTM | _Population) -> Callable[[torch.Tensor, Any], tupl
     return step_block
 
 
-def _population_form_check(
-    pop: _Population, *, bars: int, threshold: float = 0.5
-) -> list[float]:
+def _population_form_check(pop: _Population, *, bars: int, threshold: float = 0.5) -> list[float]:
     """Free-running chord form accuracy of every member, all members stepped as one batch.
 
     Batch row ``k`` carries member ``k``'s own fed-back output (threshold rule), so this equals
@@ -1283,7 +1307,9 @@ def load_composer(path: str | Path) -> ComposerModel:
     try:
         config = ComposerConfig.from_dict(payload["config"])
     except (TypeError, InvalidConfigError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} has an invalid composer config: {exc}") from exc
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has an invalid composer config: {exc}"
+        ) from exc
     net = BluesLSTM(config)
     try:
         net.load_state_dict(payload["state_dict"])

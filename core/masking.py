@@ -99,9 +99,7 @@ def n_windows(n_frames: int, *, frames: int = CONTEXT_FRAMES, step: int = 1) -> 
     return (n_frames - frames) // step + 1
 
 
-def context_windows(
-    mag: FloatArray, *, frames: int = CONTEXT_FRAMES, step: int = 1
-) -> FloatArray:
+def context_windows(mag: FloatArray, *, frames: int = CONTEXT_FRAMES, step: int = 1) -> FloatArray:
     """Context windows of consecutive frames, as the paper feeds its network.
 
     Parameters
@@ -182,7 +180,9 @@ def overlap_average(
     """
     preds = np.asarray(window_preds, dtype=np.float32)
     if preds.ndim != 3:
-        raise InvalidConfigError(f"window_preds must be (n_windows, frames, bins), got {preds.shape}")
+        raise InvalidConfigError(
+            f"window_preds must be (n_windows, frames, bins), got {preds.shape}"
+        )
     if step < 1 or n_frames < 1:
         raise InvalidConfigError(f"step and n_frames must be >= 1, got {step}, {n_frames}")
     n_win, frames, bins = preds.shape
@@ -274,9 +274,7 @@ def apply_masks(
     for j, m in enumerate(masks):
         m = np.asarray(m, dtype=np.float32)
         if m.shape != S.shape:
-            raise InvalidConfigError(
-                f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}"
-            )
+            raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
         np.multiply(S, m, out=out[j])
     return out
 
@@ -302,9 +300,7 @@ def _window_sumsquare(window: str, n_fft: int, hop: int, frames: int) -> np.ndar
     return wss
 
 
-def _masked_istft(
-    S: ComplexArray, mask: FloatArray, config: StftConfig, length: int
-) -> FloatArray:
+def _masked_istft(S: ComplexArray, mask: FloatArray, config: StftConfig, length: int) -> FloatArray:
     """``istft(S * mask)``, numerically the same as :func:`core.stft.istft` (librosa).
 
     A fast path for the α slider: the masking, the transpose to ``(ch, frames, bins)`` and the
@@ -313,8 +309,6 @@ def _masked_istft(
     divides ``n_fft`` and ``center=True``; otherwise falls back to :func:`core.stft.istft`.
     Agreement with librosa is tested to ~1e-6.
     """
-    import scipy.fft
-
     ch, bins, frames = S.shape
     n_fft, hop = config.n_fft, config.hop_length
     if n_fft % hop or not config.center:
@@ -438,8 +432,9 @@ def reconstruct_frames_major(
         )
     if config.n_fft % config.hop_length or not config.center:
         back = S.transpose(0, 2, 1)
-        return reconstruct(back, tuple(m.transpose(0, 2, 1) for m in masks_t), config=config,
-                           length=length)
+        return reconstruct(
+            back, tuple(m.transpose(0, 2, 1) for m in masks_t), config=config, length=length
+        )
     for j, m in enumerate(masks_t):
         if m.shape != S.shape:
             raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")

@@ -177,7 +177,7 @@ def _as_stems(x: Any, name: str) -> np.ndarray:
 
 
 def _silent_sources(x: np.ndarray) -> np.ndarray:
-    """museval's silence rule per source: the channel sum is zero at every sample.
+    """Museval's silence rule per source: the channel sum is zero at every sample.
 
     ``x`` is ``(sources, channels, samples)``; returns ``(sources,)`` bool.
     """

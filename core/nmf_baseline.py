@@ -100,7 +100,7 @@ class NmfConfig:
                 f"test_step ({self.test_step}) must not exceed frames ({self.frames}), "
                 "or some frames would be covered by no window"
             )
-        self.stft_config  # validates n_fft / hop_length
+        _ = self.stft_config  # validates n_fft / hop_length
 
     @property
     def stft_config(self) -> StftConfig:

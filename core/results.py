@@ -123,7 +123,7 @@ def git_commit(repo: str | Path = REPO_ROOT) -> str | None:
 
 
 def _q(x: float) -> float:
-    """museval's quantisation: 5 decimals, ``±inf`` and NaN stored as NaN."""
+    """Museval's quantisation: 5 decimals, ``±inf`` and NaN stored as NaN."""
     x = float(x)
     if not math.isfinite(x):
         return float("nan")

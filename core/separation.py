@@ -36,7 +36,6 @@ from core.masking import (
     Rule,
     ideal_binary_mask,
     ideal_ratio_mask,
-    reconstruct,
     reconstruct_frames_major,
     threshold_masks,
 )
@@ -111,7 +110,9 @@ class MaskResult:
         )
 
 
-def input_stft_config(sr: int, *, model_sr: int = MODEL_SR, model: StftConfig = MODEL_STFT) -> StftConfig:
+def input_stft_config(
+    sr: int, *, model_sr: int = MODEL_SR, model: StftConfig = MODEL_STFT
+) -> StftConfig:
     """STFT at rate ``sr`` whose window and hop last as long as the model's.
 
     Returns
@@ -169,7 +170,9 @@ def map_mask(
     if src_sr == dst_sr and src_config == dst_config and prob.shape[2] == n_frames:
         return prob
     f_pos = np.arange(dst_config.n_bins) * (dst_sr / dst_config.n_fft) / (src_sr / src_config.n_fft)
-    t_pos = np.arange(n_frames) * (dst_config.hop_length / dst_sr) / (src_config.hop_length / src_sr)
+    t_pos = (
+        np.arange(n_frames) * (dst_config.hop_length / dst_sr) / (src_config.hop_length / src_sr)
+    )
     out = _interp_axis(prob, f_pos, axis=1)
     out = _interp_axis(out, t_pos, axis=2)
     return np.ascontiguousarray(out, dtype=np.float32)
@@ -215,9 +218,9 @@ def _check_references(references: Any, mixture: np.ndarray) -> np.ndarray:
     return ref
 
 
-def _model_prob(mixture: np.ndarray, sr: int, method: str, checkpoint: Any) -> tuple[
-    np.ndarray, int, StftConfig, dict[str, Any]
-]:
+def _model_prob(
+    mixture: np.ndarray, sr: int, method: str, checkpoint: Any
+) -> tuple[np.ndarray, int, StftConfig, dict[str, Any]]:
     """Mask on the model's own grid: (prob (ch, bins, frames), model_sr, model_stft, info)."""
     info: dict[str, Any] = {}
     if method == "dnn":

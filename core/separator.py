@@ -8,8 +8,9 @@ Paper (Simpson, Roma & Plumbley 2015; see ``shared/PAPERS.md`` section 2) versus
 audio                         44.1 kHz, mono stems                   22.05 kHz, mono (downmixed)
 STFT                          n_fft 2048, hop 512 (1025 bins)        n_fft 1024, hop 256 (513 bins)
 context                       20 frames (~0.23 s), unpacked          20 frames (~0.23 s), unpacked
-input                         raw mixture magnitudes, 20,500 values  ``log(|X| + 1e-3)``, standardised
-                                                                     per bin, 10,260 values
+input                         raw mixture magnitudes, 20,500 values  ``log(|X| + 1e-3)``,
+                                                                     standardised per bin, 10,260
+                                                                     values
 hidden layer                  20,500 sigmoid units                   ``hidden`` sigmoid units (128)
 output                        20,500 sigmoids (window's IBM)         10,260 sigmoids (window's IBM)
 loss / optimiser              squared error, SGD lr 0.1 mom. 0.5     BCE (or squared error), Adam
@@ -132,7 +133,7 @@ class DnnConfig:
             raise InvalidConfigError(f"remix must be in [0, 1], got {self.remix}")
         if not self.lr > 0:
             raise InvalidConfigError(f"lr must be positive, got {self.lr}")
-        self.stft_config  # validates n_fft / hop_length
+        _ = self.stft_config  # validates n_fft / hop_length
 
     @property
     def stft_config(self) -> StftConfig:
@@ -433,9 +434,7 @@ def train_separator(
         raise InvalidConfigError("data must be a corpus folder or a (train, valid) pair")
     train, valid = data
     if not isinstance(train, WindowData):
-        train = build_windows(
-            train, config, step=config.train_step, keep_stems=config.remix > 0
-        )
+        train = build_windows(train, config, step=config.train_step, keep_stems=config.remix > 0)
     if config.remix > 0 and train.vocals_stft is None:
         raise InvalidConfigError("remix > 0 needs WindowData built with keep_stems=True")
     if not isinstance(valid, WindowData):
@@ -615,9 +614,7 @@ def load_separator(path: str | Path) -> KaraokeDNN:
 # --------------------------------------------------------------------------- inference
 
 
-def predict_prob(
-    model: KaraokeDNN, mag: FloatArray, *, batch_size: int = 1024
-) -> FloatArray:
+def predict_prob(model: KaraokeDNN, mag: FloatArray, *, batch_size: int = 1024) -> FloatArray:
     """Probabilistic vocal mask by a sliding window (step 1) with overlap averaging.
 
     Every window of ``frames`` consecutive frames is predicted; each frame's probability is the

@@ -399,8 +399,9 @@ def digest(arr: np.ndarray | bytes | None) -> str:
 
 
 def shown_rows(comp: Any) -> tuple[FloatArray, FloatArray]:
-    """The composition's roll and probabilities to draw: chord rows only for a chords-only
-    model (Experiment 1), whose melody rows are always empty.
+    """The composition's roll and probabilities to draw.
+
+    Chord rows only for a chords-only model (Experiment 1), whose melody rows are always empty.
 
     Returns
     -------

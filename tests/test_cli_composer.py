@@ -18,8 +18,8 @@ def ckpt(tmp_path):
 
 def test_compose_writes_midi_and_measures(tmp_path, ckpt, capsys):
     out = tmp_path / "song.mid"
-    rc = main(["compose", "--checkpoint", str(ckpt), "--bars", "3", "--seed", "1",
-               "--out", str(out), "--mode", "sample", "--temperature", "0.8", "--json"])  # fmt: skip
+    argv = ["compose", "--checkpoint", str(ckpt), "--bars", "3", "--seed", "1", "--out", str(out)]
+    rc = main([*argv, "--mode", "sample", "--temperature", "0.8", "--json"])
     assert rc == 0 and out.is_file()
     pm = load_midi(out)
     assert [i.name for i in pm.instruments] == ["chords", "melody"]
@@ -45,7 +45,9 @@ def test_compose_with_wav_and_prime(tmp_path, ckpt, capsys):
 def test_compose_wrong_checkpoint_is_a_clean_error(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"nope")
-    rc = main(["compose", "--checkpoint", str(bad), "--bars", "1", "--out", str(tmp_path / "x.mid")])
+    rc = main(
+        ["compose", "--checkpoint", str(bad), "--bars", "1", "--out", str(tmp_path / "x.mid")]
+    )
     assert rc == 2 and "error:" in capsys.readouterr().err
 
 

@@ -31,18 +31,34 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--choruses-per-sequence", type=int, default=2)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--lr", type=float, default=5e-3)
-    t.add_argument("--restarts", type=int, default=8,
-                   help="independent networks trained side by side; the first to keep the form wins")
+    t.add_argument(
+        "--restarts",
+        type=int,
+        default=8,
+        help="independent networks trained side by side; the first to keep the form wins",
+    )
     t.add_argument("--init", choices=("gers", "chrono"), default="gers")
-    t.add_argument("--no-chord-first", dest="chord_first", action="store_false",
-                   help="Experiment 2: train chords and melody at once (as the papers did)")
-    t.add_argument("--melody-epochs", type=int, default=8,
-                   help="Experiment 2: melody epochs after the form is learned")
+    t.add_argument(
+        "--no-chord-first",
+        dest="chord_first",
+        action="store_false",
+        help="Experiment 2: train chords and melody at once (as the papers did)",
+    )
+    t.add_argument(
+        "--melody-epochs",
+        type=int,
+        default=8,
+        help="Experiment 2: melody epochs after the form is learned",
+    )
     t.add_argument("--hidden-size", type=int, default=32, help="Experiment 0 only")
     t.add_argument("--num-layers", type=int, default=1, help="Experiment 0 only")
     t.add_argument("--no-early-stop", dest="early_stop", action="store_false")
-    t.add_argument("--midi-folder", type=Path, default=None,
-                   help="train on a folder of MIDI files instead of the built-in corpus")  # fmt: skip
+    t.add_argument(
+        "--midi-folder",
+        type=Path,
+        default=None,
+        help="train on a folder of MIDI files instead of the built-in corpus",
+    )
     t.set_defaults(func=_train)
 
     c = sub.add_parser(
@@ -59,10 +75,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--mode", choices=("threshold", "sample"), default="threshold")
     c.add_argument("--temperature", type=float, default=1.0)
     c.add_argument("--threshold", type=float, default=0.5)
-    c.add_argument("--sample-chords", action="store_true",
-                   help="--mode sample: draw chords too (the papers thresholded them)")
-    c.add_argument("--prime-midi", type=Path, default=None,
-                   help="prime with this MIDI file (taken to start at bar 1 of the form)")  # fmt: skip
+    c.add_argument(
+        "--sample-chords",
+        action="store_true",
+        help="--mode sample: draw chords too (the papers thresholded them)",
+    )
+    c.add_argument(
+        "--prime-midi",
+        type=Path,
+        default=None,
+        help="prime with this MIDI file (taken to start at bar 1 of the form)",
+    )
     c.add_argument("--tempo", type=float, default=120.0)
     c.add_argument("--json", action="store_true", help="print the measures as JSON")
     c.set_defaults(func=_compose)
@@ -106,7 +129,9 @@ def _train(args: argparse.Namespace) -> int:
     corpus = None
     if args.midi_folder is not None:
         corpus = load_midi_folder(args.midi_folder, form=model_cfg.form)
-    n_total = cfg.epochs + (cfg.melody_epochs if cfg.chord_first and cfg.model.experiment == 2 else 0)
+    n_total = cfg.epochs + (
+        cfg.melody_epochs if cfg.chord_first and cfg.model.experiment == 2 else 0
+    )
     bar = tqdm(total=n_total, desc=f"exp{cfg.model.experiment}", unit="epoch")
     log: list[str] = []
 
