@@ -48,8 +48,8 @@ sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
 
-stamp_key=$( { cat pyproject.toml; echo "TORCH=$TORCH purpose=$purpose"; } | sha256sum | cut -c1-16)
-stamp="$VENV/.genex-setup-$stamp_key"
+stamp_for() { echo "$VENV/.genex-setup-$( { cat pyproject.toml; echo "TORCH=$TORCH purpose=$1"; } | sha256sum | cut -c1-16)"; }
+stamp=$(stamp_for "$purpose")
 if [ -f "$stamp" ] && "$VENV/bin/python" -c 'import core, dashboard, torch, streamlit' >/dev/null 2>&1; then
   say "environment up to date ($stamp)"
   exit 0
@@ -66,4 +66,6 @@ say "installing GenEx Lab and its dependencies"
 "$VENV/bin/pip" install -q -e ".$extra"
 rm -f "$VENV"/.genex-setup-*
 touch "$stamp"
+# a test environment holds everything a run needs: `make run` after `make test` installs nothing
+[ "$purpose" = test ] && touch "$(stamp_for run)"
 say "done"
