@@ -341,6 +341,17 @@ def _istft_frames_major(X: ComplexArray, config: StftConfig, length: int) -> Flo
     return np.ascontiguousarray(out)
 
 
+def _checked_masks(
+    masks: tuple[FloatArray, ...] | FloatArray, shape: tuple[int, ...]
+) -> list[FloatArray]:
+    """The masks as float32 arrays, each checked to have the mixture STFT's ``shape``."""
+    arrays = [np.asarray(m, dtype=np.float32) for m in masks]
+    for j, m in enumerate(arrays):
+        if m.shape != shape:
+            raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {shape}")
+    return arrays
+
+
 def reconstruct(
     mixture_stft: ComplexArray,
     masks: tuple[FloatArray, ...] | FloatArray,
@@ -382,11 +393,7 @@ def reconstruct(
             f"mixture_stft must be (channels, {config.n_bins}, frames), got {S.shape}"
         )
     out = np.empty((len(masks), S.shape[0], length), dtype=np.float32)
-    arrays = [np.asarray(m, dtype=np.float32) for m in masks]
-    for j, m in enumerate(arrays):
-        if m.shape != S.shape:
-            raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
-
+    arrays = _checked_masks(masks, S.shape)
     for j, m in enumerate(arrays):
         out[j] = _masked_istft(S, m, config, length)
     return out
@@ -435,23 +442,21 @@ def reconstruct_frames_major(
         return reconstruct(
             back, tuple(m.transpose(0, 2, 1) for m in masks_t), config=config, length=length
         )
-    for j, m in enumerate(masks_t):
-        if m.shape != S.shape:
-            raise InvalidConfigError(f"mask {j} has shape {m.shape}, the mixture STFT {S.shape}")
-    out = np.empty((len(masks_t), S.shape[0], length), dtype=np.float32)
+    arrays = _checked_masks(masks_t, S.shape)
+    out = np.empty((len(arrays), S.shape[0], length), dtype=np.float32)
 
     def one(j: int) -> None:
-        out[j] = _istft_frames_major(S * masks_t[j], config, length)
+        out[j] = _istft_frames_major(S * arrays[j], config, length)
 
     # numpy's multiply and scipy's FFT release the GIL: the sources run on two cores at once
     # (about 1.8x on a 30 s stereo clip). Long songs go one source at a time to bound memory.
-    if len(masks_t) > 1 and S.nbytes <= _THREADED_MAX_BYTES:
+    if len(arrays) > 1 and S.nbytes <= _THREADED_MAX_BYTES:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(2, len(masks_t))) as pool:
-            list(pool.map(one, range(len(masks_t))))
+        with ThreadPoolExecutor(max_workers=min(2, len(arrays))) as pool:
+            list(pool.map(one, range(len(arrays))))
     else:
-        for j in range(len(masks_t)):
+        for j in range(len(arrays)):
             one(j)
     return out
 

@@ -98,26 +98,6 @@ class BssEval:
             raise InvalidConfigError(f"metric must be one of {METRICS}, got {name!r}")
         return getattr(self, key)
 
-    def _direct(
-        self, idx: np.ndarray, j: int, fA: np.ndarray, fJ: np.ndarray, EW: np.ndarray
-    ) -> tuple[np.ndarray, ...]:
-        """Energies from synthesised projections for windows ``idx`` (museval's arithmetic).
-
-        ``fA``, ``fJ`` are ``(C, P, F)`` filters, ``EW`` the windows' estimate spectra
-        ``(len(idx), C, K)``. Returns ``||PJ||², ||PA||²`` and the ISR, SIR, SAR denominators.
-        """
-        n_ch = fA.shape[0]
-        M = self._M
-        R = self._REFW[idx]  # (w, P, K)
-        PA = np.einsum("cpk,wpk->wck", sfft.rfft(fA, n=M, axis=-1), R)
-        PJ = np.einsum("cpk,wpk->wck", sfft.rfft(fJ, n=M, axis=-1), R)
-        S = R[:, j * n_ch : (j + 1) * n_ch]
-
-        def energy(x: np.ndarray) -> np.ndarray:
-            return ((x.real**2 + x.imag**2) @ self._wk).sum(axis=1)
-
-        return energy(PJ), energy(PA), energy(PJ - S), energy(PA - PJ), energy(EW - PA)
-
     @property
     def n_windows(self) -> int:
         """Number of windows."""
