@@ -21,8 +21,16 @@ test: setup-test
 	.venv/bin/python -m pytest
 
 bench: setup
-	@test -d data/synth/test || .venv/bin/genex make-corpus --out data/synth --songs 120 --seed 1 --seconds 15
+	@test -d data/synth2/test -a -d data/unseen/test || $(MAKE) corpus
 	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+# The diverse corpora (issue 9): system packages via scripts/corpus-deps.sh, then the in-domain
+# train preset (train/valid/test) and the unseen-source test set. OVERWRITE=--overwrite rebuilds.
+.PHONY: corpus
+corpus: setup
+	@bash scripts/corpus-deps.sh
+	.venv/bin/genex make-corpus --preset train --out data/synth2 --songs 160 --seconds 12 --sr 22050 --seed 1 $(OVERWRITE)
+	.venv/bin/genex make-corpus --preset unseen --out data/unseen --songs 24 --seconds 12 --sr 22050 --seed 2 $(OVERWRITE)
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

@@ -33,9 +33,11 @@ def main() -> None:
 
     import torch
 
+    from core.blues.generate import compose
+    from core.blues.measures import form_accuracy
+    from core.blues.model import ComposerConfig, TrainConfig
+    from core.blues.train import train_composer
     from core.cli import build_parser
-    from core.composer import ComposerConfig, TrainConfig, compose, train_composer
-    from core.composer_measures import form_accuracy
 
     # the CLI's defaults are the shipped settings: read them from the parser, not a copy
     cli = build_parser().parse_args(

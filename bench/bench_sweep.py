@@ -6,10 +6,10 @@ plus a -70 dB noise floor). A blurred, noisy ideal-ratio mask plays the role of 
 vocal probability; each of the 21 α values thresholds it with the paper rule (vocals P > α,
 accompaniment P < 1 - α) and the stems are resynthesised from the mixture STFT. The same 21
 estimate sets are scored by ``museval.evaluate`` (one call per α, 1 s windows) and by one
-:class:`core.metrics.SweepEngine` (what :func:`core.metrics.sweep` does), interleaved α by α so
-both see the same load on a shared machine. The script prints both times, the ratio and the
-largest absolute difference over every window, metric, source and α, as a Markdown section, and
-writes it to ``bench/results/sweep.md``.
+:class:`core.evaluation.bss.SweepEngine` (what :func:`core.evaluation.bss.sweep` does),
+interleaved α by α so both see the same load on a shared machine. The script prints both times,
+the ratio and the largest absolute difference over every window, metric, source and α, as a
+Markdown section, and writes it to ``bench/results/sweep.md``.
 
 Usage: .venv/bin/python bench/bench_sweep.py [--seconds 30] [--alphas 21] [--sr 44100]
 (``OMP_NUM_THREADS=1`` for a single-core comparison; the lead re-runs it at quiet time).
@@ -29,8 +29,8 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from core.metrics import SweepEngine, museval_reference  # noqa: E402
-from core.stft import StftConfig, istft, stft  # noqa: E402
+from core.evaluation.bss import SweepEngine, museval_reference  # noqa: E402
+from core.signal.stft import StftConfig, istft, stft  # noqa: E402
 
 
 def make_signals(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
@@ -127,7 +127,7 @@ def main() -> None:
         "| | time (s) | per α (s) |",
         "| --- | ---: | ---: |",
         f"| museval.evaluate, once per α | {t_naive:.1f} | {t_naive / len(alphas):.2f} |",
-        f"| `core.metrics.SweepEngine` (setup {t_setup:.1f} s + one `evaluate` per α) | "
+        f"| `core.evaluation.bss.SweepEngine` (setup {t_setup:.1f} s + one `evaluate` per α) | "
         f"{t_engine:.1f} | {(t_engine - t_setup) / len(alphas):.2f} |",
         "",
         f"**Speed-up: {t_naive / t_engine:.1f}×** (goal ≥ 15×). "

@@ -1,7 +1,7 @@
 """GenEx Lab core: models, DSP and metrics as a plain scientific library.
 
 Nothing in ``core`` imports Streamlit or ``dashboard``; torch is imported only by the
-model modules, so ``import core.audio`` or ``import core.metrics`` stays light.
+model modules, so ``import core.signal.audio`` or ``import core.evaluation.bss`` stays light.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_AUDIO_SUFFIXES = (".wav", ".flac")
+from core.karaoke.tracks import is_track_folder
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,7 @@ def _models(folder: Path) -> tuple[AssetInfo, ...]:
 def _track_folders(folder: Path) -> tuple[Path, ...]:
     if not folder.is_dir():
         return ()
-    return tuple(
-        p
-        for p in sorted(folder.iterdir())
-        if p.is_dir() and any((p / f"mixture{s}").exists() or (p / f"vocals{s}").exists()
-                              for s in _AUDIO_SUFFIXES)
-    )
+    return tuple(p for p in sorted(folder.iterdir()) if is_track_folder(p))
 
 
 def _runs(*folders: Path) -> tuple[Path, ...]:

@@ -20,3 +20,12 @@ def assets_dir() -> Path:
 def results_dir() -> Path:
     """Folder under which evaluation runs are written by default."""
     return Path(os.environ.get("GENEX_RESULTS", REPO_ROOT / "results"))
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` as text, relative to the repository when inside it (portable configs and UI)."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)

@@ -25,7 +25,6 @@ pg = st.navigation(
             ROOT / "pages" / file, title=title, icon=icon, url_path=url or None, default=not url
         )
         for file, title, icon, url in PAGES
-        if (ROOT / "pages" / file).exists()
     ]
 )
 pg.run()

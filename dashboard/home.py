@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +12,9 @@ import streamlit as st
 
 from core import __version__
 from core.inventory import AssetInfo, Inventory, scan
-from core.paths import REPO_ROOT, assets_dir, results_dir
+from core.karaoke.tracks import AUDIO_SUFFIXES
+from core.paths import assets_dir, repo_relative, results_dir
+from core.signal.soundfont import fluidsynth_available
 
 
 @st.cache_data(ttl=10, max_entries=4, show_spinner=False)
@@ -25,13 +26,6 @@ def inventory(assets: str, results: str) -> Inventory:
 def current_inventory() -> Inventory:
     """The inventory of the configured assets and results folders."""
     return inventory(str(assets_dir()), str(results_dir()))
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def models_table(models: tuple[AssetInfo, ...]) -> pd.DataFrame:
@@ -52,7 +46,7 @@ def tracks_table(tracks: tuple[Path, ...]) -> pd.DataFrame:
     """One row per demo track folder: name, duration, rate, channels, stems present."""
     rows = []
     for folder in tracks:
-        files = sorted(p for p in folder.iterdir() if p.suffix in (".wav", ".flac"))
+        files = sorted(p for p in folder.iterdir() if p.suffix in AUDIO_SUFFIXES)
         info = sf.info(str(files[0])) if files else None
         rows.append(
             {
@@ -76,7 +70,7 @@ def runs_table(runs: tuple[Path, ...]) -> pd.DataFrame:
             cfg = {}
         rows.append(
             {
-                "run": _rel(run),
+                "run": repo_relative(run),
                 "methods": ", ".join(map(str, cfg.get("methods", []))) or "?",
                 "tracks": len(cfg.get("tracks", [])) or None,
                 "α values": len(cfg.get("alphas", [])) or None,
@@ -90,14 +84,9 @@ def system_status() -> dict[str, str]:
     return {
         "GenEx Lab": __version__,
         "FluidSynth (General MIDI rendering)": "found"
-        if ctypes.util.find_library("fluidsynth")
+        if fluidsynth_available()
         else "missing: sine synthesis is used (apt-get install libfluidsynth3)",
         "ffmpeg (museval / stempeg)": "found"
         if shutil.which("ffmpeg") and shutil.which("ffprobe")
         else "missing: metrics unavailable (apt-get install ffmpeg)",
     }
-
-
-def page_exists(name: str) -> bool:
-    """Whether ``pages/<name>`` is present (only present pages are linked)."""
-    return (REPO_ROOT / "pages" / name).is_file()

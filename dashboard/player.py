@@ -25,9 +25,7 @@ import numpy as np
 import streamlit as st
 
 from core.types import FloatArray
-
-CHORD_COLOR = "#3b6fb6"
-MELODY_COLOR = "#e8772e"
+from dashboard.figures.piano_roll import CHORD_COLOR, MELODY_COLOR
 
 _TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>

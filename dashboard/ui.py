@@ -1,4 +1,4 @@
-"""Small Streamlit widgets shared by the pages: errors, audio upload, playback, downloads."""
+"""Small Streamlit widgets shared by the pages: errors, playback, downloads, cache keys."""
 
 from __future__ import annotations
 
@@ -6,51 +6,17 @@ import hashlib
 
 import streamlit as st
 
-from core.audio import DEFAULT_MAX_SECONDS, audio_to_bytes, load_audio
 from core.errors import CoreError
+from core.signal.audio import audio_to_bytes
 from core.types import FloatArray
 
-#: File types offered by every audio uploader.
+#: File types offered by every audio uploader (what :func:`core.signal.audio.load_audio` decodes).
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 
 
 def show_error(exc: CoreError) -> None:
     """Show a :class:`~core.errors.CoreError` as an ``st.error`` box; the app keeps running."""
     st.error(f"{type(exc).__name__}: {exc}", icon=":material/error:")
-
-
-@st.cache_data(max_entries=8, show_spinner="Decoding audio…")
-def _decode(
-    data: bytes, name: str, sr: int | None, channels: int | None, max_seconds: float
-) -> tuple[FloatArray, int]:
-    return load_audio(data, sr=sr, channels=channels, max_seconds=max_seconds, name=name)
-
-
-def audio_upload(
-    label: str,
-    *,
-    key: str,
-    sr: int | None = None,
-    channels: int | None = None,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
-    help: str | None = None,
-) -> tuple[FloatArray, int] | None:
-    """An audio file uploader that decodes and validates the upload.
-
-    Returns
-    -------
-    (y, sr) or None
-        ``y`` shaped ``(channels, samples)`` float32; ``None`` when nothing is uploaded or the
-        upload was refused (the reason is shown with ``st.error``).
-    """
-    file = st.file_uploader(label, type=AUDIO_TYPES, key=key, help=help)
-    if file is None:
-        return None
-    try:
-        return _decode(file.getvalue(), file.name, sr, channels, max_seconds)
-    except CoreError as exc:
-        show_error(exc)
-        return None
 
 
 # Few entries: a 10-minute stereo 44.1 kHz clip is ~106 MB of WAV, and each α change makes two.
@@ -76,6 +42,9 @@ def download_audio_button(
     )
 
 
-def digest(data: bytes) -> str:
-    """Short content digest for cache keys and widget keys."""
-    return hashlib.sha256(data).hexdigest()[:16]
+def digest(*parts: bytes) -> str:
+    """Short content digest of ``parts``, hashed in order, for cache keys and widget keys."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()[:16]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.blues.midi import steps_per_second
+from core.blues.priming import BAR_PATTERNS, bar_pattern_prime, corpus_prime, fit_prime
 from core.errors import CoreError
+from core.types import ProgressEvent
 from dashboard import composer_view as cv
+from dashboard.figures.piano_roll import form_accuracy_chart, loss_figure, piano_roll_figure
 from dashboard.player import roll_player
 from dashboard.ui import show_error
 
@@ -32,11 +36,13 @@ def train_panel() -> None:
             losses: list[float] = []
             accs: list[float] = []
 
-            def progress(epoch: int, n: int, loss: float, acc: float) -> None:
+            def progress(event: ProgressEvent) -> None:
+                epoch, n = event.done, event.total
+                loss, acc = event.metrics["loss"], event.metrics["form_accuracy"]
                 losses.append(loss)
                 accs.append(acc)
                 bar.progress(epoch / n, text=f"epoch {epoch}/{n}: loss {loss:.3f}, form {acc:.0%}")
-                chart.plotly_chart(cv.loss_figure(losses, accs), key=f"comp.loss_live_{epoch}")
+                chart.plotly_chart(loss_figure(losses, accs), key=f"comp.loss_live_{epoch}")
 
             try:
                 run = cv.train_quick(experiment=exp, epochs=int(epochs), seed=int(tseed),
@@ -54,7 +60,7 @@ def train_panel() -> None:
         if last is not None:
             early = " (stopped early: form learned)" if last.stopped_early else ""
             st.success(f"Trained **{last.choice.name}** in {last.seconds:.1f} s{early}")
-            st.plotly_chart(cv.loss_figure([h["loss"] for h in last.history],
+            st.plotly_chart(loss_figure([h["loss"] for h in last.history],
                                            [h["form_accuracy"] for h in last.history]),
                             key="comp.loss_last")  # fmt: skip
 
@@ -102,20 +108,20 @@ try:
     if source == "corpus chorus":
         idx = p2.number_input("Chorus of the training corpus", 0, corpus.sequences.shape[0] - 1,
                               0, key="comp.prime_chorus")  # fmt: skip
-        prime = cv.corpus_prime(corpus, idx)
+        prime = corpus_prime(corpus, idx)
     elif source == "uploaded MIDI":
         up = p2.file_uploader("MIDI file (first 12 bars prime the model)", type=["mid", "midi"],
                               key="comp.prime_midi")  # fmt: skip
         if up is not None:
             prime = cv.midi_prime(up.getvalue(), form=model.form)
     elif source == "first-bar pattern":
-        pattern = p2.selectbox("First bar", list(cv.BAR_PATTERNS), key="comp.prime_pattern")
-        prime = cv.bar_pattern_prime(pattern, form=model.form)
+        pattern = p2.selectbox("First bar", list(BAR_PATTERNS), key="comp.prime_pattern")
+        prime = bar_pattern_prime(pattern, form=model.form)
 except CoreError as exc:
     show_error(exc)
     prime = None
 if prime is not None:
-    prime = cv.fit_prime(prime, model.form.n_units, max_steps=12 * model.form.steps_per_bar)
+    prime = fit_prime(prime, model.form.n_units, max_steps=12 * model.form.steps_per_bar)
 
 try:
     comp = cv.composition(
@@ -131,7 +137,7 @@ roll_col, measure_col = st.columns([3, 1])
 with roll_col:
     primed = comp.n_prime_steps if prime is not None else 0  # not the default 1-step prime
     rows, probs = cv.shown_rows(comp)  # no empty melody rows for a chords-only model
-    fig = cv.piano_roll_figure(rows, form=comp.form, probs=probs, n_prime_steps=primed)
+    fig = piano_roll_figure(rows, form=comp.form, probs=probs, n_prime_steps=primed)
     st.plotly_chart(fig, key="comp.roll_chart")
     try:
         audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
@@ -140,7 +146,7 @@ with roll_col:
         st.stop()
     roll_player(
         audio.player_audio, roll=rows, mime=audio.player_mime, key="comp-player",
-        steps_per_second=cv.steps_per_second(comp.form, float(tempo)),
+        steps_per_second=steps_per_second(comp.form, float(tempo)),
         n_chord=comp.form.n_chord, steps_per_bar=comp.form.steps_per_bar,
     )  # fmt: skip
     synth = ("FluidSynth with the General MIDI soundfont" if audio.synth == "fluidsynth" else
@@ -155,7 +161,7 @@ with measure_col:
     st.subheader("Measures")
     for label, value, help_ in cv.measure_cards(m):
         st.metric(label, value, help=help_)
-    st.plotly_chart(cv.form_accuracy_chart(m["per_chorus"]), key="comp.chorus_chart")
+    st.plotly_chart(form_accuracy_chart(m["per_chorus"]), key="comp.chorus_chart")
     novelty_box = st.container()
 
 with novelty_box, st.spinner("Comparing with the training corpus…"):  # slowest: drawn last

@@ -23,8 +23,7 @@ with gen:
         "what the paper only listened to: does it keep the form after 10, 50, 100 bars, and "
         "how much did it copy from its training set?"
     )
-    if home.page_exists("composer.py"):
-        st.page_link("../pages/composer.py", label="Open the Composer", icon=":material/piano:")
+    st.page_link("../pages/composer.py", label="Open the Composer", icon=":material/piano:")
 with ext:
     st.subheader("Extraction — Deep Karaoke")
     st.markdown(
@@ -33,14 +32,10 @@ with ext:
         "confidence threshold α turns the averaged probabilities into a binary mask. BSS Eval "
         "(museval v4) shows the SDR / SIR / SAR trade-off as α moves."
     )
-    if home.page_exists("mask_explorer.py"):
-        st.page_link(
-            "../pages/mask_explorer.py",
-            label="Open the Mask explorer",
-            icon=":material/graphic_eq:",
-        )
-    if home.page_exists("metrics.py"):
-        st.page_link("../pages/metrics.py", label="Open Metrics", icon=":material/monitoring:")
+    st.page_link(
+        "../pages/mask_explorer.py", label="Open the Mask explorer", icon=":material/graphic_eq:"
+    )
+    st.page_link("../pages/metrics.py", label="Open Metrics", icon=":material/monitoring:")
 
 st.header("Available locally")
 inv = home.current_inventory()

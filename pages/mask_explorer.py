@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CoreError
-from dashboard import explorer_view as ev
+from core.karaoke.methods import RULES
+from dashboard import mask_explorer_view as ev
 from dashboard import ui
 
 st.title("Mask explorer")
@@ -25,7 +26,7 @@ if msg := ev.pop_query_warning():
 
 # ---- track ----------------------------------------------------------------------------
 source = st.radio(
-    "Track", ev.SOURCES, key="sep.source", format_func=ev.SOURCE_LABELS.get, horizontal=True
+    "Track", ev.TRACK_ORIGINS, key="sep.source", format_func=ev.ORIGIN_LABELS.get, horizontal=True
 )
 track = None
 try:
@@ -58,23 +59,17 @@ try:
         track = ev.load_track(folder)
     else:
         c1, c2, c3 = st.columns(3)
-        with c1:
-            mix = ui.audio_upload("Mixture", key="sep.up.mixture", max_seconds=ev.MAX_SECONDS)
-        sr, ch = (mix[1], mix[0].shape[0]) if mix else (None, None)
-        with c2:  # references are brought to the mixture's rate and channels
-            voc = ui.audio_upload("Vocals stem (optional)", key="sep.up.vocals", sr=sr, channels=ch)
-        with c3:
-            acc = ui.audio_upload(
-                "Accompaniment stem (optional)", key="sep.up.accompaniment", sr=sr, channels=ch
-            )
+        mix = c1.file_uploader("Mixture", type=ui.AUDIO_TYPES, key="sep.up.mixture")
+        voc = c2.file_uploader("Vocals stem (optional)", type=ui.AUDIO_TYPES, key="sep.up.vocals")
+        acc = c3.file_uploader(
+            "Accompaniment stem (optional)", type=ui.AUDIO_TYPES, key="sep.up.accompaniment"
+        )
         if mix is None:
             st.info("Upload a mixture, optionally with its vocal and/or accompaniment stem.")
             ev.stop_without_track()
-        y = mix[0]
-        upload_name = st.session_state["sep.up.mixture"].name
-        track = ev.track_from_upload(
-            Path(upload_name).stem, y, sr,
-            vocals=voc[0] if voc else None, accompaniment=acc[0] if acc else None,
+        track = ev.track_from_upload(  # stems are brought to the mixture's rate and channels
+            Path(mix.name).stem, mix.getvalue(),
+            voc.getvalue() if voc else None, acc.getvalue() if acc else None,
         )  # fmt: skip
 except CoreError as exc:
     ui.show_error(exc)
@@ -85,11 +80,11 @@ methods = ev.available_methods(track)
 ev.fit_choice("sep.method", methods)
 c1, c2 = st.columns(2)
 method = c1.selectbox(
-    "Method", methods, key="sep.method", format_func=ev.METHOD_LABELS.get,
+    "Method", methods, key="sep.method", format_func=ev.method_label,
     help="Oracle masks (computed from the reference stems) are upper bounds; they are offered "
     "only when the track's stems are known.",
 )  # fmt: skip
-rule = c2.selectbox("Threshold rule", ev.RULES, key="sep.rule", format_func=ev.RULE_LABELS.get)
+rule = c2.selectbox("Threshold rule", RULES, key="sep.rule", format_func=ev.rule_label)
 with st.expander("Model file"):
     ckpt = st.text_input(
         "Separator checkpoint (DNN .pt) or NMF bases (.npz)", key="sep.checkpoint",
@@ -124,7 +119,8 @@ def alpha_view() -> None:
     """The α slider and everything it drives (reruns alone when α moves)."""
     c_alpha, c_fmax = st.columns([4, 1])
     alpha = c_alpha.slider(
-        "α — vocal confidence threshold", min_value=0.01, max_value=0.99, step=0.01,
+        "α — vocal confidence threshold", min_value=ev.ALPHA_MIN, max_value=ev.ALPHA_MAX,
+        step=ev.ALPHA_STEP,
         key="sep.alpha",
         help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule).",
     )  # fmt: skip
@@ -166,6 +162,25 @@ def alpha_view() -> None:
         f"Server time for this α: figure {1e3 * (t1 - t0):.0f} ms, threshold + reconstruction "
         f"{1e3 * (t2 - t1):.0f} ms, players {1e3 * (time.perf_counter() - t2):.0f} ms."
     )
+    with st.expander("Calibration on this track: reliability diagram"):
+        if note := ev.reliability_note(track, method):
+            st.caption(note)
+            return
+        weighted = st.checkbox(
+            "Weight bins by mixture magnitude", key="sep.rel.weighted",
+            help="Off: every non-silent time-frequency bin counts once, as in the ECE stored "
+            "in the checkpoint at training. On: loud bins count more.",
+        )  # fmt: skip
+        try:  # computed once per track and method; α only moves the line
+            curve = ev.track_reliability(key, method, checkpoint, weighted, track)
+        except CoreError as exc:
+            ui.show_error(exc)
+            return
+        st.plotly_chart(
+            ev.reliability_plot(curve, alpha=alpha, rule=rule, key=key, method=method),
+            key="sep.reliability", config={"displaylogo": False},
+        )  # fmt: skip
+        st.caption(ev.reliability_text(curve))
 
 
 alpha_view()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import CoreError
-from core.paths import assets_dir, results_dir
-from dashboard import home
+from core.paths import assets_dir, repo_relative, results_dir
 from dashboard import metrics_view as mv
+from dashboard.figures import metric_curves as mc
 from dashboard.ui import show_error
 
 st.title("Metrics")
@@ -23,7 +23,7 @@ runs = mv.find_runs(assets_dir(), results_dir())
 pick, typed = st.columns([2, 3])
 with pick:
     chosen = st.selectbox(
-        "Results run", runs, key="met.run", format_func=mv.run_label,
+        "Results run", runs, key="met.run", format_func=repo_relative,
         placeholder="no runs found",
         help="Shipped runs first, then those under the results folder.",
     )  # fmt: skip
@@ -63,28 +63,25 @@ methods = c1.multiselect("Methods", run.methods, default=run.methods, key="met.m
 
 def follow_track() -> None:
     """The framewise view follows the track chosen above."""
-    if st.session_state["met.track"] != mv.MEDIAN:
+    if st.session_state["met.track"] != mc.MEDIAN:
         st.session_state["met.fw_track"] = st.session_state["met.track"]
 
 
 track = c2.selectbox(
-    "Track", [mv.MEDIAN, *run.tracks], key="met.track", on_change=follow_track,
-    format_func=lambda t: "median over tracks" if t == mv.MEDIAN else t,
+    "Track", [mc.MEDIAN, *run.tracks], key="met.track", on_change=follow_track,
+    format_func=lambda t: "median over tracks" if t == mc.MEDIAN else t,
 )  # fmt: skip
 target = c3.selectbox(
-    "Target", mv.targets_of(run.tidy), key="met.target", format_func=mv.TARGET_LABELS.get
+    "Target", mc.targets_of(run.tidy), key="met.target", format_func=mc.TARGET_LABELS.get
 )
-metric = c4.selectbox("Metric", mv.metrics_of(run.tidy), key="met.metric")
-click_track = run.tracks[0] if track == mv.MEDIAN else track
+metric = c4.selectbox("Metric", mc.metrics_of(run.tidy), key="met.metric")
+click_track = run.tracks[0] if track == mc.MEDIAN else track
 
 
 def open_explorer(event, figure) -> None:
     """Switch to the Mask explorer at the clicked (track, method, α)."""
     clicked = mv.points_to_target(event, figure=figure, fallback_track=click_track)
     if clicked is None:
-        return
-    if not home.page_exists("mask_explorer.py"):
-        st.info(f"Mask explorer not available; you clicked {clicked.query_params()}.")
         return
     params = mv.explorer_params(clicked, run.config, assets_dir())
     st.switch_page("../pages/mask_explorer.py", query_params=params)
@@ -95,22 +92,25 @@ if not methods:
     st.stop()
 
 # --- α curves --------------------------------------------------------------------------------
-fig = mv.alpha_curves_figure(run.tidy, metric=metric, target=target, tracks=track, methods=methods)
+stats = run.curve_stats(track)
+fig = mc.alpha_curves_figure(
+    stats, metric=metric, target=target, track_label=track, methods=methods
+)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="met.curves")
 open_explorer(event, fig)
 st.caption(
-    f"Shaded: interquartile range over {'tracks' if track == mv.MEDIAN else 'windows'}; dashed: "
+    f"Shaded: interquartile range over {'tracks' if track == mc.MEDIAN else 'windows'}; dashed: "
     f"the oracle mask, a ceiling. Click a point to open the Mask explorer at that method and α "
     f"on track **{click_track}**."
 )
 
 st.subheader("SDR, SIR and SAR — vocal and non-vocal")
-panels = mv.alpha_panels_figure(run.tidy, tracks=track, methods=methods)
+panels = mc.alpha_panels_figure(stats, track_label=track, methods=methods)
 event = st.plotly_chart(panels, on_select="rerun", selection_mode="points", key="met.panels")
 open_explorer(event, panels)
 
 st.subheader("Like to like: SAR as a function of SIR")
-sarsir = mv.sar_vs_sir_figure(run.tidy, target=target, methods=methods)
+sarsir = mc.sar_vs_sir_figure(run.sir_sar_means(target), target=target, methods=methods)
 event = st.plotly_chart(sarsir, on_select="rerun", selection_mode="points", key="met.sarsir")
 open_explorer(event, sarsir)
 st.caption(
@@ -126,12 +126,12 @@ if st.session_state.get("met.fw_track") not in run.tracks:
 fw_track = f1.selectbox("Track", run.tracks, key="met.fw_track")
 fw_method = f2.selectbox("Method", methods, key="met.fw_method")
 fw_alpha = f3.select_slider(
-    "α", run.alphas, value=mv.nearest_alpha(run.alphas, 0.5), key="met.fw_alpha",
+    "α", run.alphas, value=mc.nearest_alpha(run.alphas, 0.5), key="met.fw_alpha",
     format_func=lambda a: f"{a:.2f}",
 )  # fmt: skip
 audio = mv.track_audio(run.config, fw_track, assets_dir())
 st.plotly_chart(
-    mv.framewise_figure(
+    mc.framewise_figure(
         run.tidy, track=fw_track, method=fw_method, alpha=fw_alpha, target=target,
         duration=audio.duration if audio else None,
     ),

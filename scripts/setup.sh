@@ -24,6 +24,10 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missi
 { ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.3'; } || missing+=(libfluidsynth3)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # the diverse corpus tests render with these singers and soundfonts (issue 9)
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+  [ -f /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 ] || missing+=(opl3-soundfont)
 fi
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 
@@ -36,7 +40,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "GenEx Lab needs these system packages: ${missing[*]}" >&2
     echo "Install them, e.g.:  sudo apt-get install ${missing[*]}" >&2
-    echo "(ffmpeg: museval/stempeg; libfluidsynth3: General MIDI rendering; chromium: browser tests)" >&2
+    echo "(ffmpeg: museval/stempeg; libfluidsynth3: General MIDI rendering; chromium: browser tests;
+ espeak-ng, fluid-soundfont-gm, opl3-soundfont: the diverse-corpus tests)" >&2
     exit 1
   fi
 fi

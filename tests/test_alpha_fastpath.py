@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.masking import reconstruct, threshold_masks
-from core.separation import mask_result_from_prob, separate_at_alpha
-from core.stft import StftConfig, stft
+from core.karaoke.masks import reconstruct, threshold_masks
+from core.karaoke.separate import mask_result_from_prob, separate_at_alpha
+from core.signal.stft import StftConfig, stft
 
 
 @pytest.mark.parametrize("rule", ["paper", "complement", "soft"])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import audio_to_bytes, load_audio, resample, to_channels, write_audio
 from core.errors import CoreError, InvalidAudioError
+from core.signal.audio import audio_to_bytes, load_audio, resample, to_channels, write_audio
 
 
 def _wav(y: np.ndarray, sr: int, subtype: str = "FLOAT", fmt: str = "WAV") -> bytes:
@@ -59,11 +59,32 @@ def test_resample_and_downmix_warn_and_convert(tone):
     assert abs(np.argmax(spectrum) * 8000 / out.shape[1] - 440) < 2
 
 
-def test_mono_upmix_copies_channel(tone):
+def test_mono_upmix_copies_channel_and_downmix_averages(tone):
     y, _ = tone
     up = to_channels(y[:1], 2)
+    assert up.shape == (2, y.shape[1]) and up.dtype == np.float32
     np.testing.assert_array_equal(up[0], up[1])
-    assert resample(y, orig_sr=16000, target_sr=16000) is not None
+    np.testing.assert_array_equal(up[0], y[0])
+    np.testing.assert_allclose(to_channels(y, 1)[0], y.mean(axis=0), atol=1e-7)
+
+
+@pytest.mark.parametrize("target_sr", [8000, 22050])
+def test_resample_sets_length_and_keeps_each_sines_frequency_and_level(target_sr):
+    sr = 16000
+    t = np.arange(sr) / sr  # 1 s
+    y = np.stack([np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 1000 * t)])
+    out = resample(y.astype(np.float32), orig_sr=sr, target_sr=target_sr)
+    assert out.shape == (2, target_sr) and out.dtype == np.float32  # still 1 s
+    for channel, (freq, level) in enumerate([(440, 1.0), (1000, 0.5)]):
+        spectrum = np.abs(np.fft.rfft(out[channel]))  # 1 Hz bins over 1 s
+        assert int(np.argmax(spectrum)) == freq
+        inner = out[channel, target_sr // 10 : -target_sr // 10]  # away from the edges
+        assert np.max(np.abs(inner)) == pytest.approx(level, abs=0.02)
+
+
+def test_resample_to_the_same_rate_returns_the_signal(tone):
+    y, sr = tone
+    np.testing.assert_array_equal(resample(y, orig_sr=sr, target_sr=sr), y)
 
 
 def test_errors_are_core_and_value_errors():

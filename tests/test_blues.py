@@ -3,13 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.blues import (
+from core.blues.midi import load_midi_folder
+from core.blues.representation import (
     BARS_PER_CHORUS,
     STEPS_PER_BAR,
     BluesCorpus,
     BluesForm,
     ideal_chord_roll,
-    load_midi_folder,
     make_corpus,
     melody_fragments,
     parse_chord,

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from core.blues.midi import load_midi, midi_to_roll
+from core.blues.model import ComposerConfig, build_model, save_composer
 from core.cli import main
-from core.composer import ComposerConfig, build_model, save_composer
-from core.midi import load_midi, midi_to_roll
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def test_compose_writes_midi_and_measures(tmp_path, ckpt, capsys):
 
 
 def test_compose_with_wav_and_prime(tmp_path, ckpt, capsys):
-    from core.blues import make_corpus
-    from core.midi import midi_to_bytes, roll_to_midi
+    from core.blues.midi import midi_to_bytes, roll_to_midi
+    from core.blues.representation import make_corpus
 
     prime = tmp_path / "prime.mid"
     prime.write_bytes(midi_to_bytes(roll_to_midi(make_corpus(n_segments=1).sequences[0][:, :8])))

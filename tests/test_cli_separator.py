@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from core.audio import load_audio, write_audio
-from core.cli import main
-
-torch = pytest.importorskip("torch")
+from core.cli import build_parser, main
+from core.karaoke.methods import METHOD_SPECS, RULES
+from core.signal.audio import load_audio, write_audio
 
 
 def _song(rng, sr, seconds, ch):
@@ -28,7 +28,7 @@ def _write_track(folder, refs, sr):
 
 
 def test_separate_writes_stems_mask_and_settings(rng, tmp_path, capsys):
-    from core.separator import DnnConfig, KaraokeDNN, save_separator
+    from core.karaoke.dnn import DnnConfig, KaraokeDNN, save_separator
 
     torch.manual_seed(0)
     ckpt = save_separator(
@@ -84,3 +84,21 @@ def test_train_separator_and_nmf_cli(rng, tmp_path):
     assert meta["seed"] == 3 and "train-separator" in meta["command"]
     assert meta["summary"]["best_valid_loss"] > 0
     assert json.loads((tmp_path / "nmf.npz.meta.json").read_text())["summary"]["n_components"] == 2
+
+
+def test_separate_help_lists_the_registry(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["separate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for spec in METHOD_SPECS:
+        assert spec.id in text and spec.label in text
+    assert all(rule in text for rule in RULES)
+
+
+@pytest.mark.parametrize("alpha", ["1.5", "nan"])
+def test_separate_refuses_a_bad_alpha_before_reading_the_mixture(tmp_path, capsys, alpha):
+    rc = main(["separate", str(tmp_path / "missing.wav"), "--alpha", alpha,
+               "--out", str(tmp_path / "out")])  # fmt: skip
+    assert rc == 2
+    assert "--alpha must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

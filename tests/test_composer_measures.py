@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.blues import BluesForm, ideal_chord_roll, make_corpus
-from core.composer_measures import (
+from core.blues.measures import (
     form_accuracy,
     form_accuracy_at,
     form_accuracy_per_bar,
@@ -14,6 +13,7 @@ from core.composer_measures import (
     nll,
     novelty,
 )
+from core.blues.representation import BluesForm, ideal_chord_roll, make_corpus
 from core.errors import InvalidConfigError
 
 FORM = BluesForm()

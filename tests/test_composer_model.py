@@ -4,23 +4,29 @@ import numpy as np
 import pytest
 import torch
 
-from core.blues import BluesForm, make_corpus
-from core.composer import (
+from core.blues.generate import compose, held_out_nll, population_form_check, predict_probs
+from core.blues.measures import form_accuracy
+from core.blues.model import (
     BluesLSTM,
     ComposerConfig,
     ComposerModel,
-    Composition,
+    Population,
     TrainConfig,
     build_model,
-    compose,
-    held_out_nll,
+    default_checkpoint,
     load_composer,
-    predict_probs,
     save_composer,
+)
+from core.blues.representation import BluesForm, Composition, make_corpus
+from core.blues.train import (
+    ComposerTrainResult,
+    _sequences,
+    _train_melody_epoch,
     sequence_loss,
     train_composer,
 )
 from core.errors import CheckpointError, InvalidConfigError
+from core.types import ProgressEvent
 
 FORM = BluesForm()
 
@@ -139,8 +145,12 @@ def test_train_composer_progress_and_history():
         model=ComposerConfig(experiment=1), epochs=2, seed=0, n_segments=8, batch_size=4,
         held_out=0.25, stop_bars=2, confirm_bars=2, early_stop=False, restarts=3,
     )  # fmt: skip
-    res = train_composer(cfg, progress=lambda *a: calls.append(a))
-    assert [c[0] for c in calls] == [1, 2] and all(c[1] == 2 for c in calls)
+    res = train_composer(cfg, progress=calls.append)
+    assert isinstance(res, ComposerTrainResult)
+    assert all(isinstance(c, ProgressEvent) and c.stage == "epoch" for c in calls)
+    assert [c.done for c in calls] == [1, 2] and all(c.total == 2 for c in calls)
+    assert [c.metrics["loss"] for c in calls] == [h["loss"] for h in res.history]
+    assert [c.metrics["form_accuracy"] for c in calls] == [h["form_accuracy"] for h in res.history]
     assert len(res.history) == 2 and res.epochs_run == 2 and not res.stopped_early
     assert "form_accuracy_100" in res.summary and "held_out_nll" in res.summary
     assert res.model.meta["train"]["epochs"] == 2
@@ -149,11 +159,9 @@ def test_train_composer_progress_and_history():
 
 @pytest.mark.parametrize("experiment", [1, 2])
 def test_population_members_are_independent_copies(experiment):
-    from core.composer import _Population
-
     cfg = ComposerConfig(experiment=experiment)
     members = [build_model(cfg, seed=k).net for k in range(3)]
-    pop = _Population(members)
+    pop = Population(members)
     x = (torch.rand(2, 12, cfg.n_in, generator=torch.Generator().manual_seed(1)) > 0.7).float()
     logits = pop(x)
     assert logits.shape == (2, 12, 3, members[0].n_out)
@@ -230,7 +238,7 @@ def test_checkpoint_round_trip_and_wrong_kind(tmp_path):
     from core.checkpoint import save_checkpoint
 
     res = _tiny_train(experiment=2, melody_output="softmax", epochs=1)
-    path = save_composer(tmp_path / "m.pt", res, meta={"command": "test"})
+    path = save_composer(tmp_path / "m.pt", res.model, meta={"command": "test"})
     loaded = load_composer(path)
     assert isinstance(loaded, ComposerModel) and loaded.config == res.model.config
     assert loaded.meta["command"] == "test" and "summary" in loaded.meta
@@ -257,17 +265,14 @@ def test_predict_probs_and_held_out_nll():
 
 @pytest.mark.parametrize("melody_output", ["sigmoid", "softmax"])
 def test_population_form_check_matches_compose(melody_output):
-    from core.composer import _Population, _population_form_check
-    from core.composer_measures import form_accuracy
-
     cfg = ComposerConfig(experiment=2, melody_output=melody_output)
     members = [build_model(cfg, seed=k).net for k in range(3)]
     with torch.no_grad():
         on = torch.as_tensor(FORM.chord_vector(0))
         members[0].out.bias[:12] = 20 * on - 10  # always C7: right in 7 of 12 bars
         members[1].out.bias[:12] = -10.0  # never a chord
-    pop = _Population(members)
-    got = _population_form_check(pop, bars=12)
+    pop = Population(members)
+    got = population_form_check(pop, bars=12)
     want = [form_accuracy(compose(ComposerModel(m, cfg, {}), bars=12).roll, form=FORM)
             for m in members]  # fmt: skip
     assert got == pytest.approx(want)
@@ -275,8 +280,6 @@ def test_population_form_check_matches_compose(melody_output):
 
 
 def test_melody_stage_keeps_the_chord_side_frozen():
-    from core.composer import _sequences, _train_melody_epoch
-
     model = build_model(ComposerConfig(experiment=2), seed=0)
     net = model.net
     x = torch.from_numpy(make_corpus(n_segments=2, seed=0).sequences[0].T.copy())[None]
@@ -296,9 +299,6 @@ def test_melody_stage_keeps_the_chord_side_frozen():
 def test_shipped_checkpoints_keep_the_form(experiment):
     import json
 
-    from core.composer import default_checkpoint
-    from core.composer_measures import form_accuracy
-
     path = default_checkpoint(experiment)
     assert path.stat().st_size < 500_000
     meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
@@ -310,3 +310,15 @@ def test_shipped_checkpoints_keep_the_form(experiment):
     acc = form_accuracy(comp.roll, form=comp.form)
     assert acc >= 0.99  # the done-criterion (Exp 2)
     assert acc == pytest.approx(meta["summary"]["form_accuracy_100"], abs=1e-6)
+
+
+def test_training_corpus_recipe_reads_the_meta():
+    from core.blues.model import CorpusRecipe, training_corpus_recipe
+
+    model = build_model(ComposerConfig(experiment=1), seed=0)
+    assert training_corpus_recipe(model) == CorpusRecipe(4096, 0, False)
+    model.meta.update({"corpus": {"source": "synthetic", "seed": 3, "n_sequences": 30},
+                       "train": {"n_segments": 32, "seed": 9}})  # fmt: skip
+    assert training_corpus_recipe(model) == CorpusRecipe(32, 3, False)
+    model.meta["corpus"] = {"source": "midi/folder", "seed": -1}
+    assert training_corpus_recipe(model).seed == 0

@@ -1,4 +1,4 @@
-"""Composer figure builders and the playhead player's HTML, on hand-made rolls."""
+"""Composer figures, primes, page glue and the playhead player's HTML, on small real rolls."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from core.blues import BluesForm
+from core.blues import priming
+from core.blues.midi import steps_per_second
+from core.blues.representation import BluesForm
 from dashboard import composer_view as cv
 from dashboard import player
+from dashboard.figures import piano_roll as pr
 
 SPB = 8
 
@@ -46,7 +49,7 @@ def named(items, name):
 
 def test_roll_figure_has_two_voices_bar_lines_and_chord_labels(form):
     roll = blues_roll(form, 12)
-    fig = cv.piano_roll_figure(roll, form=form)
+    fig = pr.piano_roll_figure(roll, form=form)
     assert [t.name for t in fig.data] == ["chords", "melody"]
     chords, melody = fig.data
     assert np.asarray(chords.z).shape == (12, 96)
@@ -65,7 +68,7 @@ def test_roll_figure_has_two_voices_bar_lines_and_chord_labels(form):
 
 
 def test_roll_cells_are_aligned_to_bars(form):
-    fig = cv.piano_roll_figure(blues_roll(form, 2), form=form)
+    fig = pr.piano_roll_figure(blues_roll(form, 2), form=form)
     t = fig.data[0]
     assert t.x0 == pytest.approx(0.5 / SPB) and t.dx == pytest.approx(1 / SPB)  # cell centres
 
@@ -73,7 +76,7 @@ def test_roll_cells_are_aligned_to_bars(form):
 def test_roll_with_probabilities_shares_the_x_axis(form):
     roll = blues_roll(form, 24)
     probs = np.clip(roll * 0.8 + 0.1, 0, 1)
-    fig = cv.piano_roll_figure(roll, form=form, probs=probs)
+    fig = pr.piano_roll_figure(roll, form=form, probs=probs)
     by_name = traces_by_name(fig)
     assert set(by_name) == {"chords", "melody", "probabilities"}
     heat = by_name["probabilities"]
@@ -93,17 +96,17 @@ def test_roll_with_probabilities_shares_the_x_axis(form):
 
 def test_priming_end_is_marked(form):
     roll = blues_roll(form, 4)
-    fig = cv.piano_roll_figure(roll, form=form, probs=roll, n_prime_steps=SPB)
+    fig = pr.piano_roll_figure(roll, form=form, probs=roll, n_prime_steps=SPB)
     (prime,) = named(fig.layout.shapes, "prime")
     assert (prime.x0, prime.x1) == (0, 1.0)
     assert named(fig.layout.annotations, "prime end")
-    plain = cv.piano_roll_figure(roll, form=form, probs=roll)
+    plain = pr.piano_roll_figure(roll, form=form, probs=roll)
     assert not named(plain.layout.shapes, "prime")
 
 
 def test_chords_only_roll_and_partial_last_bar(form):
     roll = blues_roll(form, 3, melody=False)[:, :20]  # 2.5 bars
-    fig = cv.piano_roll_figure(roll, form=form)
+    fig = pr.piano_roll_figure(roll, form=form)
     assert [t.name for t in fig.data] == ["chords"]
     assert len(named(fig.layout.shapes, "bar line")) == 3 + 1
     assert tuple(fig.layout.xaxis.range) == (0, 2.5)
@@ -111,77 +114,79 @@ def test_chords_only_roll_and_partial_last_bar(form):
 
 def test_roll_figure_rejects_bad_shapes(form):
     with pytest.raises(ValueError, match="rows"):
-        cv.piano_roll_figure(np.zeros((7, 16)), form=form)
+        pr.piano_roll_figure(np.zeros((7, 16)), form=form)
     with pytest.raises(ValueError, match="shape"):
-        cv.piano_roll_figure(np.zeros(16), form=form)
+        pr.piano_roll_figure(np.zeros(16), form=form)
     with pytest.raises(ValueError, match="probs"):
-        cv.piano_roll_figure(np.zeros((25, 16)), form=form, probs=np.zeros((25, 8)))
+        pr.piano_roll_figure(np.zeros((25, 16)), form=form, probs=np.zeros((25, 8)))
 
 
 def test_long_rolls_stay_light(form):
-    fig = cv.piano_roll_figure(blues_roll(form, 200), form=form, probs=blues_roll(form, 200))
+    fig = pr.piano_roll_figure(blues_roll(form, 200), form=form, probs=blues_roll(form, 200))
     assert len(named(fig.layout.shapes, "bar line")) == 201
     assert len(named(fig.layout.annotations, "chord label")) == 200
     assert fig.layout.xaxis.dtick == 12
 
 
 def test_note_names():
-    assert cv.note_name(60) == "C4" and cv.note_name(48) == "C3" and cv.note_name(70) == "A#4"
+    assert pr.note_name(60) == "C4" and pr.note_name(48) == "C3" and pr.note_name(70) == "A#4"
 
 
 # ---------------------------------------------------------------- small charts
 
 
 def test_form_accuracy_chart():
-    fig = cv.form_accuracy_chart([1.0, 0.995, 0.5])
+    fig = pr.form_accuracy_chart([1.0, 0.995, 0.5])
     (bar,) = fig.data
     assert list(bar.x) == [1, 2, 3]
     assert np.allclose(bar.y, [100, 99.5, 50])
     assert tuple(fig.layout.yaxis.range) == (0, 100.5)
     assert bar.marker.color[2] != bar.marker.color[0]  # below the goal is flagged
     with pytest.raises(ValueError):
-        cv.form_accuracy_chart(np.zeros((2, 2)))
+        pr.form_accuracy_chart(np.zeros((2, 2)))
 
 
 def test_loss_figure():
-    fig = cv.loss_figure([1.0, 0.5, 0.2], [0.1, 0.5, 1.0])
+    fig = pr.loss_figure([1.0, 0.5, 0.2], [0.1, 0.5, 1.0])
     assert [t.name for t in fig.data] == ["loss", "form accuracy"]
     assert list(fig.data[0].x) == [1, 2, 3]
-    assert len(cv.loss_figure([]).data) == 1
+    assert len(pr.loss_figure([]).data) == 1
 
 
 # ---------------------------------------------------------------- priming helpers
 
 
 def test_bar_pattern_prime(form):
-    bar = cv.bar_pattern_prime("pentatonic run up", form=form)
+    bar = priming.bar_pattern_prime("pentatonic run up", form=form)
     assert bar.shape == (25, SPB) and bar.dtype == np.float32
     chord_rows = sorted((p - 48) % 12 for p in form.chord_pitches(0))
     assert sorted(np.flatnonzero(bar[:12, 0])) == chord_rows
     assert bar[12 + 0, 0] == 1 and bar[12 + 12, 5] == 1 and bar[12:, 6:].sum() == 0
-    assert cv.bar_pattern_prime("chord only (melody rests)", form=form)[12:].sum() == 0
-    assert cv.bar_pattern_prime("blue note riff", form=form, melody=False).shape == (12, SPB)
-    for name in cv.BAR_PATTERNS:
-        assert cv.bar_pattern_prime(name, form=form).shape == (25, SPB)
+    assert priming.bar_pattern_prime("chord only (melody rests)", form=form)[12:].sum() == 0
+    assert priming.bar_pattern_prime("blue note riff", form=form, melody=False).shape == (12, SPB)
+    for name in priming.BAR_PATTERNS:
+        assert priming.bar_pattern_prime(name, form=form).shape == (25, SPB)
 
 
 def test_fit_prime_cuts_and_pads():
     prime = np.ones((25, 96), np.float32)
-    assert cv.fit_prime(prime, 12, max_steps=40).shape == (12, 40)
-    padded = cv.fit_prime(np.ones((12, 8), np.float32), 25, max_steps=96)
+    assert priming.fit_prime(prime, 12, max_steps=40).shape == (12, 40)
+    padded = priming.fit_prime(np.ones((12, 8), np.float32), 25, max_steps=96)
     assert padded.shape == (25, 8) and padded[12:].sum() == 0
 
 
-def test_digest_depends_on_content_and_shape():
+def test_array_key_depends_on_content_and_shape():
     a = np.zeros((2, 4), np.float32)
-    assert cv.digest(a) == cv.digest(a.copy())
-    assert cv.digest(a) != cv.digest(a.reshape(4, 2))
-    assert cv.digest(None) == "none"
-    assert cv.digest(b"x") != cv.digest(b"y")
+    assert cv.array_key(a) == cv.array_key(a.copy())
+    assert cv.array_key(a) != cv.array_key(a.reshape(4, 2))
+    b = a.copy()
+    b[1, 3] = 1.0
+    assert cv.array_key(a) != cv.array_key(b)
+    assert cv.array_key(None) == "none"
 
 
 def test_steps_per_second(form):
-    assert cv.steps_per_second(form, 120.0) == pytest.approx(4.0)
+    assert steps_per_second(form, 120.0) == pytest.approx(4.0)
 
 
 # ---------------------------------------------------------------- player HTML
@@ -270,20 +275,20 @@ def test_shipped_models_lists_checkpoints(tmp_path):
 
 
 def test_session_models_and_corpus_priming(form):
-    from core.blues import make_corpus
+    from core.blues.representation import make_corpus
     from core.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="no longer"):
         cv.get_model(cv.ModelChoice("gone", None, "session:x"), {})
     corpus = make_corpus(form=form, n_segments=3, seed=0)
-    prime = cv.corpus_prime(corpus, 4)  # wraps around
+    prime = priming.corpus_prime(corpus, 4)  # wraps around
     assert prime.shape == (25, 96) and np.array_equal(prime, corpus.sequences[1])
-    assert cv.corpus_prime(corpus, 0, bars=2).shape == (25, 16)
+    assert priming.corpus_prime(corpus, 0, bars=2).shape == (25, 16)
 
 
 def test_midi_prime_round_trip_and_bad_bytes(form):
+    from core.blues.midi import midi_to_bytes, roll_to_midi
     from core.errors import InvalidMidiError
-    from core.midi import midi_to_bytes, roll_to_midi
 
     roll = blues_roll(form, 14)
     data = midi_to_bytes(roll_to_midi(roll, form=form))
@@ -295,7 +300,7 @@ def test_midi_prime_round_trip_and_bad_bytes(form):
 
 
 def test_model_summary_and_training_corpus():
-    from core.composer import ComposerConfig, build_model
+    from core.blues.model import ComposerConfig, build_model
 
     model = build_model(ComposerConfig(experiment=1), seed=0)
     model.meta.update({"corpus": {"source": "synthetic", "seed": 3, "n_sequences": 8},

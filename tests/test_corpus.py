@@ -10,19 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.corpus import (
-    SOURCES,
-    Track,
-    list_tracks,
-    load_musdb_stem,
-    load_split,
-    load_track,
-    make_demo_tracks,
-    make_synthetic_corpus,
-    read_corpus_meta,
-    split_counts,
-    split_tracks,
-)
 from core.errors import (
     CoreError,
     DatasetError,
@@ -30,7 +17,25 @@ from core.errors import (
     InvalidAudioError,
     InvalidConfigError,
 )
-from core.synth_corpus import VOICE_PROGRAMS, fluidsynth_available
+from core.karaoke.corpus import (
+    make_demo_tracks,
+    make_synthetic_corpus,
+    read_corpus_meta,
+    split_counts,
+)
+from core.karaoke.synth import VOICE_PROGRAMS
+from core.karaoke.tracks import (
+    SOURCES,
+    Track,
+    list_tracks,
+    load_musdb_stem,
+    load_split,
+    load_track,
+    split_tracks,
+    track_from_bytes,
+)
+from core.karaoke.voices import espeak_path
+from core.signal.soundfont import fluidsynth_available
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth missing")
 SR = 16000
@@ -212,10 +217,10 @@ def test_load_musdb_stem_missing_file_or_dependency(tmp_path):
 
 
 def test_musdb_stem_without_ffmpeg_is_a_dependency_error(tmp_path, monkeypatch):
-    import core.corpus
+    import core.karaoke.tracks
 
     (tmp_path / "s.stem.mp4").write_bytes(b"\0" * 16)
-    monkeypatch.setattr(core.corpus.shutil, "which", lambda name: None)
+    monkeypatch.setattr(core.karaoke.tracks.shutil, "which", lambda name: None)
     with pytest.raises(DependencyError, match="ffmpeg"):
         load_track(tmp_path / "s.stem.mp4")
 
@@ -415,6 +420,34 @@ def test_demo_tracks_flac_stereo_and_sidecar(tmp_path):
     assert "genex make-corpus --demo" in (out / "README.md").read_text()
 
 
+@needs_fluidsynth
+@pytest.mark.skipif(espeak_path() is None, reason="espeak-ng missing")
+def test_demo_tracks_cycle_through_source_sets(tmp_path):
+    out = make_demo_tracks(tmp_path / "demo", songs=2, seed=7, sr=SR, seconds=1.5,
+                           sources=("unseen", "gm"))
+    meta = json.loads((out / "tracks.meta.json").read_text())
+    tracks = list(meta["tracks"].values())
+    assert [t["source_set"] for t in tracks] == ["unseen", "gm"]
+    assert tracks[0]["sources"]["voice_family"] == "espeak"
+    assert tracks[0]["sources"]["soundfont"] == "FluidR3_GM"
+    assert tracks[1]["sources"]["voice_family"] == "gm"
+    names = sorted(meta["tracks"])
+    assert "espeak" in names[0] and "espeak" not in names[1]
+    assert meta["command"].endswith("--demo-sources unseen,gm")
+    assert "espeak" in (out / "README.md").read_text()
+    for p in list_tracks(out):
+        t = load_track(p)
+        assert np.array_equal(t.mixture, t.references[0] + t.references[1])
+
+
+def test_demo_tracks_refuse_unknown_source_sets(tmp_path):
+    with pytest.raises(InvalidConfigError, match="sources"):
+        make_demo_tracks(tmp_path / "d", songs=1, sources=("nope",))
+    with pytest.raises(InvalidConfigError, match="sources"):
+        make_demo_tracks(tmp_path / "d", songs=1, sources=())
+    assert not (tmp_path / "d").exists()
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -449,6 +482,63 @@ def test_shipped_demo_tracks_load_and_fit_budget():
     assert size <= 4 * 1024 * 1024
     loaded = [load_track(p) for p in tracks]
     assert any(t.channels == 2 for t in loaded)
+    meta = json.loads((root / "tracks.meta.json").read_text())
+    families = {t.get("sources", {}).get("voice_family", "gm") for t in meta["tracks"].values()}
+    assert families - {"gm"}, "the demo tracks include at least one voice that is not a GM patch"
     for t in loaded:
         assert t.references is not None
         assert np.array_equal(t.mixture, t.references[0] + t.references[1])
+
+
+# ---------------------------------------------------------------- tracks from arrays and bytes
+
+
+def _wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(y, dtype=np.float32).T, sr, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+def test_from_arrays_derives_the_missing_reference_and_fits_lengths():
+    mix = np.ones((1, 1600), np.float32)
+    with pytest.warns(UserWarning, match="mixture - vocals"):
+        t = Track.from_arrays(mix, SR, vocals=0.25 * mix, name="x")
+    assert t.references is not None and t.references.shape == (2, 1, 1600)
+    np.testing.assert_allclose(t.references[1], 0.75 * mix)  # accompaniment = mixture - vocals
+    assert t.path is None and t.name == "x" and t.references.dtype == np.float32
+    assert Track.from_arrays(mix, SR).references is None
+    # a resampled upload a sample or two off (<= 10 ms) is zero-padded / trimmed to the mixture
+    with pytest.warns(UserWarning):
+        t = Track.from_arrays(mix, SR, vocals=np.ones((1, 1598), np.float32))
+    assert t.references is not None and t.references.shape == (2, 1, 1600)
+    assert t.references[0, 0, -1] == 0.0 and t.references[1, 0, -1] == 1.0
+
+
+def test_from_arrays_refuses_mismatched_stems():
+    mix = np.ones((1, 1600), np.float32)
+    with pytest.raises(DatasetError, match="accompaniment"):
+        Track.from_arrays(mix, SR, accompaniment=np.ones((1, 100), np.float32))
+    with pytest.raises(DatasetError, match="vocals"):
+        Track.from_arrays(mix, SR, vocals=np.ones((2, 1600), np.float32))
+    with pytest.raises(InvalidAudioError, match="NaN"):
+        Track.from_arrays(np.full((1, 1600), np.nan, np.float32), SR)
+
+
+def test_track_from_bytes_matches_the_folder_loader(tmp_path, rng):
+    s = _stems(rng, ch=2)
+    acc = s["drums"] + s["bass"]
+    _write(tmp_path / "t" / "vocals.wav", s["vocals"])
+    _write(tmp_path / "t" / "accompaniment.wav", acc)
+    _write(tmp_path / "t" / "mixture.wav", s["vocals"] + acc)
+    folder = load_track(tmp_path / "t")
+    up = track_from_bytes(
+        _wav_bytes(s["vocals"] + acc), vocals=_wav_bytes(s["vocals"]),
+        accompaniment=_wav_bytes(acc), name="t",
+    )  # fmt: skip
+    assert up.path is None and up.sr == folder.sr and up.name == "t"
+    np.testing.assert_array_equal(up.mixture, folder.mixture)
+    np.testing.assert_array_equal(up.references, folder.references)
+    with pytest.raises(InvalidAudioError, match="vocals"):
+        track_from_bytes(_wav_bytes(acc), vocals=b"not audio at all" * 10, name="t")

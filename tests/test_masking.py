@@ -4,17 +4,18 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidConfigError
-from core.masking import (
+from core.karaoke.masks import (
     apply_masks,
     context_windows,
     ideal_binary_mask,
     ideal_ratio_mask,
+    mask_shares,
     n_windows,
     overlap_average,
     reconstruct,
     threshold_masks,
 )
-from core.stft import StftConfig, stft
+from core.signal.stft import StftConfig, stft
 
 
 def test_ibm_on_disjoint_sources_is_exact(rng):
@@ -133,7 +134,7 @@ def test_all_ones_mask_returns_the_mixture(tone):
 @pytest.mark.parametrize("n_fft,hop,n", [(512, 128, 4000), (256, 64, 1001), (300, 100, 999),
                                          (2048, 512, 300)])
 def test_fast_reconstruct_matches_core_istft(rng, n_fft, hop, n):
-    from core.stft import istft
+    from core.signal.stft import istft
 
     cfg = StftConfig(n_fft=n_fft, hop_length=hop)
     y = rng.standard_normal((2, n)).astype(np.float32)
@@ -141,3 +142,15 @@ def test_fast_reconstruct_matches_core_istft(rng, n_fft, hop, n):
     m = rng.random(S.shape).astype(np.float32)
     fast = reconstruct(S, (m,), config=cfg, length=n)[0]
     np.testing.assert_allclose(fast, istft(S * m, cfg, length=n), atol=2e-5)
+
+
+def test_mask_shares_paper_rule_counts_both_and_neither():
+    prob = np.array([[[0.1, 0.3, 0.45, 0.55, 0.7, 0.9]]], np.float32)  # (1, 1, 6)
+    hi = mask_shares(prob, alpha=0.6, rule="paper")
+    assert hi == pytest.approx({"vocals": 2 / 6, "accompaniment": 2 / 6, "both": 0.0,
+                                "neither": 2 / 6, "p99": 0.7})  # fmt: skip
+    lo = mask_shares(prob, alpha=0.4, rule="paper")
+    assert lo["both"] == pytest.approx(2 / 6) and lo["neither"] == 0.0
+    assert set(mask_shares(prob, alpha=0.4, rule="soft")) == {"vocals", "accompaniment", "p99"}
+    with pytest.raises(InvalidConfigError, match="rule"):
+        mask_shares(prob, rule="hard")  # type: ignore[arg-type]

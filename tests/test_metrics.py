@@ -7,8 +7,7 @@ import pytest
 from scipy.signal import istft, stft
 
 from core.errors import CoreError, InvalidConfigError, MetricsError
-from core.metrics import (
-    SOURCES,
+from core.evaluation.bss import (
     BssEval,
     SweepEngine,
     bss_eval,
@@ -16,6 +15,8 @@ from core.metrics import (
     museval_reference,
     sweep,
 )
+from core.karaoke.tracks import SOURCES
+from core.types import ProgressEvent
 
 SR = 8000
 TOL_DB = 0.01
@@ -188,9 +189,12 @@ def test_sweep_callable_and_progress(rng):
         lambda a: refs * (1 - a) + a * refs[::-1],
         [0.1, 0.4],
         sr=SR,
-        progress=lambda i, n, a: calls.append((i, n, a)),
+        progress=calls.append,
     )
-    assert calls == [(1, 2, 0.1), (2, 2, 0.4)]
+    assert calls == [
+        ProgressEvent("alpha", 1, 2, {"alpha": 0.1}),
+        ProgressEvent("alpha", 2, 2, {"alpha": 0.4}),
+    ]
     engine = SweepEngine(refs, sr=SR)
     direct = engine.evaluate(refs * 0.9 + 0.1 * refs[::-1])
     np.testing.assert_allclose(out[0.1].sar, direct.sar)
@@ -208,7 +212,7 @@ def test_median_over_windows_all_nan_is_nan_without_warning():
 
 
 def test_direct_projection_path_equals_quadratic_forms(rng, monkeypatch):
-    import core.metrics as metrics
+    import core.evaluation.bss as metrics
 
     refs = rng.standard_normal((2, 2, 2 * SR))
     est = refs + 0.3 * rng.standard_normal(refs.shape) + 0.2 * refs[::-1]
@@ -222,7 +226,7 @@ def test_museval_is_imported_lazily_and_missing_museval_is_a_dependency_error(mo
     import subprocess
     import sys
 
-    code = "import sys, core.metrics; assert 'museval' not in sys.modules; print('ok')"
+    code = "import sys, core.evaluation.bss; assert 'museval' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
 

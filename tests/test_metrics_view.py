@@ -1,12 +1,22 @@
-"""Metrics page figure builders and helpers, on a synthetic tidy metrics table."""
+"""Metrics page: the pure figure builders (dashboard.figures.metric_curves) and the glue
+(dashboard.metrics_view), on a tidy table with the columns and dtypes core.evaluation writes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
+from core.evaluation.results import (
+    TIDY_COLUMNS,
+    per_track_medians,
+    sir_sar_means,
+    summary,
+    track_summary,
+)
 from dashboard import metrics_view as mv
+from dashboard.figures import metric_curves as mc
 
 ALPHAS = np.round(np.arange(0.05, 0.96, 0.1), 2)  # 10 values
 TRACKS = ("song_a", "song_b", "song_c")
@@ -46,12 +56,17 @@ def make_tidy(
                                     "time": float(w), "value": val,
                                 }
                             )  # fmt: skip
-    return pd.DataFrame(rows, columns=list(mv.TIDY_COLUMNS))
+    return pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
 
 
 @pytest.fixture
 def tidy(rng) -> pd.DataFrame:
-    return mv.normalize_tidy(make_tidy(rng))
+    return make_tidy(rng)
+
+
+@pytest.fixture
+def stats(tidy) -> pd.DataFrame:
+    return summary(tidy)
 
 
 def _roles(fig):
@@ -62,61 +77,62 @@ def _curves(fig):
     return [t for t in fig.data if (t.meta or {}).get("role") in ("curve", "ceiling")]
 
 
-# ----------------------------------------------------------------------- aggregation
+# ----------------------------------------------------------------------- the numbers drawn
 
 
-def test_per_track_medians_ignore_nan_windows():
-    df = pd.DataFrame(
-        {
-            "track": ["t"] * 4, "method": ["dnn"] * 4, "alpha": [0.5] * 4,
-            "target": ["vocals"] * 4, "metric": ["SDR"] * 4, "window": range(4),
-            "time": [0.0, 1.0, 2.0, 3.0], "value": [1.0, np.nan, 3.0, 5.0],
-        }
-    )  # fmt: skip
-    med = mv.per_track_medians(mv.normalize_tidy(df))
-    assert med["value"].tolist() == [3.0]
-
-
-def test_alpha_curve_stats_are_median_and_quartiles_over_per_track_medians(tidy):
-    stats = mv.alpha_curve_stats(tidy, metric="SDR", target="vocals")
-    per_track = mv.per_track_medians(tidy)
+def test_curves_draw_the_summary_median_and_band(tidy, stats):
+    fig = mc.alpha_curves_figure(stats, metric="SDR", target="vocals")
+    dnn = next(t for t in fig.data if (t.meta or {}).get("method") == "dnn")
+    q75, q25, curve = (t for t in fig.data if t.meta["method"] == "dnn")
+    per_track = per_track_medians(tidy)
     sel = per_track[
         (per_track.metric == "SDR") & (per_track.target == "vocals")
         & (per_track.method == "dnn") & np.isclose(per_track.alpha, 0.45)
-    ]  # fmt: skip
-    row = stats[(stats.method == "dnn") & np.isclose(stats.alpha, 0.45)].iloc[0]
-    assert row["median"] == pytest.approx(np.median(sel["value"]))
-    assert row["q25"] == pytest.approx(np.quantile(sel["value"], 0.25))
-    assert row["q75"] == pytest.approx(np.quantile(sel["value"], 0.75))
-    assert row["n"] == len(TRACKS)
-    assert len(stats) == len(METHODS) * len(ALPHAS)
+    ]["value"]  # fmt: skip
+    i = int(np.argmin(np.abs(ALPHAS - 0.45)))
+    assert dnn is q75 and q75.meta["edge"] == "q75" and q25.meta["edge"] == "q25"
+    assert curve.y[i] == pytest.approx(np.median(sel))
+    assert q25.y[i] == pytest.approx(np.quantile(sel, 0.25))
+    assert q75.y[i] == pytest.approx(np.quantile(sel, 0.75))
 
 
-def test_single_track_stats_use_that_tracks_windows(tidy):
-    stats = mv.alpha_curve_stats(tidy, metric="SIR", target="vocals", tracks="song_b")
+def test_single_track_curves_draw_that_tracks_windows(tidy):
+    fig = mc.alpha_curves_figure(
+        track_summary(tidy, "song_b"), metric="SIR", target="vocals", track_label="song_b"
+    )
     win = tidy[
         (tidy.track == "song_b") & (tidy.method == "dnn") & (tidy.metric == "SIR")
         & (tidy.target == "vocals") & np.isclose(tidy.alpha, 0.05)
     ]["value"]  # fmt: skip
-    row = stats[(stats.method == "dnn") & np.isclose(stats.alpha, 0.05)].iloc[0]
-    assert row["median"] == pytest.approx(np.nanmedian(win))
-    assert row["n"] == win.notna().sum()
+    curve = next(t for t in _curves(fig) if t.meta["method"] == "dnn")
+    assert curve.y[0] == pytest.approx(np.nanmedian(win))
+    assert "track song_b" in fig.layout.title.text and "IQR over windows" in curve.hovertemplate
 
 
 def test_all_nan_windows_give_nan_not_a_crash(tidy):
     df = tidy.copy()
     df.loc[df.track == "song_a", "value"] = np.nan
-    stats = mv.alpha_curve_stats(df, metric="SDR", target="vocals")
-    assert (stats["n"] == len(TRACKS) - 1).all()
-    single = mv.alpha_curves_figure(df, metric="SDR", target="vocals", tracks="song_a")
-    assert all(np.isnan(np.asarray(t.y, float)).all() for t in _curves(single))
+    assert (summary(df)["n_tracks"] == len(TRACKS) - 1).all()
+    single = mc.alpha_curves_figure(
+        track_summary(df, "song_a"), metric="SDR", target="vocals", track_label="song_a"
+    )
+    assert _curves(single) and all(np.isnan(np.asarray(t.y, float)).all() for t in _curves(single))
+
+
+def test_run_data_serves_the_summary_for_the_median_and_a_track_summary_otherwise(tidy, stats):
+    run = mv.RunData(path="/r", tidy=tidy, summary=stats)
+    assert run.curve_stats() is stats
+    pd.testing.assert_frame_equal(run.curve_stats("song_c"), track_summary(tidy, "song_c"))
+    pd.testing.assert_frame_equal(run.sir_sar_means("vocals"), sir_sar_means(tidy, target="vocals"))
+    assert run.tracks == list(TRACKS) and run.methods == list(METHODS)
+    assert run.alphas == pytest.approx(list(ALPHAS))
 
 
 # ----------------------------------------------------------------------- α curves
 
 
-def test_alpha_curves_have_one_curve_per_method_and_bands_except_the_ceiling(tidy):
-    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals")
+def test_alpha_curves_have_one_curve_per_method_and_bands_except_the_ceiling(stats):
+    fig = mc.alpha_curves_figure(stats, metric="SDR", target="vocals")
     roles = _roles(fig)
     assert roles.count("curve") == 2  # dnn, traditional
     assert roles.count("ceiling") == 1  # oracle
@@ -136,43 +152,48 @@ def test_alpha_curves_have_one_curve_per_method_and_bands_except_the_ceiling(tid
     assert np.all(np.asarray(bands[1].y) <= np.asarray(bands[0].y) + 1e-12)
 
 
-def test_alpha_curve_customdata_is_track_method_alpha(tidy):
-    fig = mv.alpha_curves_figure(tidy, metric="SIR", target="accompaniment")
+def test_alpha_curve_customdata_is_track_method_alpha(tidy, stats):
+    fig = mc.alpha_curves_figure(stats, metric="SIR", target="accompaniment")
     dnn = next(t for t in _curves(fig) if t.meta["method"] == "dnn")
     assert [list(c) for c in dnn.customdata] == [["", "dnn", float(a)] for a in ALPHAS]
-    single = mv.alpha_curves_figure(tidy, metric="SIR", target="vocals", tracks="song_c")
+    single = mc.alpha_curves_figure(
+        track_summary(tidy, "song_c"), metric="SIR", target="vocals", track_label="song_c"
+    )
     trad = next(t for t in _curves(single) if t.meta["method"] == "traditional")
     assert trad.customdata[3][0] == "song_c"
     assert trad.customdata[3][1] == "traditional"
     assert trad.customdata[3][2] == pytest.approx(ALPHAS[3])
 
 
-def test_alpha_curves_follow_the_synthetic_trends(tidy):
-    sir = mv.alpha_curves_figure(tidy, metric="SIR", target="vocals")
-    sar = mv.alpha_curves_figure(tidy, metric="SAR", target="vocals")
+def test_alpha_curves_follow_the_synthetic_trends(stats):
+    sir = mc.alpha_curves_figure(stats, metric="SIR", target="vocals")
+    sar = mc.alpha_curves_figure(stats, metric="SAR", target="vocals")
     dnn_sir = next(t for t in _curves(sir) if t.meta["method"] == "dnn").y
     dnn_sar = next(t for t in _curves(sar) if t.meta["method"] == "dnn").y
     assert dnn_sir[-1] > dnn_sir[0] + 5
     assert dnn_sar[-1] < dnn_sar[0] - 5
 
 
-def test_methods_filter_and_empty_selection(tidy):
-    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", methods=["traditional"])
+def test_methods_filter_and_empty_selection(stats):
+    fig = mc.alpha_curves_figure(stats, metric="SDR", target="vocals", methods=["traditional"])
     assert [t.meta["method"] for t in _curves(fig)] == ["traditional"]
-    empty = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", methods=[])
+    empty = mc.alpha_curves_figure(stats, metric="SDR", target="vocals", methods=[])
     assert len(empty.data) == 0 and empty.layout.annotations
 
 
-def test_panels_figure_has_targets_by_metrics(tidy):
-    fig = mv.alpha_panels_figure(tidy)
+def test_panels_figure_has_targets_by_metrics(tidy, stats):
+    fig = mc.alpha_panels_figure(stats)
     assert len(fig.layout.annotations) == 6  # subplot titles: 2 targets × 3 metrics
     curves = _curves(fig)
     assert len(curves) == 6 * len(METHODS)
     assert sum(bool(t.showlegend) for t in curves) == len(METHODS)
     assert {t.xaxis for t in curves} == {"x", "x2", "x3", "x4", "x5", "x6"}
     # panel (accompaniment, SIR) = row 2, column 2 → axis 5; same numbers as the single view
-    single = mv.alpha_curves_figure(tidy, metric="SIR", target="accompaniment", tracks="song_b")
-    panels = mv.alpha_panels_figure(tidy, tracks="song_b")
+    song_b = track_summary(tidy, "song_b")
+    single = mc.alpha_curves_figure(
+        song_b, metric="SIR", target="accompaniment", track_label="song_b"
+    )
+    panels = mc.alpha_panels_figure(song_b, track_label="song_b")
     for method in METHODS:
         a = next(t for t in _curves(single) if t.meta["method"] == method)
         b = next(t for t in _curves(panels) if t.meta["method"] == method and t.xaxis == "x5")
@@ -183,10 +204,10 @@ def test_panels_figure_has_targets_by_metrics(tidy):
 
 
 def test_sar_vs_sir_coordinates_are_means_over_tracks_of_per_track_medians(tidy):
-    fig = mv.sar_vs_sir_figure(tidy, target="vocals")
+    fig = mc.sar_vs_sir_figure(sir_sar_means(tidy, target="vocals"), target="vocals")
     assert len(fig.data) == len(METHODS)
     dnn = next(t for t in fig.data if t.meta["method"] == "dnn")
-    med = mv.per_track_medians(tidy)
+    med = per_track_medians(tidy)
     sel = med[(med.method == "dnn") & (med.target == "vocals") & np.isclose(med.alpha, 0.25)]
     i = int(np.argmin(np.abs(ALPHAS - 0.25)))
     assert dnn.x[i] == pytest.approx(sel[sel.metric == "SIR"]["value"].mean())
@@ -209,7 +230,7 @@ def test_framewise_x_are_window_times_and_nan_windows_are_gaps(tidy):
     df["time"] = df["window"] * 1.0 + 0.0
     mask = (df.track == "song_a") & (df.method == "dnn") & (df.window == 2) & (df.metric == "SAR")
     df.loc[mask, "value"] = np.nan
-    fig = mv.framewise_figure(df, track="song_a", method="dnn", alpha=0.44, target="vocals")
+    fig = mc.framewise_figure(df, track="song_a", method="dnn", alpha=0.44, target="vocals")
     assert [t.meta["metric"] for t in fig.data] == ["SDR", "SIR", "SAR"]
     for t in fig.data:
         assert list(t.x) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
@@ -226,7 +247,7 @@ def test_framewise_x_are_window_times_and_nan_windows_are_gaps(tidy):
 
 
 def test_framewise_unknown_track_gives_a_message(tidy):
-    fig = mv.framewise_figure(tidy, track="nope", method="dnn", alpha=0.5, target="vocals")
+    fig = mc.framewise_figure(tidy, track="nope", method="dnn", alpha=0.5, target="vocals")
     assert len(fig.data) == 0 and "No values" in fig.layout.annotations[0].text
 
 
@@ -250,7 +271,9 @@ def test_points_to_target_median_point_uses_the_fallback_track():
 
 
 def test_points_to_target_without_customdata_looks_up_the_figure(tidy):
-    fig = mv.alpha_curves_figure(tidy, metric="SDR", target="vocals", tracks="song_a")
+    fig = mc.alpha_curves_figure(
+        track_summary(tidy, "song_a"), metric="SDR", target="vocals", track_label="song_a"
+    )
     n = next(i for i, t in enumerate(fig.data) if (t.meta or {}).get("method") == "oracle")
     got = mv.points_to_target({"curve_number": n, "point_index": 4}, figure=fig)
     assert got == mv.ClickTarget("song_a", "oracle", pytest.approx(ALPHAS[4]))
@@ -268,20 +291,24 @@ def test_points_to_target_nothing_selected(selection):
 # ----------------------------------------------------------------------- misc
 
 
-def test_normalize_tidy_fills_time_and_upper_cases_metrics():
-    df = pd.DataFrame(
-        {
-            "track": ["t", "t"], "method": ["dnn", "dnn"], "alpha": [0.1 + 0.2, 0.3],
-            "target": ["vocals"] * 2, "metric": ["sdr", "sdr"], "window": [0, 1],
-            "value": [1, 2],
-        }
-    )  # fmt: skip
-    out = mv.normalize_tidy(df)
-    assert out["metric"].tolist() == ["SDR", "SDR"]
-    assert out["time"].tolist() == [0.0, 1.0]
-    assert mv.alphas_of(out) == [0.3]
-    with pytest.raises(ValueError, match="value"):
-        mv.normalize_tidy(df.drop(columns="value"))
+def test_orders_follow_the_registry_and_the_metric_list(tidy):
+    df = tidy.assign(method=tidy["method"].replace({"traditional": "zz-new"}))
+    assert mc.methods_of(df) == ["dnn", "oracle", "zz-new"]
+    assert mc.targets_of(tidy) == ["vocals", "accompaniment"]
+    assert mc.metrics_of(tidy) == ["SDR", "SIR", "SAR", "ISR"]
+    assert mc.nearest_alpha([0.05, 0.45, 0.55], 0.5) == 0.45
+    with pytest.raises(ValueError, match="empty"):
+        mc.nearest_alpha([], 0.5)
+
+
+def test_framewise_median_line_is_the_per_track_median(tidy):
+    fig = mc.framewise_figure(tidy, track="song_c", method="dnn", alpha=0.05, target="vocals")
+    sdr = tidy[
+        (tidy.track == "song_c") & (tidy.method == "dnn") & (tidy.metric == "SDR")
+        & (tidy.target == "vocals") & np.isclose(tidy.alpha, 0.05)
+    ]["value"]  # fmt: skip
+    assert fig.layout.shapes[0].y0 == pytest.approx(np.nanmedian(sdr))
+    assert f"median {np.nanmedian(sdr):.2f} dB" in fig.layout.annotations[0].text
 
 
 def test_config_rows_put_key_facts_first():
@@ -294,8 +321,6 @@ def test_config_rows_put_key_facts_first():
 
 
 def test_explorer_params_name_demo_tracks_and_give_paths_for_dataset_tracks(tmp_path):
-    import soundfile as sf
-
     assets = tmp_path / "assets"
     data = tmp_path / "corpus"
     for folder in (assets / "demo_tracks" / "demo_song", data / "test" / "ds_song"):
@@ -325,11 +350,7 @@ def test_reset_on_run_change_forgets_run_dependent_selectors(tidy):
 
 
 def test_track_audio_resolves_repo_relative_data_and_caps_at_max_seconds(tmp_path, monkeypatch):
-    import soundfile as sf
-
-    import core.paths
-
-    monkeypatch.setattr(core.paths, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(mv, "REPO_ROOT", tmp_path)
     folder = tmp_path / "corpus" / "test" / "song"
     folder.mkdir(parents=True)
     sf.write(folder / "mixture.flac", np.zeros(3 * 8000, np.float32), 8000)

@@ -3,9 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.blues import BluesForm, make_corpus
-from core.errors import InvalidConfigError, InvalidMidiError
-from core.midi import (
+from core.blues.midi import (
     RenderedAudio,
     fluidsynth_available,
     load_midi,
@@ -14,6 +12,8 @@ from core.midi import (
     render_audio,
     roll_to_midi,
 )
+from core.blues.representation import BluesForm, make_corpus
+from core.errors import InvalidConfigError, InvalidMidiError
 
 FORM = BluesForm()
 
@@ -109,9 +109,22 @@ def test_render_fluidsynth(roll):
 
 
 def test_render_auto_falls_back_to_sine(monkeypatch, roll):
-    import core.midi as midi
+    import core.blues.midi as midi
 
     monkeypatch.setattr(midi, "fluidsynth_available", lambda: False)
     with pytest.warns(UserWarning, match="sine"):
         out = midi.render_audio(roll_to_midi(roll[:, :8]), sr=8000)
     assert out.synth == "sine"
+
+
+def test_render_piece_gives_midi_wav_and_player_audio(roll):
+    from core.blues.export import render_piece
+    from core.signal.audio import load_audio
+
+    piece = render_piece(roll[:, :16], form=FORM, tempo=120.0, sr=8000)
+    assert np.array_equal(midi_to_roll(piece.midi, form=FORM, steps=16), roll[:, :16])
+    y, sr = load_audio(piece.wav)
+    assert sr == 8000 and y.shape[1] / sr == pytest.approx(piece.seconds)
+    assert 4.0 <= piece.seconds <= 5.5  # two 4/4 bars at 120 bpm, plus the release tail
+    assert piece.player_mime in ("audio/mpeg", "audio/wav") and piece.player_audio
+    assert piece.synth in ("fluidsynth", "sine")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from core.errors import CheckpointError, InvalidConfigError
-from core.nmf_baseline import NmfConfig, fit_nmf, load_nmf, nmf_prob, save_nmf
-from core.separation import probability_mask, separate_at_alpha
+from core.karaoke.nmf import NmfConfig, fit_nmf, load_nmf, nmf_prob, save_nmf
+from core.karaoke.separate import probability_mask, separate_at_alpha
 
 SR = 8000
 CFG = NmfConfig(sr=SR, n_fft=256, hop_length=128, frames=4, n_components=4, train_step=2,
@@ -39,7 +39,7 @@ def test_bases_shape_and_save_load(model, tmp_path):
 
 def test_nmf_masks_in_unit_interval_and_separate_disjoint_tones(model, rng):
     mix, refs, sr = _tones(rng)
-    from core.stft import stft
+    from core.signal.stft import stft
 
     mag = np.abs(stft(mix, CFG.stft_config))
     prob = nmf_prob(model, mag, chunk=7)

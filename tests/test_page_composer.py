@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from core.blues.export import render_piece
 from dashboard import composer_view as cv
 from tests.conftest import app_test
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow  # each fresh page run loads torch models and rend
 @pytest.fixture(scope="module")
 def tiny_assets(tmp_path_factory):
     """``<tmp>/composer/exp1.pt`` and ``exp2.pt``: untrained models, with corpus meta."""
-    from core.composer import ComposerConfig, build_model, save_composer
+    from core.blues.model import ComposerConfig, build_model, save_composer
 
     root = tmp_path_factory.mktemp("assets")
     meta = {"corpus": {"source": "synthetic", "seed": 0, "n_sequences": 32},
@@ -29,14 +30,11 @@ def tiny_assets(tmp_path_factory):
 
 @pytest.fixture
 def fast_audio(monkeypatch):
-    """Replace audio rendering by a tiny silent WAV (rendering is tested once, for real)."""
+    """Render only the first bar, at 8 kHz (full rendering is tested once, for real)."""
     real = cv.render
 
     def fake(roll, *, form, tempo=120.0, sr=16000):
-        from core.audio import audio_to_bytes
-
-        wav = audio_to_bytes(np.zeros((1, 800), np.float32), 8000, fmt="WAV", subtype="PCM_16")
-        return cv.Rendered(b"MThd", wav, wav, "audio/wav", "sine", 8000, 0.1)
+        return render_piece(roll[:, :8], form=form, tempo=tempo, sr=8000)  # one bar, sine or FS
 
     monkeypatch.setattr(cv, "render", fake)
     return real
@@ -177,8 +175,8 @@ def test_bad_midi_upload_shows_a_clear_error_and_the_page_keeps_running(at, fast
 
 
 def test_midi_upload_primes_the_composition(at, fast_audio):
-    from core.blues import BluesForm, ideal_chord_roll
-    from core.midi import midi_to_bytes, roll_to_midi
+    from core.blues.midi import midi_to_bytes, roll_to_midi
+    from core.blues.representation import BluesForm, ideal_chord_roll
 
     form = BluesForm()
     roll = np.zeros((form.n_units, 2 * form.steps_per_bar), np.float32)
@@ -210,16 +208,16 @@ def test_corpus_and_pattern_priming(at, fast_audio, source, widget, bars):
 
 
 def test_unchanged_composition_is_not_recomputed(at, fast_audio, monkeypatch):
-    import core.composer
+    import core.blues.generate
 
     calls = []
-    real = core.composer.compose
+    real = core.blues.generate.compose
 
     def counting(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.composer, "compose", counting)
+    monkeypatch.setattr(core.blues.generate, "compose", counting)
     page = at()
     assert len(calls) == 1
     page.number_input(key="comp.tempo").set_value(100).run()  # audio only
@@ -233,10 +231,10 @@ def test_unchanged_composition_is_not_recomputed(at, fast_audio, monkeypatch):
 
 
 def test_irrelevant_setting_is_normalised_away(tiny_assets, monkeypatch):
-    import core.composer
+    import core.blues.generate
 
     calls = []
-    monkeypatch.setattr(core.composer, "compose", lambda *a, **k: calls.append(k) or k)
+    monkeypatch.setattr(core.blues.generate, "compose", lambda *a, **k: calls.append(k) or k)
     kw = {"model_key": "m", "bars": 12, "seed": 0}
     cv.composition(None, **kw, mode="threshold", threshold=0.5, temperature=1.0)
     cv.composition(None, **kw, mode="threshold", threshold=0.5, temperature=2.5)

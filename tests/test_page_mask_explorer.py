@@ -1,103 +1,50 @@
-"""AppTest of the Mask explorer page.
+"""AppTest of the Mask explorer page, on the real core and tiny real data.
 
-Most tests run the page against a small, fast fake of ``core.corpus`` / ``core.separation``
-(installed through the seams ``dashboard.explorer_view._corpus`` / ``_separation``) and two
-tiny demo tracks written to a temporary ``GENEX_ASSETS``: they check the page's logic, not the
-model. ``test_real_demo_track_*`` runs the shipped separator on the shipped demo tracks.
+Two tiny demo tracks (1.5 s at 8 kHz: a vibrato tone over a low chord + noise) are written to a
+temporary ``GENEX_ASSETS`` and read by the real :mod:`core.karaoke.tracks`. The oracle methods
+run for real; the models are replaced on the module attribute
+``core.karaoke.separate.probability_mask`` by a smooth mask on the real input grid, built as a
+real :class:`~core.karaoke.separate.MaskResult` (no network): these tests check the page, not
+the model. ``test_real_demo_track_*`` runs the shipped separator on the shipped demo tracks.
+
+The reliability diagram (an expander at the end of the α fragment) is checked on a demo track
+with stems (ECE shown, computed once however α moves), an oracle and a stemless upload
+(a caption saying why there is none).
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import load_audio
-from core.errors import DatasetError, InvalidConfigError
-from core.masking import threshold_masks
-from core.stft import StftConfig, istft, stft
-from dashboard import explorer_view as ev
+from core.karaoke import separate
+from core.karaoke.methods import METHOD_SPECS, method_spec
+from core.karaoke.separate import MaskResult, input_stft_config, mask_result_from_prob
+from core.signal.stft import stft
+from dashboard import mask_explorer_view as ev
 from tests.conftest import APP
 
 SR = 8000
-CFG = StftConfig(n_fft=256, hop_length=64)
+REAL_PROBABILITY_MASK = separate.probability_mask
+#: ``(method, checkpoint)`` of every mask computed, in order.
+CALLS: list[tuple[str, object]] = []
 
 
-# ----------------------------------------------------------------------------- fake core
-@dataclass(frozen=True)
-class FakeTrack:
-    name: str
-    sr: int
-    mixture: np.ndarray
-    references: np.ndarray | None
-    path: Path | None = None
-
-
-@dataclass(frozen=True)
-class FakeMaskResult:
-    prob: np.ndarray
-    mixture_stft: np.ndarray
-    stft_config: StftConfig
-    sr: int
-    length: int
-    method: str
-
-
-def _list_tracks(root: Path) -> list[Path]:
-    return sorted(p for p in Path(root).iterdir() if (p / "mixture.wav").is_file())
-
-
-def _load_track(folder: Path, *, sr: int | None = None, max_seconds: float = 600) -> FakeTrack:
-    folder = Path(folder)
-    mix, rate = load_audio(folder / "mixture.wav", max_seconds=max_seconds)
-    refs = []
-    for stem in ("vocals", "accompaniment"):
-        if (folder / f"{stem}.wav").exists():
-            y, _ = load_audio(folder / f"{stem}.wav")
-            if y.shape != mix.shape:
-                raise DatasetError(f"{stem} has {y.shape[1]} samples, mixture {mix.shape[1]}")
-            refs.append(y)
-    return FakeTrack(folder.name, rate, mix, np.stack(refs) if len(refs) == 2 else None, folder)
-
-
-def _probability_mask(mixture, sr, *, method="dnn", references=None, checkpoint=None):
-    S = stft(mixture, CFG)
-    mag = np.abs(S)
-    if method in ("oracle", "oracle-irm"):
-        if references is None:
-            raise InvalidConfigError("oracle needs references")
-        v, a = np.abs(stft(references[0], CFG)), np.abs(stft(references[1], CFG))
-        prob = (v > a).astype(np.float32) if method == "oracle" else v / (v + a + 1e-9)
-    else:  # a smooth, method-dependent "probability" in [0, 1]
-        scale = np.median(mag) if method == "dnn" else np.mean(mag)
-        prob = mag / (mag + scale + 1e-9)
-    _probability_mask.calls += 1
-    return FakeMaskResult(prob.astype(np.float32), S, CFG, sr, mixture.shape[-1], method)
-
-
-_probability_mask.calls = 0
-
-
-def _separate_at_alpha(result, *, alpha, rule="paper"):
-    vm, am = threshold_masks(result.prob, alpha=alpha, rule=rule)
-    return np.stack(
-        [istft(result.mixture_stft * m, CFG, length=result.length) for m in (vm, am)]
-    ).astype(np.float32)
-
-
-FAKE_CORPUS = SimpleNamespace(Track=FakeTrack, list_tracks=_list_tracks, load_track=_load_track)
-FAKE_SEPARATION = SimpleNamespace(
-    METHODS=("dnn", "traditional", "oracle", "oracle-irm"),
-    MaskResult=FakeMaskResult,
-    probability_mask=_probability_mask,
-    separate_at_alpha=_separate_at_alpha,
-    default_checkpoint=lambda: Path("fake.pt"),
-)
+def tiny_probability_mask(
+    mixture, sr, *, method="dnn", references=None, checkpoint=None
+) -> MaskResult:
+    """The real oracles; for the models a smooth, method-dependent real mask (no network)."""
+    CALLS.append((method, checkpoint))
+    if method_spec(method).needs_references:
+        return REAL_PROBABILITY_MASK(mixture, sr, method=method, references=references)
+    mag = np.abs(stft(mixture, input_stft_config(sr)))
+    scale = np.median(mag) if method == "dnn" else np.mean(mag)
+    return mask_result_from_prob(mixture, sr, mag / (mag + scale + 1e-9), method=method)
 
 
 def make_stems(seconds: float = 1.5, *, f0: float = 440.0, seed: int = 0) -> np.ndarray:
@@ -125,15 +72,14 @@ def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
 
 
 @pytest.fixture
-def fake_core(monkeypatch, tmp_path):
-    """Fake corpus/separation seams and a GENEX_ASSETS with demo tracks ``alpha`` and ``beta``."""
-    monkeypatch.setattr(ev, "_corpus", lambda: FAKE_CORPUS)
-    monkeypatch.setattr(ev, "_separation", lambda: FAKE_SEPARATION)
+def tiny_core(monkeypatch, tmp_path):
+    """Tiny model masks and a GENEX_ASSETS with demo tracks ``alpha`` and ``beta``."""
+    monkeypatch.setattr(separate, "probability_mask", tiny_probability_mask)
     assets = tmp_path / "assets"
     write_track(assets / "demo_tracks" / "alpha", make_stems(f0=440.0, seed=1))
     write_track(assets / "demo_tracks" / "beta", make_stems(f0=660.0, seed=2))
     monkeypatch.setenv("GENEX_ASSETS", str(assets))
-    _probability_mask.calls = 0
+    CALLS.clear()
     return assets
 
 
@@ -150,12 +96,17 @@ def explorer(query: dict[str, str] | None = None, *, timeout: float = 120):
     return at
 
 
-def figure_spec(at) -> dict:
+def chart_spec(at, key: str) -> dict:
+    """The figure JSON of the one plotly chart with widget key ``key``."""
     import json
 
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert len(charts) == 1, [c.proto.id for c in at.get("plotly_chart")]
     return json.loads(charts[0].proto.spec)
+
+
+def figure_spec(at) -> dict:
+    return chart_spec(at, "sep.figure")
 
 
 def image_sources(at) -> list[str]:
@@ -174,8 +125,8 @@ def errors(at) -> str:
     return " ".join(e.value for e in at.error)
 
 
-# ----------------------------------------------------------------------------- fake-core tests
-def test_default_demo_track_renders_all_panels(fake_core):
+# ----------------------------------------------------------------------------- page tests
+def test_default_demo_track_renders_all_panels(tiny_core):
     at = explorer()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Mask explorer"
@@ -194,10 +145,10 @@ def test_default_demo_track_renders_all_panels(fake_core):
     assert at.query_params.get("alpha") == "0.50"
 
 
-def test_moving_alpha_changes_binary_mask_and_stems_without_rerunning_the_mask(fake_core):
+def test_moving_alpha_changes_binary_mask_and_stems_without_rerunning_the_mask(tiny_core):
     at = explorer()
     before_img, before_audio = image_sources(at), audio_srcs(at)
-    calls = _probability_mask.calls
+    calls = len(CALLS)
     at.slider(key="sep.alpha").set_value(0.8).run()
     assert not at.exception, [e.value for e in at.exception]
     after_img, after_audio = image_sources(at), audio_srcs(at)
@@ -206,11 +157,11 @@ def test_moving_alpha_changes_binary_mask_and_stems_without_rerunning_the_mask(f
     assert after_img[4] != before_img[4]  # estimated vocal spectrogram
     assert image_names(at)[3] == "Binary vocal mask at α = 0.80"
     assert after_audio[-2:] != before_audio[-2:]  # stems changed
-    assert _probability_mask.calls == calls  # the mask was not recomputed
+    assert len(CALLS) == calls  # the mask was not recomputed
     assert at.query_params.get("alpha") == "0.80"
 
 
-def test_method_switch_and_soft_rule(fake_core):
+def test_method_switch_and_soft_rule(tiny_core):
     at = explorer()
     prob_dnn = image_sources(at)[2]
     at.selectbox(key="sep.method").set_value("traditional").run()
@@ -224,7 +175,7 @@ def test_method_switch_and_soft_rule(fake_core):
     assert image_names(at)[3].startswith("Soft vocal mask")
 
 
-def test_query_params_preselect_track_method_alpha(fake_core):
+def test_query_params_preselect_track_method_alpha(tiny_core):
     at = explorer({"track": "beta", "method": "oracle", "alpha": "0.7"})
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="sep.demo").value == "beta"
@@ -237,14 +188,14 @@ def test_query_params_preselect_track_method_alpha(fake_core):
     assert at.query_params.get("alpha") == "0.30"
 
 
-def test_unknown_linked_track_warns_and_falls_back(fake_core):
+def test_unknown_linked_track_warns_and_falls_back(tiny_core):
     at = explorer({"track": "no-such-track", "alpha": "5"})
     assert not at.exception
     assert "no-such-track" in " ".join(w.value for w in at.warning)
     assert at.slider(key="sep.alpha").value == pytest.approx(0.99)  # clipped
 
 
-def test_dataset_folder_lists_and_loads_tracks(fake_core, tmp_path):
+def test_dataset_folder_lists_and_loads_tracks(tiny_core, tmp_path):
     root = tmp_path / "data"
     write_track(root / "song_x", make_stems(seed=3))
     write_track(root / "song_y", make_stems(seed=4))
@@ -258,7 +209,7 @@ def test_dataset_folder_lists_and_loads_tracks(fake_core, tmp_path):
     assert at.query_params.get("track") == str(root / "song_x")
 
 
-def test_upload_mixture_only_offers_no_oracle(fake_core):
+def test_upload_mixture_only_offers_no_oracle(tiny_core):
     stems = make_stems()
     at = explorer()
     at.radio(key="sep.source").set_value("upload").run()
@@ -267,14 +218,13 @@ def test_upload_mixture_only_offers_no_oracle(fake_core):
     ).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="sep.method").options == [
-        "DNN (Deep Karaoke)",
-        "Traditional (supervised NMF)",
+        m.label for m in METHOD_SPECS if not m.needs_references
     ]
     assert len(image_names(at)) == 4  # no ideal mask without references
     assert "track" not in at.query_params
 
 
-def test_upload_with_one_reference_derives_the_other(fake_core):
+def test_upload_with_one_reference_derives_the_other(tiny_core):
     stems = make_stems()
     at = explorer()
     at.radio(key="sep.source").set_value("upload").run()
@@ -289,7 +239,7 @@ def test_upload_with_one_reference_derives_the_other(fake_core):
     assert "oracle" in at.selectbox(key="sep.method").options[2].lower()
 
 
-def test_bad_upload_shows_error_and_page_keeps_running(fake_core):
+def test_bad_upload_shows_error_and_page_keeps_running(tiny_core):
     at = explorer()
     at.radio(key="sep.source").set_value("upload").run()
     at.file_uploader(key="sep.up.mixture").set_value(
@@ -300,7 +250,7 @@ def test_bad_upload_shows_error_and_page_keeps_running(fake_core):
     assert at.title[0].value == "Mask explorer"
 
 
-def test_mismatched_reference_length_shows_error(fake_core):
+def test_mismatched_reference_length_shows_error(tiny_core):
     stems = make_stems()
     at = explorer()
     at.radio(key="sep.source").set_value("upload").run()
@@ -315,7 +265,7 @@ def test_mismatched_reference_length_shows_error(fake_core):
     assert not at.get("plotly_chart")
 
 
-def test_mismatched_stems_in_a_dataset_track_shows_error(fake_core, tmp_path):
+def test_mismatched_stems_in_a_dataset_track_shows_error(tiny_core, tmp_path):
     folder = write_track(tmp_path / "data" / "broken", make_stems())
     sf.write(folder / "vocals.wav", make_stems(0.5)[0, 0], SR)
     at = explorer({"track": str(folder)})
@@ -323,7 +273,7 @@ def test_mismatched_stems_in_a_dataset_track_shows_error(fake_core, tmp_path):
     assert "DatasetError" in errors(at)
 
 
-def test_missing_demo_tracks_says_what_to_do(fake_core, monkeypatch, tmp_path):
+def test_missing_demo_tracks_says_what_to_do(tiny_core, monkeypatch, tmp_path):
     monkeypatch.setenv("GENEX_ASSETS", str(tmp_path / "empty"))
     at = explorer()
     assert not at.exception
@@ -334,17 +284,15 @@ def test_missing_demo_tracks_says_what_to_do(fake_core, monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_real_demo_track_with_shipped_separator_moves_alpha():
     """The shipped DNN on the first shipped demo track; α moves without re-running it."""
-    import core.separation
-
     calls = []
-    real = core.separation.probability_mask
+    real = separate.probability_mask
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("method"))
         return real(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core.separation, "probability_mask", counting)
+        mp.setattr(separate, "probability_mask", counting)
         at = explorer()
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, errors(at)
@@ -360,7 +308,7 @@ def test_real_demo_track_with_shipped_separator_moves_alpha():
         assert not at.error, errors(at)
 
 
-def test_frequency_range_zooms_the_panels(fake_core):
+def test_frequency_range_zooms_the_panels(tiny_core):
     at = explorer()
     assert figure_spec(at)["layout"]["yaxis"]["range"][1] == pytest.approx(SR / 2)
     before = image_sources(at)
@@ -371,7 +319,7 @@ def test_frequency_range_zooms_the_panels(fake_core):
     assert image_sources(at)[0] != before[0]  # re-pooled from the kept bins, not just zoomed
 
 
-def test_coming_back_from_another_page_restores_the_url_state(fake_core):
+def test_coming_back_from_another_page_restores_the_url_state(tiny_core):
     at = explorer({"track": "beta", "alpha": "0.7"})
     at.slider(key="sep.alpha").set_value(0.3).run()
     qp = dict(at.query_params)
@@ -386,15 +334,15 @@ def test_coming_back_from_another_page_restores_the_url_state(fake_core):
     assert at.selectbox(key="sep.demo").value == "beta"
 
 
-def test_switching_method_after_a_failing_method_is_not_undone(fake_core, monkeypatch):
+def test_switching_method_after_a_failing_method_is_not_undone(tiny_core, monkeypatch):
     from core.errors import CheckpointError
 
     def failing(mixture, sr, *, method="dnn", **kw):
         if method == "dnn":
             raise CheckpointError("the shipped separator 'dnn.pt' is missing")
-        return _probability_mask(mixture, sr, method=method, **kw)
+        return tiny_probability_mask(mixture, sr, method=method, **kw)
 
-    monkeypatch.setattr(FAKE_SEPARATION, "probability_mask", failing)
+    monkeypatch.setattr(separate, "probability_mask", failing)
     at = explorer({"method": "dnn"})
     assert not at.exception
     assert "CheckpointError" in errors(at)
@@ -405,7 +353,7 @@ def test_switching_method_after_a_failing_method_is_not_undone(fake_core, monkey
     assert len(image_names(at)) == 5
 
 
-def test_linked_dataset_folder_opens_that_track(fake_core, tmp_path):
+def test_linked_dataset_folder_opens_that_track(tiny_core, tmp_path):
     root = tmp_path / "corpus" / "test"
     write_track(root / "song_a", make_stems(seed=5))
     folder = write_track(root / "song_b", make_stems(seed=6))
@@ -420,14 +368,8 @@ def test_linked_dataset_folder_opens_that_track(fake_core, tmp_path):
     assert at.query_params.get("track") == str(folder)
 
 
-def test_a_typed_model_file_is_passed_to_the_method(fake_core, monkeypatch, tmp_path):
-    seen = []
-
-    def recording(mixture, sr, *, method="dnn", checkpoint=None, **kw):
-        seen.append((method, checkpoint))
-        return _probability_mask(mixture, sr, method=method, checkpoint=checkpoint, **kw)
-
-    monkeypatch.setattr(FAKE_SEPARATION, "probability_mask", recording)
+def test_a_typed_model_file_is_passed_to_the_method(tiny_core, tmp_path):
+    seen = CALLS
     at = explorer()
     assert ("dnn", None) in seen
     at.text_input(key="sep.checkpoint").input(str(tmp_path / "my.pt")).run()
@@ -436,3 +378,94 @@ def test_a_typed_model_file_is_passed_to_the_method(fake_core, monkeypatch, tmp_
     at.selectbox(key="sep.method").set_value("oracle-irm").run()
     assert not at.exception, [e.value for e in at.exception]
     assert seen[-1] == ("oracle-irm", None)  # oracles ignore the model file
+
+
+# ----------------------------------------------------------------------------- reliability
+RELIABILITY = "Calibration on this track: reliability diagram"
+ECE_TEXT = re.compile(r"\*\*ECE (\d\.\d{3})\*\*")
+
+
+def captions(at) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def shown_ece(at) -> float:
+    match = ECE_TEXT.search(captions(at))
+    assert match, captions(at)
+    return float(match.group(1))
+
+
+def has_reliability_chart(at) -> bool:
+    return any(c.proto.id.endswith("-sep.reliability") for c in at.get("plotly_chart"))
+
+
+def test_reliability_diagram_for_a_model_is_computed_once_and_follows_alpha(tiny_core, monkeypatch):
+    computed = []
+    real = ev.stem_reliability
+
+    def counting(*args, **kwargs):
+        computed.append(kwargs.get("weights") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "stem_reliability", counting)
+    at = explorer()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, errors(at)
+    assert RELIABILITY in [e.label for e in at.expander]
+    ece = shown_ece(at)
+    assert 0.0 <= ece <= 1.0
+    spec = chart_spec(at, "sep.reliability")
+    assert [tr["name"] for tr in spec["data"]] == [
+        "Perfect calibration",
+        "Observed",
+        "Share of bins",
+    ]
+    assert f"ECE {ece:.3f}" in spec["layout"]["title"]["text"]
+    assert spec["layout"]["shapes"][0]["x0"] == pytest.approx(0.5)
+    assert computed == [False]
+    at.slider(key="sep.alpha").set_value(0.8).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert chart_spec(at, "sep.reliability")["layout"]["shapes"][0]["x0"] == pytest.approx(0.8)
+    assert shown_ece(at) == ece
+    assert computed == [False]  # α does not recompute the curve
+    at.checkbox(key="sep.rel.weighted").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "weighted by mixture magnitude" in captions(at)
+    assert computed == [False, True]
+    at.selectbox(key="sep.rule").set_value("soft").run()
+    assert not chart_spec(at, "sep.reliability")["layout"].get("shapes")  # soft: no α
+
+
+def test_reliability_diagram_is_not_offered_for_an_oracle(tiny_core):
+    at = explorer({"method": "oracle-irm"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, errors(at)
+    assert "No reliability diagram for an oracle mask" in captions(at)
+    assert not has_reliability_chart(at)
+
+
+def test_stemless_upload_explains_why_there_is_no_reliability_diagram(tiny_core):
+    at = explorer()
+    at.radio(key="sep.source").set_value("upload").run()
+    at.file_uploader(key="sep.up.mixture").set_value(
+        ("mix.wav", wav_bytes(make_stems().sum(0)[0]), "audio/wav")
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, errors(at)
+    assert RELIABILITY in [e.label for e in at.expander]
+    assert "No reliability diagram: it compares P with the ideal binary mask" in captions(at)
+    assert not has_reliability_chart(at)
+    assert not ECE_TEXT.search(captions(at))
+
+
+@pytest.mark.slow
+def test_real_demo_track_shows_the_shipped_separators_reliability():
+    """The shipped DNN on the first shipped demo track (which has stems): an ECE, no error."""
+    at = explorer()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, errors(at)
+    assert at.selectbox(key="sep.method").value == "dnn"
+    ece = shown_ece(at)
+    assert 0.0 <= ece < 0.5  # a calibrated model, not P = 1 - IBM
+    spec = chart_spec(at, "sep.reliability")
+    assert f"ECE {ece:.3f}" in spec["layout"]["title"]["text"]

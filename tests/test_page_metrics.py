@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 
+from core.errors import ResultsError
+from core.evaluation.bss import BssEval
+from core.evaluation.results import create_run, open_run
+from core.paths import assets_dir
 from dashboard import metrics_view as mv
-from tests.conftest import REPO_ROOT, app_test
+from tests.conftest import app_test
 from tests.test_metrics_view import make_tidy
-
-EXPLORER = (REPO_ROOT / "pages" / "mask_explorer.py").is_file()
 
 
 def write_run(folder, tidy, config):
-    """Write ``tidy`` as a real results run with :mod:`core.results` (museval JSON + table)."""
-    from core.metrics import BssEval
-    from core.results import create_run
-
+    """Write ``tidy`` as a real results run: core's BssEval per α, stored by core.evaluation."""
     run = create_run(folder, config)
     for (track, method), g in tidy.groupby(["track", "method"], sort=True):
         by_alpha = {}
@@ -38,6 +40,7 @@ def write_run(folder, tidy, config):
                 sources=("vocals", "accompaniment"),
             )  # fmt: skip
         run.write_track(track, method, by_alpha)
+    run.write_tidy()
     return run
 
 
@@ -45,7 +48,7 @@ def write_run(folder, tidy, config):
 def synthetic_run(tmp_path_factory):
     """A real results run (3 tracks × dnn/traditional/oracle × 10 α) in a temp assets dir."""
     assets = tmp_path_factory.mktemp("assets")
-    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(1)))
+    tidy = make_tidy(np.random.default_rng(1))
     config = {
         "command": "genex evaluate --data assets/demo_tracks --out assets/results/demo",
         "methods": ["dnn", "traditional", "oracle"],
@@ -72,6 +75,13 @@ def _curves(spec):
     return [t for t in spec["data"] if (t.get("meta") or {}).get("role") in ("curve", "ceiling")]
 
 
+def _array(values):
+    """A plotly JSON array: a list, or a typed array ``{"dtype": "f8", "bdata": base64}``."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
 def _ok(at):
     assert not at.exception, [e.value for e in at.exception]
 
@@ -86,6 +96,13 @@ def test_default_run_renders_every_view(run_dir):
     spec = _spec(at)
     assert {t["meta"]["method"] for t in _curves(spec)} == {"dnn", "traditional", "oracle"}
     assert "median over tracks" in spec["layout"]["title"]["text"]
+    # the curve is core's summary (median over tracks of per-track medians), not a page's own
+    expected = open_run(run_dir).summary()
+    expected = expected[
+        (expected.method == "dnn") & (expected.metric == "SDR") & (expected.target == "vocals")
+    ]
+    dnn = next(t for t in _curves(spec) if t["meta"]["method"] == "dnn")
+    np.testing.assert_allclose(_array(dnn["y"]), expected.sort_values("alpha")["median"])
     captions = " ".join(c.value for c in at.caption)
     assert "vocals + accompaniment" in captions and "1 s windows" in captions
     assert "median" in captions
@@ -171,8 +188,6 @@ def test_no_runs_found_says_how_to_make_one(tmp_path, monkeypatch):
 def test_clicking_a_point_opens_the_mask_explorer(
     run_dir, monkeypatch, track_choice, chart, custom, expected_track
 ):
-    import streamlit as st
-
     calls = []
     real_switch = st.switch_page
 
@@ -188,10 +203,6 @@ def test_clicking_a_point_opens_the_mask_explorer(
     at.run()
     _ok(at)
     expected = {"track": expected_track, "method": custom[1], "alpha": f"{custom[2]:.2f}"}
-    if not EXPLORER:
-        # the explorer is not shipped yet: the page says where it would have gone
-        assert any(str(expected) in i.value for i in at.info)
-        pytest.skip("pages/mask_explorer.py not present: switch not checkable yet")
     assert calls == [("../pages/mask_explorer.py", expected)]
     # landed on the explorer, which keeps the α and method it was sent
     assert at.title[0].value == "Mask explorer"
@@ -218,11 +229,10 @@ def test_a_folder_with_a_foreign_config_json_is_refused(run_dir, tmp_path):
 
 
 def test_the_page_reads_what_core_results_wrote(run_dir):
-    from core.results import open_run
-
     run = mv.load_run(run_dir)
-    expected = open_run(run_dir).tidy()
-    assert len(run.tidy) == len(expected)
+    stored = open_run(run_dir)
+    assert run.tidy.equals(stored.tidy())
+    assert run.summary.equals(stored.summary())
     assert run.tracks == ["song_a", "song_b", "song_c"]
     assert run.methods == ["dnn", "traditional", "oracle"]
     assert len(run.alphas) == 10
@@ -231,9 +241,7 @@ def test_the_page_reads_what_core_results_wrote(run_dir):
 
 @pytest.mark.slow
 def test_switching_to_a_run_with_other_tracks_and_methods(run_dir, tmp_path):
-    tidy = mv.normalize_tidy(
-        make_tidy(np.random.default_rng(2), tracks=("other_x", "other_y"), methods=("dnn",))
-    )
+    tidy = make_tidy(np.random.default_rng(2), tracks=("other_x", "other_y"), methods=("dnn",))
     other = tmp_path / "other_run"
     write_run(other, tidy, {"methods": ["dnn"], "alphas": sorted(set(tidy.alpha))})
     at = app_test("metrics.py", timeout=120)
@@ -253,32 +261,26 @@ def test_switching_to_a_run_with_other_tracks_and_methods(run_dir, tmp_path):
 
 
 def test_load_run_sees_new_results_and_refuses_non_runs(tmp_path):
-    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(3), tracks=("t1",)))
+    tidy = make_tidy(np.random.default_rng(3), tracks=("t1",))
     folder = tmp_path / "run"
     cfg = {"methods": ["dnn", "traditional", "oracle"], "alphas": sorted(set(tidy.alpha))}
     write_run(folder, tidy[tidy.method == "dnn"], cfg)
     assert mv.load_run(folder).methods == ["dnn"]
     write_run(folder, tidy, cfg)  # resumes: the cache notices the new files
     assert mv.load_run(folder).methods == ["dnn", "traditional", "oracle"]
-    from core.errors import ResultsError
-
     with pytest.raises(ResultsError, match="not a results run"):
         mv.load_run(tmp_path / "missing")
 
 
 @pytest.mark.slow
 def test_the_shipped_run_is_shown_by_default(monkeypatch, tmp_path):
-    from core.paths import assets_dir
-
     shipped = assets_dir() / "results" / "demo"
-    if not (shipped / "config.json").is_file():
-        pytest.skip("the shipped results run assets/results/demo is not present")
+    run = mv.load_run(shipped)  # a missing shipped run fails here, loudly
     monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "no_results"))
     at = app_test("metrics.py", timeout=120)
     _ok(at)
     assert not at.error
-    assert mv.Path(at.selectbox(key="met.run").value).resolve() == shipped.resolve()
+    assert Path(at.selectbox(key="met.run").value).resolve() == shipped.resolve()
     assert len(at.get("plotly_chart")) == 4
-    run = mv.load_run(shipped)
     assert at.selectbox(key="met.track").options == ["median over tracks", *run.tracks]
     assert {t["meta"]["method"] for t in _curves(_spec(at))} == set(run.methods)

@@ -9,16 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import CoreError, ResultsError
-from core.metrics import BssEval
-from core.results import (
+from core.errors import CoreError, InvalidConfigError, ResultsError
+from core.evaluation.bss import BssEval
+from core.evaluation.results import (
     TIDY_COLUMNS,
     create_run,
+    describe,
     export_museval,
     museval_document,
     open_run,
+    per_track_medians,
+    sir_sar_means,
     summary,
     tidy,
+    track_summary,
 )
 
 CONFIG = {"methods": ["dnn", "oracle"], "alphas": [0.25, 0.5], "rule": "paper", "seed": 0}
@@ -60,8 +64,22 @@ def test_round_trip_json_and_tidy(tmp_path, rng):
     )
     sir = df[(df.alpha == 0.25) & (df.target == "vocals") & (df.metric == "SIR") & (df.window == 0)]
     assert math.isnan(sir["value"].item())  # +inf stored as NaN (museval's convention)
-    assert (tmp_path / "run" / "metrics.parquet").is_file()
+    # the table is written once, when the run ends; before that it is built from the JSON files
+    assert not (tmp_path / "run" / "metrics.parquet").exists()
+    written = reopened.write_tidy()
+    assert written == tmp_path / "run" / "metrics.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(written), df)
     pd.testing.assert_frame_equal(tidy(tmp_path / "run"), df)
+
+
+def test_a_stale_table_is_not_served(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    run.write_tidy()
+    run.write_track("b", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    # the written table lacks track b: tidy() rebuilds from the JSON files instead
+    assert set(pd.read_parquet(tmp_path / "metrics.parquet")["track"]) == {"a"}
+    assert set(run.tidy()["track"]) == {"a", "b"}
 
 
 def test_document_is_museval_schema_and_json2df_readable(tmp_path, rng):
@@ -79,7 +97,7 @@ def test_document_is_museval_schema_and_json2df_readable(tmp_path, rng):
     assert [t["name"] for t in plain["targets"]] == ["vocals", "accompaniment"]
     import jsonschema
 
-    from core.metrics import _import_museval
+    from core.evaluation.bss import _import_museval
 
     museval = _import_museval()
     from pathlib import Path
@@ -110,6 +128,38 @@ def test_summary_median_then_iqr_over_tracks():
     # per-track medians 2, 5, 10 -> median 5, IQR 3.5 .. 7.5
     assert r["median"] == 5.0 and r["q25"] == 3.5 and r["q75"] == 7.5 and r["n_tracks"] == 3
     assert summary(df.iloc[:0]).empty
+    assert per_track_medians(df)["value"].tolist() == [2.0, 5.0, 10.0]  # NaN window ignored
+
+    one = track_summary(df, "c")  # quartiles over the windows of one track
+    assert one[["median", "q25", "q75", "n_windows"]].iloc[0].tolist() == [10.0, 9.5, 10.5, 3]
+    assert track_summary(df, "a")["n_windows"].item() == 2
+
+
+def test_sir_sar_means_are_means_over_tracks_of_per_track_medians():
+    rows = []
+    values = {("a", "SIR"): [1.0, 3.0], ("a", "SAR"): [10.0, 10.0],
+              ("b", "SIR"): [5.0, 5.0], ("b", "SAR"): [np.nan, 20.0],
+              ("c", "SIR"): [7.0, 7.0], ("c", "SAR"): [np.nan, np.nan]}  # fmt: skip
+    for (track, metric), vals in values.items():
+        for w, v in enumerate(vals):
+            rows.append((track, "dnn", 0.5, "vocals", metric, w, float(w), v))
+    df = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
+    means = sir_sar_means(df, target="vocals")
+    # track c has no SAR at all: left out; a: (2, 10), b: (5, 20)
+    assert means[["SIR", "SAR", "n"]].iloc[0].tolist() == [3.5, 15.0, 2]
+    assert sir_sar_means(df, target="accompaniment").empty
+
+
+def test_describe_names_the_best_alpha_and_refuses_unknown_metrics(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    assert "no finished tracks" in describe(run)
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    s = run.summary()
+    best = s[(s.metric == "SAR") & (s.target == "vocals")].sort_values("median").iloc[-1]
+    text = describe(run, metric="SAR")
+    assert f"best median SAR {best['median']:6.2f} dB at α={best['alpha']:.2f}" in text
+    with pytest.raises(InvalidConfigError, match="metric must be one of SDR, SIR, SAR, ISR"):
+        describe(run, metric="PESQ")
 
 
 def test_resume_keeps_finished_and_config_mismatch_errors(tmp_path, rng):
@@ -142,7 +192,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, rng, monkeypatch):
     run = create_run(tmp_path, CONFIG)
     run.write_track("a", "dnn", {0.5: _fake_eval(rng)})
     before = (tmp_path / "a.dnn.json").read_text()
-    import core.results as results
+    import core.evaluation.results as results
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

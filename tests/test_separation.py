@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
-from core.separation import (
-    METHODS,
+from core.karaoke.methods import METHODS, method_spec
+from core.karaoke.separate import (
     MODEL_SR,
     MODEL_STFT,
+    default_model_file,
     input_stft_config,
     map_mask,
     mask_result_from_prob,
@@ -26,8 +27,21 @@ def _stems(rng, sr, seconds=0.5, ch=2):
     return refs.astype(np.float32)
 
 
-def test_methods_tuple():
+def test_methods_come_from_the_registry():
     assert METHODS == ("dnn", "traditional", "oracle", "oracle-irm")
+    assert [method_spec(m).needs_references for m in METHODS] == [False, False, True, True]
+
+
+def test_default_model_file_is_the_registry_file_and_missing_is_a_checkpoint_error(
+    tmp_path, monkeypatch
+):
+    assert default_model_file("dnn").name == method_spec("dnn").model_file == "dnn.pt"
+    assert default_model_file("traditional").name == "nmf.npz"
+    with pytest.raises(InvalidConfigError, match="no model file"):
+        default_model_file("oracle")
+    monkeypatch.setenv("GENEX_ASSETS", str(tmp_path / "empty"))
+    with pytest.raises(CheckpointError, match="genex train-nmf"):
+        default_model_file("traditional")
 
 
 @pytest.mark.parametrize("sr,ch", [(44100, 2), (22050, 1), (16000, 2)])
@@ -61,7 +75,6 @@ def test_oracle_needs_references(rng):
 
 
 def test_missing_or_wrong_checkpoint_is_an_error_never_the_input(rng, tmp_path, monkeypatch):
-    pytest.importorskip("torch")
     from core.checkpoint import save_checkpoint
 
     mix = _stems(rng, 16000).sum(0)
@@ -78,8 +91,9 @@ def test_missing_or_wrong_checkpoint_is_an_error_never_the_input(rng, tmp_path, 
 
 
 def test_dnn_stereo_44k_in_stereo_44k_out(rng, tmp_path):
-    torch = pytest.importorskip("torch")
-    from core.separator import DnnConfig, KaraokeDNN, save_separator
+    import torch
+
+    from core.karaoke.dnn import DnnConfig, KaraokeDNN, save_separator
 
     torch.manual_seed(0)
     model = KaraokeDNN(DnnConfig(sr=8000, n_fft=128, hop_length=64, frames=4, hidden=8))

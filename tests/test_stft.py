@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidConfigError
-from core.stft import StftConfig, frame_times, istft, magnitude_db, stft
+from core.signal.stft import (
+    StftConfig,
+    frame_times,
+    istft,
+    istft_frames_major,
+    magnitude_db,
+    stft,
+)
 
 
 @pytest.mark.parametrize("cfg", [StftConfig(), StftConfig(n_fft=512, hop_length=128)])
@@ -39,3 +46,15 @@ def test_config_round_trip_and_validation():
 def test_frame_times():
     t = frame_times(3, sr=22050, config=StftConfig(hop_length=441))
     np.testing.assert_allclose(t, [0.0, 0.02, 0.04])
+
+
+@pytest.mark.parametrize("hop", [128, 300])  # 300 does not divide n_fft: librosa fallback
+def test_istft_frames_major_equals_istft(tone, rng, hop):
+    y, _ = tone
+    cfg = StftConfig(n_fft=512, hop_length=hop)
+    S = stft(y, cfg) * rng.random((1, cfg.n_bins, 1)).astype(np.float32)  # a masked spectrum
+    fast = istft_frames_major(np.ascontiguousarray(S.transpose(0, 2, 1)), cfg, length=y.shape[1])
+    assert fast.shape == y.shape and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, istft(S, cfg, length=y.shape[1]), atol=1e-6)
+    with pytest.raises(InvalidConfigError, match="frames"):
+        istft_frames_major(S, cfg, length=y.shape[1])  # bins-major by mistake

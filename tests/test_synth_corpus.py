@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidConfigError
-from core.synth_corpus import (
+from core.karaoke.synth import (
     LEAD_PROGRAMS,
     VOICE_PROGRAMS,
     VOICE_SHARE,
     compose_song,
-    fluidsynth_available,
     render_song,
     render_stems,
 )
+from core.signal.soundfont import fluidsynth_available
 
 needs_fluidsynth = pytest.mark.skipif(not fluidsynth_available(), reason="libfluidsynth missing")
 SR = 16000
@@ -134,10 +134,145 @@ def test_render_rejects_bad_options():
 def test_scores_are_pinned_for_reproducible_corpora():
     """Regression: a change to the composer silently changes every corpus made with a seed.
 
-    If this fails on purpose, bump ``core.corpus.GENERATOR_VERSION``, regenerate the demo
+    If this fails on purpose, bump ``core.karaoke.tracks.GENERATOR_VERSION``, regenerate the demo
     tracks, and tell whoever trained on an existing corpus.
     """
     import hashlib
 
     digest = hashlib.sha1(repr(_notes(compose_song(1, 0, seconds=15))).encode()).hexdigest()
     assert digest == PINNED_NOTES_DIGEST
+
+
+# ---------------------------------------------------------------- source sets (train / unseen)
+
+import json  # noqa: E402
+
+from core.errors import DependencyError  # noqa: E402
+from core.karaoke.corpus import make_synthetic_corpus, read_corpus_meta  # noqa: E402
+from core.karaoke.synth import (  # noqa: E402
+    SOURCE_PRESETS,
+    SourceSet,
+    check_heldout,
+    draw_sources,
+    source_set,
+)
+from core.karaoke.tracks import list_tracks, load_track  # noqa: E402
+from core.signal.soundfont import soundfont_path  # noqa: E402
+
+
+def _require(*soundfonts: str, espeak: bool = False) -> None:
+    """Fail (not skip) with what to install: CI must exercise the unseen-source renderers."""
+    from core.karaoke.voices import espeak_path
+
+    try:
+        for name in soundfonts:
+            soundfont_path(name)
+        if espeak:
+            espeak_path()
+    except DependencyError as exc:
+        pytest.fail(str(exc))
+
+
+def test_unseen_preset_shares_no_source_with_train():
+    train, unseen = SOURCE_PRESETS["train"], SOURCE_PRESETS["unseen"]
+    assert unseen.heldout and not train.heldout
+    assert not set(train.soundfonts) & set(unseen.soundfonts)
+    assert not set(train.voices) & set(unseen.voices)
+    assert {"TimGM6mb"} <= set(train.soundfonts) and {"gm", "formant"} <= set(train.voices)
+    check_heldout(unseen)
+
+
+def test_heldout_overlap_is_refused():
+    with pytest.raises(InvalidConfigError, match="shared soundfonts \\['TimGM6mb'\\]"):
+        source_set("unseen", soundfonts=["TimGM6mb"])
+    with pytest.raises(InvalidConfigError, match="shared voice families \\['formant'\\]"):
+        source_set("unseen", voices=["espeak", "formant"])
+    bad = SourceSet("mine", ("FluidR3_GM",), ("gm",), heldout=True)
+    with pytest.raises(InvalidConfigError, match="overlaps"):
+        check_heldout(bad)
+    assert source_set("train", voices=["formant"]).name == "train-custom"
+    with pytest.raises(InvalidConfigError, match="voices"):
+        source_set("train", voices=["robot"])
+    with pytest.raises(InvalidConfigError, match="preset"):
+        source_set("holdout")
+
+
+def test_corpus_writer_refuses_overlap_and_train_splits_for_unseen(tmp_path):
+    bad = SourceSet("mine", ("FluidR3_GM",), ("formant",), heldout=True)
+    with pytest.raises(InvalidConfigError, match="overlaps"):
+        make_synthetic_corpus(tmp_path / "a", songs=2, seed=0, sr=SR, seconds=1.0, sources=bad)
+    with pytest.raises(InvalidConfigError, match="test split only"):
+        make_synthetic_corpus(tmp_path / "b", songs=3, seed=0, sr=SR, seconds=1.0,
+                              sources="unseen", splits=(0.8, 0.1, 0.1))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_sources_are_drawn_deterministically_and_leave_the_score_alone():
+    song = compose_song(1, 0, seconds=15)
+    a = draw_sources(song, SOURCE_PRESETS["train"], sr=SR)
+    b = draw_sources(compose_song(1, 0, seconds=15), SOURCE_PRESETS["train"], sr=SR)
+    assert a == b
+    json.dumps(a.to_dict())
+    drawn = [draw_sources(compose_song(1, i, seconds=4), SOURCE_PRESETS["train"], sr=SR)
+             for i in range(24)]
+    assert {d.voice_family for d in drawn} == {"gm", "formant"}
+    assert {d.soundfont for d in drawn} == {"TimGM6mb", "OPL3_FM"}
+    assert any(d.effects["vocals"] for d in drawn) and any(d.effects["accompaniment"]
+                                                            for d in drawn)
+    legacy = draw_sources(song, SOURCE_PRESETS["gm"], sr=SR)
+    assert legacy.effects == {"vocals": [], "accompaniment": []}
+
+
+@needs_fluidsynth
+def test_formant_song_render_is_seeded_exact_and_at_its_level():
+    song = next(s for s in (compose_song(4, i, seconds=2.0) for i in range(40))
+                if draw_sources(s, SOURCE_PRESETS["train"], sr=SR).voice_family == "formant"
+                and draw_sources(s, SOURCE_PRESETS["train"], sr=SR).soundfont == "TimGM6mb")
+    src = draw_sources(song, SOURCE_PRESETS["train"], sr=SR)
+    a = render_song(song, sr=SR, seconds=2.0, sources=src)
+    b = render_song(song, sr=SR, seconds=2.0, sources=src)
+    assert np.array_equal(a.stems, b.stems) and a.sources == src
+    assert np.array_equal(a.mixture, a.stems[0] + a.stems[1])
+    rms = np.sqrt((a.stems.astype(np.float64) ** 2).mean(axis=(1, 2)))
+    assert np.all(rms > 1e-3)
+    assert abs(20 * np.log10(rms[0] / rms[1]) - song.spec.vocal_db) < 0.1
+    stereo = render_song(compose_song(4, song.spec.index, seconds=2.0, stereo=True), sr=SR,
+                         seconds=2.0, channels=2, sources=src)
+    assert stereo.stems.shape == (2, 2, 2 * SR)
+
+
+@pytest.mark.slow
+@needs_fluidsynth
+def test_train_corpus_records_its_sources(tmp_path):
+    _require("TimGM6mb", "OPL3_FM")
+    out = make_synthetic_corpus(tmp_path / "c", songs=3, seed=5, sr=SR, seconds=1.0,
+                                sources="train")
+    meta = read_corpus_meta(out)
+    assert meta["source_set"] == SOURCE_PRESETS["train"].to_dict()
+    assert "--preset train" in str(meta["command"])
+    for entry in meta["tracks"]:  # type: ignore[union-attr]
+        src = entry["sources"]
+        assert src["soundfont"] in ("TimGM6mb", "OPL3_FM")
+        assert src["voice_family"] in ("gm", "formant")
+        assert set(src["effects"]) == {"vocals", "accompaniment"}
+    for path in list_tracks(out):
+        track = load_track(path)
+        assert np.array_equal(track.mixture, track.references[0] + track.references[1])
+
+
+@pytest.mark.slow
+@needs_fluidsynth
+def test_unseen_corpus_is_a_test_split_of_fluidr3_and_espeak(tmp_path):
+    _require("FluidR3_GM", espeak=True)
+    out = make_synthetic_corpus(tmp_path / "u", songs=2, seed=2, sr=SR, seconds=1.5,
+                                sources="unseen")
+    meta = read_corpus_meta(out)
+    assert meta["songs"] == {"train": 0, "valid": 0, "test": 2}
+    assert "--preset unseen" in str(meta["command"]) and "--splits" not in str(meta["command"])
+    for entry in meta["tracks"]:  # type: ignore[union-attr]
+        assert entry["sources"]["soundfont"] == "FluidR3_GM"
+        assert entry["sources"]["voice_family"] == "espeak"
+    for path in list_tracks(out):
+        track = load_track(path)
+        rms = np.sqrt((track.references.astype(np.float64) ** 2).mean(axis=(1, 2)))
+        assert np.all(rms > 1e-3)

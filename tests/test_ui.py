@@ -1,4 +1,5 @@
-"""The shared upload widget: bad audio becomes an st.error and the app keeps running."""
+"""The shared widgets: a CoreError from an upload becomes an st.error and the app keeps running;
+the player plays WAV bytes at the true level."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from streamlit.testing.v1 import AppTest
 def _script():
     import streamlit as st
 
-    from dashboard.ui import audio_player, audio_upload
+    from core.errors import CoreError
+    from core.signal.audio import load_audio
+    from dashboard.ui import AUDIO_TYPES, audio_player, show_error
 
-    res = audio_upload("Mixture", key="t.up", max_seconds=2.0)
+    file = st.file_uploader("Mixture", type=AUDIO_TYPES, key="t.up")
+    res = None
+    if file is not None:
+        try:
+            res = load_audio(file.getvalue(), max_seconds=2.0, name=file.name)
+        except CoreError as exc:
+            show_error(exc)
     if res is None:
         st.write("no audio")
     else:
@@ -36,11 +45,22 @@ def _upload(data: bytes, name: str) -> AppTest:
     return at
 
 
-def test_good_upload_is_decoded(tone):
+def test_good_upload_is_decoded_and_played_as_16_bit_wav(tone):
     y, sr = tone
     at = _upload(_wav(y, sr), "tone.wav")
     assert not at.exception and not at.error
     assert any("loaded 2x16000 at 16000" in m.value for m in at.markdown)
+    assert len(at.get("audio")) == 1
+
+
+def test_wav_bytes_keep_the_level():
+    from core.signal.audio import load_audio
+    from dashboard.ui import _wav_bytes
+
+    quiet = np.full((1, 1600), 0.01, np.float32)
+    y, sr = load_audio(_wav_bytes(quiet, 16000))
+    assert sr == 16000 and y.shape == (1, 1600)
+    np.testing.assert_allclose(y, quiet, atol=1 / 32768)  # not normalised to full scale
 
 
 def test_text_renamed_wav_shows_error_and_app_keeps_running():

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.types import ProgressEvent
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``train-composer`` and ``compose`` to ``sub``."""
@@ -100,10 +102,12 @@ def _fmt(v: Any) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    # lazy: torch and tqdm load only when the command runs (see the module docstring)
     from tqdm import tqdm
 
-    from core.blues import load_midi_folder
-    from core.composer import ComposerConfig, TrainConfig, save_composer, train_composer
+    from core.blues.midi import load_midi_folder
+    from core.blues.model import ComposerConfig, TrainConfig, save_composer
+    from core.blues.train import train_composer
     from core.io_utils import atomic_write_json
 
     model_cfg = ComposerConfig(
@@ -135,10 +139,13 @@ def _train(args: argparse.Namespace) -> int:
     bar = tqdm(total=n_total, desc=f"exp{cfg.model.experiment}", unit="epoch")
     log: list[str] = []
 
-    def progress(epoch: int, n_epochs: int, loss: float, acc: float) -> None:
+    def progress(event: ProgressEvent) -> None:
+        loss, acc = event.metrics["loss"], event.metrics["form_accuracy"]
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}", form=f"{acc:.3f}")
-        line = f"epoch {epoch:4d}/{n_epochs}  loss {loss:.5f} nats/step  form_acc {acc:.4f}"
+        line = (
+            f"epoch {event.done:4d}/{event.total}  loss {loss:.5f} nats/step  form_acc {acc:.4f}"
+        )
         log.append(line)
         tqdm.write(line)
 
@@ -147,7 +154,7 @@ def _train(args: argparse.Namespace) -> int:
     command = _command_line()
     created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     meta = {"command": command, "created": created, "seed": args.seed}
-    path = save_composer(args.out, result, meta=meta)
+    path = save_composer(args.out, result.model, meta=meta)
     summary = {k: v for k, v in result.summary.items() if isinstance(v, float)}
     atomic_write_json(
         Path(str(path) + ".meta.json"),
@@ -164,10 +171,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compose(args: argparse.Namespace) -> int:
-    from core.composer import compose, default_checkpoint, load_composer
-    from core.composer_measures import form_accuracy_per_chorus, measure_composition
+    # lazy: torch and pretty_midi load only when the command runs (see the module docstring)
+    from core.blues.generate import compose
+    from core.blues.measures import form_accuracy_per_chorus, measure_composition
+    from core.blues.midi import midi_to_bytes, midi_to_roll, render_audio, roll_to_midi
+    from core.blues.model import default_checkpoint, load_composer
     from core.io_utils import atomic_write_bytes
-    from core.midi import midi_to_bytes, midi_to_roll, render_audio, roll_to_midi
 
     ckpt = args.checkpoint or default_checkpoint(2)
     model = load_composer(ckpt)
@@ -189,7 +198,7 @@ def _compose(args: argparse.Namespace) -> int:
     measures = measure_composition(comp)
     measures["n_prime_steps"] = float(comp.n_prime_steps)
     if args.wav is not None:
-        from core.audio import audio_to_bytes
+        from core.signal.audio import audio_to_bytes
 
         audio = render_audio(pm, sr=22050)
         atomic_write_bytes(args.wav, audio_to_bytes(audio.y, audio.sr, fmt="WAV", subtype="PCM_16"))

@@ -1,10 +1,19 @@
-"""``genex`` subcommands of the metrics experiment: ``evaluate`` and ``results``."""
+"""``genex`` subcommands of the metrics experiment: ``evaluate`` and ``results``.
+
+:mod:`core.evaluation` (pandas, scipy) is imported when a subcommand runs, so ``genex --help``
+stays quick; the method and rule choices come from the one registry, :mod:`core.karaoke.methods`.
+The split and metric names are checked by core when the command runs (exit code 2 either way).
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 from typing import Any
+
+from core.errors import InvalidConfigError
+from core.karaoke.methods import METHODS, RULES
+from core.types import ProgressEvent
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--methods",
         default="dnn,traditional,oracle",
-        help="comma list of dnn, traditional, oracle, oracle-irm (default: %(default)s)",
+        help=f"comma list of {', '.join(METHODS)} (default: %(default)s)",
     )
     p.add_argument(
         "--alphas",
@@ -38,10 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--rule",
         default="paper",
-        choices=("paper", "complement", "soft"),
+        choices=RULES,
         help="thresholding rule (default: %(default)s)",
     )
-    p.add_argument("--split", default=None, choices=("train", "valid", "test"), help="corpus split")
+    p.add_argument("--split", default=None, help="corpus split (a folder of DATA)")
     p.add_argument("--tracks", default=None, help="comma list of track names to keep")
     p.add_argument("--win", type=float, default=1.0, help="window, seconds (default: 1)")
     p.add_argument("--hop", type=float, default=1.0, help="hop, seconds (default: 1)")
@@ -55,14 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     r = sub.add_parser("results", help="summarise a results run (best α per method and target)")
     r.add_argument("run", help="results run folder")
-    r.add_argument("--metric", default="SDR", choices=("SDR", "SIR", "SAR", "ISR"))
+    r.add_argument("--metric", default="SDR", help="BSS Eval metric to rank by (default: SDR)")
     r.add_argument("--export-museval", default=None, help="also write plain museval JSON here")
     r.set_defaults(func=_results)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from core.errors import InvalidConfigError
-    from core.evaluate import evaluate_tracks, find_tracks, parse_alphas, parse_methods
+    from core.evaluation.results import describe
+    from core.evaluation.sweep import evaluate_tracks, find_tracks, parse_alphas, parse_methods
 
     methods = parse_methods(args.methods)
     alphas = parse_alphas(args.alphas)
@@ -76,30 +85,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         tracks = [t for t in tracks if t.name in keep]
     command = _reconstruct(args)
-    bars: dict[str, Any] = {}
-    progress = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bars["track"] = tqdm(total=len(tracks), desc="tracks", unit="track", position=0)
-
-        def progress(kind: str, done: int, total: int, label: str) -> None:
-            if kind == "track":
-                bars["track"].n = done
-                bars["track"].set_postfix_str(label)
-                bars["track"].refresh()
-                return
-            bar = bars.get("alpha")
-            if bar is None or done == 1:
-                if bar is not None:
-                    bar.close()
-                bar = bars["alpha"] = tqdm(
-                    total=total, desc="  α", unit="α", position=1, leave=False
-                )
-            bar.n = done
-            bar.set_postfix_str(label)
-            bar.refresh()
-
+    bars = None if args.quiet else _Bars(len(tracks))
     try:
         run = evaluate_tracks(
             tracks,
@@ -117,15 +103,44 @@ def _evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             overwrite=args.overwrite,
             command=command,
-            progress=progress,
+            progress=bars,
         )
     finally:
-        for bar in bars.values():
-            bar.close()
-    from core.results import describe
-
+        if bars is not None:
+            bars.close()
     print(describe(run))
     return 0
+
+
+class _Bars:
+    """tqdm bars for :func:`core.evaluation.sweep.evaluate_tracks`: tracks, and α within one."""
+
+    def __init__(self, n_tracks: int) -> None:
+        from tqdm import tqdm  # lazy, as the evaluation itself
+
+        self._tqdm = tqdm
+        self._track = tqdm(total=n_tracks, desc="tracks", unit="track", position=0)
+        self._alpha: Any = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "track":
+            bar = self._track
+        else:
+            if self._alpha is None or event.done == 1:  # a new track x method starts
+                if self._alpha is not None:
+                    self._alpha.close()
+                self._alpha = self._tqdm(
+                    total=event.total, desc="  α", unit="α", position=1, leave=False
+                )
+            bar = self._alpha
+        bar.n = event.done
+        bar.set_postfix_str(event.message)
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in (self._alpha, self._track):
+            if bar is not None:
+                bar.close()
 
 
 def _reconstruct(args: argparse.Namespace) -> str:
@@ -149,7 +164,7 @@ def _reconstruct(args: argparse.Namespace) -> str:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from core.results import describe, export_museval, open_run
+    from core.evaluation.results import describe, export_museval, open_run
 
     run = open_run(args.run)
     print(describe(run, metric=args.metric))

@@ -1,6 +1,6 @@
 """``genex`` subcommands of the separator experiment: train-separator, train-nmf, separate.
 
-Flags map 1:1 onto :class:`core.separator.DnnConfig` and :class:`core.nmf_baseline.NmfConfig`
+Flags map 1:1 onto :class:`core.karaoke.dnn.DnnConfig` and :class:`core.karaoke.nmf.NmfConfig`
 fields. Heavy modules (torch, sklearn) are imported inside the handlers, so ``genex --help``
 stays fast.
 """
@@ -13,19 +13,26 @@ import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from core.errors import InvalidConfigError
 from core.io_utils import atomic_write_json
+from core.karaoke.dnn_config import DnnConfig
+from core.karaoke.methods import (
+    METHOD_SPECS,
+    METHODS,
+    RULE_LABELS,
+    RULES,
+    MethodId,
+    check_alpha,
+    check_rule,
+)
+from core.types import ProgressEvent
 
-# defaults shown in --help come from the dataclasses (kept in sync by hand: plain literals here
-# so that building the parser does not import torch)
-_DNN_DEFAULTS = {
-    "hidden": 128, "lr": 1e-3, "batch_size": 128, "patience": 4, "train_step": 4,
-    "gain_db": 6.0, "loss": "bce", "weight_decay": 0.0, "remix": 0.5, "vocal_gain_db": 3.0,
-}
+#: Defaults shown in ``--help`` (the config module does not import torch).
+_DNN_DEFAULTS = DnnConfig().to_dict()
 
 
 def _command(args: argparse.Namespace, name: str) -> str:
@@ -56,6 +63,34 @@ def write_sidecar(path: str | Path, *, command: str, seed: int, summary: dict[st
     )
 
 
+#: ``train-separator`` flags that set one :class:`DnnConfig` field: (flag, type or choices, help).
+_DNN_FLAGS: tuple[tuple[str, Any, str], ...] = (
+    ("--epochs", int, "maximum epochs"),
+    ("--patience", int, "early stopping: epochs without a better validation loss"),
+    ("--sr", int, "model sample rate, Hz"),
+    ("--n-fft", int, "model STFT size"),
+    ("--hop-length", int, "model STFT hop"),
+    ("--frames", int, "context window, frames (the paper: 20)"),
+    ("--hidden", int, "hidden units (the paper: 20,500)"),
+    ("--proj", int, "per-frame input features before the window layer (0 = dense, the paper)"),
+    ("--basis", int, "per-frame output basis size (0 = dense, the paper)"),
+    ("--activation", ("relu", "sigmoid"), "hidden activation (the paper: sigmoid)"),
+    ("--average", ("logit", "prob"), "overlap-average window logits or masks (the paper: prob)"),
+    ("--loss", ("bce", "mse"), "training loss (the paper: mse)"),
+    ("--optimizer", ("adam", "sgd"), "optimizer (the paper: sgd)"),
+    ("--lr", float, "learning rate"),
+    ("--momentum", float, "SGD momentum (the paper: 0.5)"),
+    ("--weight-decay", float, "L2 weight decay"),
+    ("--batch-size", int, "windows per batch (the paper: 100)"),
+    ("--train-step", int, "hop between training windows, frames (the paper: 60)"),
+    ("--chunk-windows", int, "consecutive windows computed together from one stretch"),
+    ("--gain-db", float, "random level augmentation range, dB"),
+    ("--remix", float, "share of training stretches remixed from random stems"),
+    ("--vocal-gain-db", float, "random vocal level range when remixing, dB"),
+    ("--eq-db", float, "random per-source spectral envelope when remixing, peak dB"),
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands to ``sub``."""
     p = sub.add_parser(
@@ -65,24 +100,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "`genex make-corpus` (or any MUSDB18-HQ-style folder with train/valid splits).",
     )
     p.add_argument("--data", required=True, help="corpus root with train/ and valid/")
-    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", required=True, help="checkpoint path (.pt)")
-    p.add_argument("--hidden", type=int, default=_DNN_DEFAULTS["hidden"], help="hidden units")
-    p.add_argument("--lr", type=float, default=_DNN_DEFAULTS["lr"], help="Adam learning rate")
-    p.add_argument("--batch-size", type=int, default=_DNN_DEFAULTS["batch_size"])
-    p.add_argument("--patience", type=int, default=_DNN_DEFAULTS["patience"],
-                   help="early stopping: epochs without a better validation loss")
-    p.add_argument("--train-step", type=int, default=_DNN_DEFAULTS["train_step"],
-                   help="hop between training windows in frames (paper: 60)")
-    p.add_argument("--gain-db", type=float, default=_DNN_DEFAULTS["gain_db"],
-                   help="random level augmentation range in dB")
-    p.add_argument("--remix", type=float, default=_DNN_DEFAULTS["remix"],
-                   help="share of training windows remixed from random stems (augmentation)")
-    p.add_argument("--vocal-gain-db", type=float, default=_DNN_DEFAULTS["vocal_gain_db"],
-                   help="random vocal level range in dB when remixing")
-    p.add_argument("--loss", choices=("bce", "mse"), default=_DNN_DEFAULTS["loss"])
-    p.add_argument("--weight-decay", type=float, default=_DNN_DEFAULTS["weight_decay"])
+    p.add_argument("--paper", action="store_true",
+                   help="start from the paper's configuration (DnnConfig.paper(): 44.1 kHz, "
+                   "n_fft 2048/hop 512, 20,500 sigmoid units, squared error, SGD 0.1/0.5); "
+                   "the flags below override single fields")
+    for flag, kind, help_text in _DNN_FLAGS:
+        field_name = flag[2:].replace("-", "_")
+        extra: dict[str, Any] = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        p.add_argument(flag, dest=field_name, default=None, help=f"{help_text} "
+                       f"(default {_DNN_DEFAULTS[field_name]})", **extra)
     p.add_argument("--nmf-out", default=None,
                    help="also fit the NMF baseline's bases and save them here (.npz)")
     _add_nmf_flags(p)
@@ -108,22 +136,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Write vocals.wav and accompaniment.wav (input rate and channels), "
         "prob_mask.npy (the probabilistic vocal mask on the input-rate STFT grid) and "
         "separation.json into OUT. Re-apply another alpha without the network with "
-        "--from-mask OUT/prob_mask.npy.",
+        "--from-mask OUT/prob_mask.npy. The dnn and traditional methods stream the file block "
+        "by block (bounded memory; the mask of a stereo file is computed on its mono downmix "
+        "and applied to both channels); the oracle methods load it whole.",
     )
     p.add_argument("mixture", help="mixture audio file (wav, flac, ...)")
-    p.add_argument("--method", default="dnn",
-                   choices=("dnn", "traditional", "nmf", "oracle", "oracle-irm"),
-                   help="dnn (default), traditional (= nmf), oracle, oracle-irm")
+    p.add_argument("--method", default="dnn", choices=(*METHODS, "nmf"),
+                   help="; ".join(f"{m.id}: {m.label}" for m in METHOD_SPECS)
+                   + " (default dnn; nmf = traditional)")
     p.add_argument("--checkpoint", default=None,
                    help="dnn.pt (dnn) or nmf.npz (traditional); default: the shipped one")
     p.add_argument("--references", default=None,
                    help="folder with vocals and accompaniment stems (oracle methods)")
     p.add_argument("--alpha", type=float, default=0.5, help="threshold in [0, 1] (default 0.5)")
-    p.add_argument("--rule", choices=("paper", "complement", "soft"), default="paper",
-                   help="paper: vocal P>a, accomp. P<1-a; complement; soft: P and 1-P")
+    p.add_argument("--rule", choices=RULES, default="paper",
+                   help="; ".join(RULE_LABELS.values()) + " (default paper)")
     p.add_argument("--from-mask", default=None,
                    help="reuse a prob_mask.npy written by an earlier run (no network)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--block-seconds", type=float, default=10.0,
+                   help="audio separated per block (dnn, traditional, --from-mask): memory grows "
+                   "with it, the result does not (default 10; NMF takes at least ~60)")
+    p.add_argument("--mask-dtype", choices=("float16", "float32"), default="float16",
+                   help="precision of prob_mask.npy; the mask is rounded to it before the "
+                   "threshold, so --from-mask gives the same stems (default float16)")
+    p.add_argument("--no-save-mask", action="store_true", help="do not write prob_mask.npy")
     p.set_defaults(func=_separate)
 
 
@@ -140,7 +177,7 @@ def _add_nmf_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _nmf_config(args: argparse.Namespace) -> Any:
-    from core.nmf_baseline import NmfConfig
+    from core.karaoke.nmf import NmfConfig
 
     return NmfConfig(
         n_components=args.n_components,
@@ -156,29 +193,25 @@ def _nmf_config(args: argparse.Namespace) -> Any:
 def _train_separator(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.separator import DnnConfig, save_separator, train_separator
+    from core.karaoke.dnn import save_separator, train_separator
 
-    config = DnnConfig(
-        hidden=args.hidden,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        patience=args.patience,
-        train_step=args.train_step,
-        gain_db=args.gain_db,
-        loss=args.loss,
-        weight_decay=args.weight_decay,
-        remix=args.remix,
-        vocal_gain_db=args.vocal_gain_db,
-        seed=args.seed,
-    )
+    overrides = {
+        name: getattr(args, name)
+        for name in (flag[2:].replace("-", "_") for flag, _, _ in _DNN_FLAGS)
+        if getattr(args, name) is not None
+    }
+    overrides["seed"] = args.seed
+    config = DnnConfig.paper(**overrides) if args.paper else DnnConfig(**overrides)
     command = _command(args, "train-separator")
     bar = tqdm(total=config.epochs, desc="train-separator", unit="epoch")
 
-    def progress(epoch: int, n: int, train_loss: float, valid_loss: float) -> None:
+    def progress(event: ProgressEvent) -> None:
+        train, valid = event.metrics["train_loss"], event.metrics["valid_loss"]
         bar.update(1)
-        bar.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}")
-        tqdm.write(f"epoch {epoch}/{n}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}")
+        bar.set_postfix(train=f"{train:.4f}", valid=f"{valid:.4f}")
+        tqdm.write(
+            f"epoch {event.done}/{event.total}: train loss {train:.4f}, valid loss {valid:.4f}"
+        )
 
     result = train_separator(config, data=args.data, progress=progress)
     bar.close()
@@ -200,6 +233,8 @@ def _train_separator(args: argparse.Namespace) -> int:
                 "train_seconds": round(result.seconds, 1),
                 "train_tracks": result.corpus.get("train_tracks"),
                 "train_windows": result.corpus.get("train_windows"),
+                "macs_per_frame": config.macs_per_frame,
+                "calibration": {k: round(v, 5) for k, v in result.calibration.items()},
                 "size_mb": round(size / 1e6, 3),
             },
         )
@@ -212,15 +247,15 @@ def _train_separator(args: argparse.Namespace) -> int:
 def _train_nmf(args: argparse.Namespace, *, command: str | None = None) -> int:
     from tqdm import tqdm
 
-    from core.nmf_baseline import fit_nmf, save_nmf
+    from core.karaoke.nmf import fit_nmf, save_nmf
 
     config = _nmf_config(args)
     command = command or _command(args, "train-nmf")
     bar = tqdm(total=2, desc="train-nmf", unit="source")
 
-    def progress(step: int, n: int, message: str) -> None:
-        bar.n = step
-        bar.set_postfix_str(message)
+    def progress(event: ProgressEvent) -> None:
+        bar.n = event.done
+        bar.set_postfix_str(event.message)
         bar.refresh()
 
     model = fit_nmf(config, data=args.data, progress=progress)
@@ -245,52 +280,109 @@ def _train_nmf(args: argparse.Namespace, *, command: str | None = None) -> int:
 
 
 def _separate(args: argparse.Namespace) -> int:
-    from core.audio import load_audio, write_audio
-    from core.separation import mask_result_from_prob, probability_mask, separate_at_alpha
-    from core.stft import StftConfig
+    method = cast(MethodId, "traditional" if args.method == "nmf" else args.method)
+    alpha = check_alpha(args.alpha, name="--alpha")  # before any decoding or network
+    rule = check_rule(args.rule)
+    if args.from_mask or method in ("dnn", "traditional"):
+        return _separate_streaming(args, method, alpha, rule)
+    return _separate_in_memory(args, method, alpha, rule)
 
-    method = "traditional" if args.method == "nmf" else args.method
-    t0 = time.perf_counter()
-    mixture, sr = load_audio(args.mixture)
+
+def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
+    """``genex separate`` for a file, block by block (:func:`core.karaoke.stream.separate_file`)."""
+    from tqdm import tqdm
+
+    from core.karaoke.stream import separate_file
+    from core.signal.stft import StftConfig
+
     out = Path(args.out)
-    settings: dict[str, Any]
+    settings: dict[str, Any] = {}
+    cfg = None
     if args.from_mask:
-        mask_path = Path(args.from_mask)
+        side = Path(args.from_mask).with_name("separation.json")
         try:
-            prob = np.load(mask_path, allow_pickle=False)
+            saved = json.loads(side.read_text()) if side.is_file() else {}
         except (OSError, ValueError) as exc:
-            raise InvalidConfigError(f"cannot read the mask {str(mask_path)!r}: {exc}") from exc
-        side = mask_path.with_name("separation.json")
-        saved = json.loads(side.read_text()) if side.is_file() else {}
-        cfg = StftConfig.from_dict(saved["stft_config"]) if "stft_config" in saved else None
-        result = mask_result_from_prob(
-            mixture, sr, prob, method=saved.get("method", method), stft_config=cfg
-        )
-        settings = {**saved, "from_mask": str(mask_path)}
-    else:
-        references = None
-        if args.references:
-            from core.corpus import load_track
+            raise InvalidConfigError(f"cannot read {str(side)!r}: {exc}") from exc
+        if "stft_config" in saved:
+            cfg = StftConfig.from_dict(saved["stft_config"])
+        settings = {**saved, "from_mask": str(args.from_mask)}
+    bar = tqdm(desc="separate", unit="block", disable=None)
 
-            references = load_track(args.references, sr=sr).references
-        result = probability_mask(
-            mixture, sr, method=method, references=references, checkpoint=args.checkpoint
-        )
+    def progress(event: ProgressEvent) -> None:
+        bar.total = event.total
+        bar.update(event.done - bar.n)
+
+    try:
+        result = separate_file(
+            args.mixture, out, method=cast(Any, method), alpha=alpha, rule=rule,
+            checkpoint=args.checkpoint, from_mask=args.from_mask,
+            save_mask=not args.no_save_mask, mask_dtype=args.mask_dtype, stft_config=cfg,
+            block_seconds=args.block_seconds, progress=progress,
+        )  # fmt: skip
+    finally:
+        bar.close()
+    if not args.from_mask:
         settings = {
             "mixture": str(Path(args.mixture).resolve()),
             "method": method,
             "checkpoint": result.info.get("checkpoint"),
-            "references": args.references,
-            "sr": sr,
-            "channels": int(mixture.shape[0]),
-            "length": int(mixture.shape[1]),
+            "references": None,
+            "sr": result.sr,
+            "channels": result.channels,
+            "length": result.length,
             "stft_config": result.stft_config.to_dict(),
             "model_sr": result.model_sr,
-            "mask_seconds": round(result.seconds, 3),
+            "mask_seconds": result.info.get("model_seconds"),
+            "mask_channels": result.info.get("mask_channels"),
+            "mask_dtype": result.info.get("mask_dtype"),
         }
-        out.mkdir(parents=True, exist_ok=True)
+    settings.update(
+        alpha=args.alpha, rule=args.rule, seconds=round(result.seconds, 3),
+        block_seconds=round(result.info["block_seconds"], 3),
+        command=_command(args, "separate"),
+    )  # fmt: skip
+    atomic_write_json(out / "separation.json", settings)
+    print(
+        f"{settings.get('method', method)}: wrote {result.vocals}, {result.accompaniment} "
+        f"({result.channels} ch, {result.sr} Hz, {result.length / result.sr:.1f} s) in "
+        f"{result.seconds:.1f} s, {result.blocks} block(s)"
+    )
+    return 0
+
+
+def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
+    """``genex separate`` with reference stems (the oracle masks), on the whole file at once."""
+    # lazy: librosa and the models load in ~1 s, which `genex --help` should not pay
+    from core.karaoke.separate import probability_mask, separate_at_alpha
+    from core.karaoke.tracks import load_track
+    from core.signal.audio import load_audio, write_audio
+
+    t0 = time.perf_counter()
+    mixture, sr = load_audio(args.mixture)
+    out = Path(args.out)
+    references = None
+    if args.references:
+        references = load_track(args.references, sr=sr).references
+    result = probability_mask(
+        mixture, sr, method=method, references=references, checkpoint=args.checkpoint
+    )
+    settings: dict[str, Any] = {
+        "mixture": str(Path(args.mixture).resolve()),
+        "method": method,
+        "checkpoint": result.info.get("checkpoint"),
+        "references": args.references,
+        "sr": sr,
+        "channels": int(mixture.shape[0]),
+        "length": int(mixture.shape[1]),
+        "stft_config": result.stft_config.to_dict(),
+        "model_sr": result.model_sr,
+        "mask_seconds": round(result.seconds, 3),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.no_save_mask:
         np.save(out / "prob_mask.npy", result.prob)
-    stems = separate_at_alpha(result, alpha=args.alpha, rule=args.rule)
+    stems = separate_at_alpha(result, alpha=alpha, rule=rule)
     write_audio(out / "vocals.wav", stems[0], sr)
     write_audio(out / "accompaniment.wav", stems[1], sr)
     settings.update(alpha=args.alpha, rule=args.rule, command=_command(args, "separate"))

@@ -21,7 +21,7 @@ def composer_url(request, tmp_path_factory) -> Iterator[str]:
     if (REPO_ROOT / "assets" / "composer" / "exp2.pt").is_file():
         yield request.getfixturevalue("app_url")
         return
-    from core.composer import ComposerConfig, build_model, save_composer
+    from core.blues.model import ComposerConfig, build_model, save_composer
 
     assets = tmp_path_factory.mktemp("assets")
     for e in (1, 2):

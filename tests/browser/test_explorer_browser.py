@@ -7,9 +7,10 @@ import re
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import REPO_ROOT, wait_for_app
 
 pytestmark = pytest.mark.browser
+ASSETS = REPO_ROOT / "assets"
 
 # plotly draws layout images as SVG <image> elements, in the order of fig.layout.images
 IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] image')]
@@ -18,6 +19,15 @@ IMAGES_JS = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"
 
 def _images(page) -> list[str]:
     return page.evaluate(IMAGES_JS)
+
+
+def test_shipped_demo_tracks_and_separator_are_present():
+    """The page opens on the first shipped demo track with the shipped DNN: both must exist."""
+    demos = sorted(p.name for p in (ASSETS / "demo_tracks").glob("*") if p.is_dir())
+    assert demos, f"no demo tracks under {ASSETS / 'demo_tracks'}: restore them from git"
+    for name in ("dnn.pt", "nmf.npz"):
+        path = ASSETS / "separator" / name
+        assert path.is_file(), f"the shipped model {path} is missing: restore it from git"
 
 
 def test_alpha_slider_redraws_binary_mask(app_url, page, tmp_path):
@@ -29,6 +39,7 @@ def test_alpha_slider_redraws_binary_mask(app_url, page, tmp_path):
         f"() => ({IMAGES_JS})().filter(s => s.startsWith('data:image/png')).length >= 4",
         timeout=180_000,
     )
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="Error").count() == 0
     before = _images(page)
     binary = len(before) - 2  # the binary mask at α is the second-to-last panel
     assert page.get_by_text("Binary vocal mask at α = 0.50").count() >= 1

@@ -8,10 +8,15 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
+from core.evaluation.results import open_run
 from core.inventory import scan
 from core.paths import assets_dir
-from tests.browser.conftest import REPO_ROOT, wait_for_app
+from dashboard.figures.metric_curves import alphas_of
+from tests.browser.conftest import wait_for_app
+from tests.test_metrics_view import make_tidy
+from tests.test_page_metrics import write_run
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +41,10 @@ _POINT_JS = f"""([method, k]) => {{
 }}"""
 
 
-def _require_explorer() -> list[str]:
-    if not (REPO_ROOT / "pages" / "mask_explorer.py").is_file():
-        pytest.skip("pages/mask_explorer.py is not present yet: nothing to land on")
+def _demo_tracks() -> list[str]:
+    """The shipped demo tracks (the Mask explorer opens them); none shipped is a failure."""
     demos = [p.name for p in scan(assets_dir()).demo_tracks]
-    if not demos:
-        pytest.skip("no demo tracks in assets/demo_tracks: the Mask explorer has nothing to open")
+    assert demos, f"no demo tracks under {assets_dir() / 'demo_tracks'}: the app ships some"
     return demos
 
 
@@ -52,9 +55,24 @@ def _wait_for_curves(page) -> None:
     page.wait_for_function(f"() => {_GD} && {_GD}._fullData && {_GD}._fullData.length > 0")
 
 
+def _scroll_to_chart(page) -> None:
+    """Scroll the first chart into view; a rerun may swap the element mid-scroll, so retry."""
+    for attempt in range(5):
+        try:
+            wait_for_app(page)
+            page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed(
+                timeout=10_000
+            )
+            return
+        except PlaywrightError:
+            if attempt == 4:
+                raise
+            page.wait_for_timeout(500)
+
+
 def _click_point_and_land(page, method: str, tmp_path, name: str) -> dict[str, list[str]]:
     """Click a point of ``method``'s curve; assert the explorer opens there with that α."""
-    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    _scroll_to_chart(page)
     page.wait_for_timeout(300)
     curves = page.evaluate(_CURVES_JS)
     n = next(c["n"] for c in curves if c["method"] == method)
@@ -87,17 +105,10 @@ def _click_point_and_land(page, method: str, tmp_path, name: str) -> dict[str, l
 
 def test_a_typed_results_folder_and_a_click_open_the_mask_explorer(app_url, page, tmp_path):
     """Any results folder typed into the page; a click on the oracle ceiling's point."""
-    demos = _require_explorer()
-    from dashboard import metrics_view as mv
-    from tests.test_metrics_view import make_tidy
-    from tests.test_page_metrics import write_run
-
-    tracks = tuple(sorted(demos)[:2])
-    tidy = mv.normalize_tidy(make_tidy(np.random.default_rng(0), tracks=tracks, n_windows=4))
+    tracks = tuple(sorted(_demo_tracks())[:2])
+    tidy = make_tidy(np.random.default_rng(0), tracks=tracks, n_windows=4)
     run = tmp_path / "typed_run"
-    write_run(
-        run, tidy, {"methods": ["dnn", "traditional", "oracle"], "alphas": mv.alphas_of(tidy)}
-    )
+    write_run(run, tidy, {"methods": ["dnn", "traditional", "oracle"], "alphas": alphas_of(tidy)})
 
     page.goto(f"{app_url}/metrics")
     wait_for_app(page)
@@ -125,14 +136,14 @@ def test_a_typed_results_folder_and_a_click_open_the_mask_explorer(app_url, page
 
 def test_the_shipped_run_clicks_through_to_the_mask_explorer(app_url, page, tmp_path):
     """The shipped run, shown by default; a click on the DNN curve."""
-    _require_explorer()
-    if not (assets_dir() / "results" / "demo" / "config.json").is_file():
-        pytest.skip("the shipped results run assets/results/demo is not present yet")
+    _demo_tracks()
+    shipped = open_run(assets_dir() / "results" / "demo")  # missing: fails loudly
     page.goto(f"{app_url}/metrics")
     wait_for_app(page)
     _wait_for_curves(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     methods = [c["method"] for c in page.evaluate(_CURVES_JS)]
+    assert set(methods) == set(shipped.config["methods"])
     method = "dnn" if "dnn" in methods else methods[0]
     query = _click_point_and_land(page, method, tmp_path, "shipped")
     assert query["track"][0]

@@ -1,0 +1,391 @@
+"""Evaluate separation methods across the confidence threshold α on a set of tracks.
+
+For each track the references are fixed, so one :class:`core.evaluation.bss.SweepEngine` serves
+every method and α of that track. Each method's probabilistic mask is computed once
+(:func:`core.karaoke.separate.probability_mask`), turned into stems at every α
+(:func:`core.karaoke.separate.separate_at_alpha`) and scored with BSS Eval v4 (museval-exact).
+Results go to a :mod:`core.evaluation.results` run folder, one track × method at a time, so an
+interrupted run resumes where it stopped.
+
+The mask and separation functions are injectable (``mask_fn``, ``separate_fn``) so tests and
+notebooks can evaluate any method without the trained models. The tidy table of the run is
+written once, when every track is done.
+
+:func:`evaluate_tracks` reads as its three steps: validate the request
+(:func:`parse_methods`, :func:`parse_alphas`, the rule and the track names), record the
+configuration (:func:`run_config`), then score track after track (:func:`_evaluate_track`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from core import __version__
+from core.errors import DatasetError, InvalidConfigError
+from core.evaluation.bss import BssEval, SweepEngine
+from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
+from core.karaoke.methods import METHODS, ORACLE_METHODS, Rule, check_alpha, check_rule
+from core.karaoke.separate import (
+    MODEL_SR,
+    MODEL_STFT,
+    default_model_file,
+    probability_mask,
+    separate_at_alpha,
+)
+from core.karaoke.tracks import Split, Track, list_tracks, load_track, split_tracks
+from core.paths import repo_relative
+from core.signal.audio import DEFAULT_MAX_SECONDS
+from core.types import Progress, ProgressEvent
+
+#: ``mask_fn(mixture, sr, *, method, references, checkpoint) -> MaskResult``.
+MaskFn = Callable[..., Any]
+#: ``separate_fn(mask_result, *, alpha, rule) -> (2, channels, samples)``.
+SeparateFn = Callable[..., Any]
+#: A track folder (or ``.stem.mp4`` file), or a loaded track.
+TrackLike = str | Path | Track
+
+
+def parse_alphas(spec: str | Sequence[float]) -> list[float]:
+    """Parse an α grid: ``"start:stop:step"`` (inclusive) or ``"a,b,c"`` or a sequence.
+
+    Parameters
+    ----------
+    spec : str or sequence of float
+        E.g. ``"0.05:0.95:0.05"`` (19 values) or ``"0.25,0.5,0.75"``.
+
+    Returns
+    -------
+    list of float
+        Sorted, unique values in [0, 1], rounded to 6 decimals.
+
+    Raises
+    ------
+    InvalidConfigError
+        On a malformed spec, a non-positive step, or a value outside [0, 1]
+        (:func:`core.karaoke.methods.check_alpha`).
+    """
+    values = _alpha_values(spec) if isinstance(spec, str) else [float(x) for x in spec]
+    grid = sorted({round(check_alpha(v, name="α"), 6) for v in values})
+    if not grid:
+        raise InvalidConfigError(f"the α grid {spec!r} is empty")
+    return grid
+
+
+def _alpha_values(spec: str) -> list[float]:
+    """The numbers of an α spec string (unchecked)."""
+    text = spec.strip()
+    try:
+        if ":" not in text:
+            return [float(x) for x in text.split(",") if x.strip()]
+        parts = [float(x) for x in text.split(":")]
+        if len(parts) != 3:
+            raise ValueError("expected start:stop:step")
+    except ValueError as exc:
+        raise InvalidConfigError(
+            f"--alphas must be 'start:stop:step' or a comma list of numbers, got {spec!r}"
+        ) from exc
+    start, stop, step = parts
+    if step <= 0:
+        raise InvalidConfigError(f"α step must be positive, got {step} in {spec!r}")
+    n = int(np.floor((stop - start) / step + 1e-9)) + 1
+    if n < 1:
+        raise InvalidConfigError(f"the α range {spec!r} is empty (stop below start)")
+    return [start + i * step for i in range(n)]
+
+
+def parse_methods(spec: str | Sequence[str]) -> list[str]:
+    """Parse ``"dnn,traditional,oracle"`` into a list of methods of the registry.
+
+    Parameters
+    ----------
+    spec : str or sequence of str
+        Comma list or sequence of ids of :data:`core.karaoke.methods.METHODS`.
+
+    Returns
+    -------
+    list of str
+        The methods, duplicates dropped, in the order given.
+
+    Raises
+    ------
+    InvalidConfigError
+        On an empty list or an unknown method.
+    """
+    items = [m.strip() for m in spec.split(",")] if isinstance(spec, str) else list(spec)
+    items = [m for m in items if m]
+    if not items:
+        raise InvalidConfigError("--methods is empty; choose from " + ", ".join(METHODS))
+    unknown = [m for m in items if m not in METHODS]
+    if unknown:
+        raise InvalidConfigError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(items))
+
+
+def track_name(track: TrackLike) -> str:
+    """The name a track is stored under: its folder name (``.stem.mp4`` dropped) or ``.name``."""
+    if isinstance(track, Track):
+        return track.name
+    return Path(track).name.removesuffix(".stem.mp4")
+
+
+def find_tracks(data: str | Path, *, split: str | None = None) -> list[Path]:
+    """Track folders under ``data`` (one split of it when ``split`` is given).
+
+    Raises
+    ------
+    InvalidConfigError
+        ``split`` is not one of :data:`core.karaoke.tracks.SPLITS`.
+    DatasetError
+        ``data`` is not a folder, has no such split, or holds no tracks.
+    """
+    # split_tracks checks the split name itself (InvalidConfigError)
+    tracks = list_tracks(data) if split is None else split_tracks(data, cast(Split, split))
+    if not tracks:
+        where = f"{data} ({split})" if split else str(data)
+        raise DatasetError(f"no track folders found under {where}")
+    return tracks
+
+
+def run_config(
+    *,
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    rule: str,
+    tracks: Sequence[str],
+    checkpoint: Path | None,
+    nmf: Path | None,
+    win_seconds: float,
+    hop_seconds: float,
+    data: str | Path | None,
+    split: str | None,
+    max_seconds: float | None,
+    seed: int,
+    command: str | None,
+) -> dict[str, Any]:
+    """The ``config.json`` of a run: what is evaluated, with which files and code.
+
+    Paths inside the repository are recorded relative to it (portable configs); model files
+    with their SHA-256, so a changed model cannot resume into old results.
+    """
+    return {
+        "command": command or " ".join(["genex", *map(shlex.quote, sys.argv[1:])]),
+        "methods": list(methods),
+        "alphas": list(alphas),
+        "rule": rule,
+        "data": None if data is None else repo_relative(data),
+        "split": split,
+        "tracks": list(tracks),
+        "checkpoint": None if checkpoint is None else repo_relative(checkpoint),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "nmf": None if nmf is None else repo_relative(nmf),
+        "nmf_sha256": file_sha256(nmf),
+        "stft": {"model_sr": MODEL_SR, **MODEL_STFT.to_dict()},
+        "win_seconds": float(win_seconds),
+        "hop_seconds": float(hop_seconds),
+        "max_seconds": max_seconds,
+        "seed": int(seed),
+        "metric": "BSS Eval v4 images, framewise (museval.evaluate-equal sweep engine)",
+        "code_version": __version__,
+        "git_commit": git_commit(),
+    }
+
+
+def evaluate_tracks(
+    tracks: Sequence[TrackLike],
+    *,
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    out: str | Path,
+    checkpoint: str | Path | None = None,
+    nmf: str | Path | None = None,
+    rule: str = "paper",
+    win_seconds: float = 1.0,
+    hop_seconds: float = 1.0,
+    data: str | Path | None = None,
+    split: str | None = None,
+    max_seconds: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    command: str | None = None,
+    progress: Progress | None = None,
+    mask_fn: MaskFn | None = None,
+    separate_fn: SeparateFn | None = None,
+) -> ResultsRun:
+    """Score ``methods`` × ``alphas`` on ``tracks`` and store the results in ``out``.
+
+    Parameters
+    ----------
+    tracks : sequence of path or :class:`core.karaoke.tracks.Track`
+        Track folders (loaded with :func:`core.karaoke.tracks.load_track`) or loaded tracks; each
+        needs reference stems.
+    methods : sequence of str
+        Method ids of :data:`core.karaoke.methods.METHODS`.
+    alphas : sequence of float
+        Thresholds in [0, 1].
+    out : str or Path
+        The results run folder.
+    checkpoint : path, optional
+        DNN checkpoint (default: the shipped ``assets/separator/dnn.pt``; no default when
+        ``mask_fn`` is given).
+    nmf : path, optional
+        NMF bases for ``"traditional"`` (default: the shipped ``assets/separator/nmf.npz``; no
+        default when ``mask_fn`` is given).
+    rule : {"paper", "complement", "soft"}
+        Thresholding rule of :data:`core.karaoke.methods.RULES`.
+    win_seconds, hop_seconds : float
+        BSS Eval window and hop (1 s, as SiSEC).
+    data, split : optional
+        Recorded in the config (the corpus folder and split the tracks came from).
+    max_seconds : float, optional
+        Passed to :func:`core.karaoke.tracks.load_track` (its default when ``None``).
+    seed : int
+        Recorded in the config (evaluation itself is deterministic).
+    overwrite : bool
+        Replace a run with a different configuration in ``out``.
+    command : str, optional
+        The command line recorded in the config (default: this process's argv).
+    progress : callable, optional
+        Receives a :class:`core.types.ProgressEvent` with stage ``"track"`` after each track
+        and ``"alpha"`` after each α (``metrics`` holds ``{"alpha": α}``, ``message`` names
+        the track, method and α).
+    mask_fn, separate_fn : callable, optional
+        Replace :func:`core.karaoke.separate.probability_mask` /
+        :func:`core.karaoke.separate.separate_at_alpha` (tests, notebooks).
+
+    Returns
+    -------
+    ResultsRun
+        The run, with one ``<track>.<method>.json`` per track × method and its tidy table.
+
+    Raises
+    ------
+    InvalidConfigError
+        Unknown method or rule, bad α grid, no tracks, duplicate track names.
+    DatasetError
+        A track without reference stems (or unreadable).
+    ResultsError
+        ``out`` holds a run with a different configuration (and not ``overwrite``).
+    MetricsError
+        A reference stem is silent throughout a track.
+    CheckpointError
+        A model file is missing or corrupt.
+    """
+    # 1. validate, before any expensive work
+    methods = parse_methods(methods)
+    alphas = parse_alphas(alphas)
+    rule_ = check_rule(rule)
+    if not tracks:
+        raise InvalidConfigError("no tracks to evaluate")
+    names = [track_name(t) for t in tracks]
+    if len(set(names)) != len(names):
+        raise InvalidConfigError(f"track names are not unique: {names}")
+
+    # 2. resolve the model files and record the configuration
+    shipped = mask_fn is None  # the real methods need model files; an injected one may not
+    ck_path = nm_path = None
+    if "dnn" in methods:
+        ck_path = default_model_file("dnn") if checkpoint is None and shipped else _path(checkpoint)
+    if "traditional" in methods:
+        nm_path = default_model_file("traditional") if nmf is None and shipped else _path(nmf)
+    config = run_config(
+        methods=methods, alphas=alphas, rule=rule_, tracks=names, checkpoint=ck_path,
+        nmf=nm_path, win_seconds=win_seconds, hop_seconds=hop_seconds, data=data, split=split,
+        max_seconds=max_seconds, seed=seed, command=command,
+    )  # fmt: skip
+    run = create_run(out, config, overwrite=overwrite)
+
+    # 3. score track after track; finished track x method files are skipped (resume)
+    models = {"dnn": ck_path, "traditional": nm_path}
+    for done, (track, name) in enumerate(zip(tracks, names, strict=True), start=1):
+        todo = [m for m in methods if not run.is_done(name, m)]
+        if todo:
+            loaded = _load(track, max_seconds)
+            _evaluate_track(
+                run, loaded, name, todo, alphas, rule=rule_, models=models,
+                win_seconds=win_seconds, hop_seconds=hop_seconds,
+                mask_fn=probability_mask if mask_fn is None else mask_fn,
+                separate_fn=separate_at_alpha if separate_fn is None else separate_fn,
+                progress=progress,
+            )  # fmt: skip
+        if progress is not None:
+            progress(ProgressEvent("track", done, len(tracks), message=name))
+    run.write_tidy()
+    return run
+
+
+def _path(path: str | Path | None) -> Path | None:
+    return None if path is None else Path(path)
+
+
+def _load(track: TrackLike, max_seconds: float | None) -> Track:
+    if isinstance(track, Track):
+        return track
+    return load_track(
+        track, max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds
+    )
+
+
+def _evaluate_track(
+    run: ResultsRun,
+    track: Track,
+    name: str,
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    *,
+    rule: Rule,
+    models: dict[str, Path | None],
+    win_seconds: float,
+    hop_seconds: float,
+    mask_fn: MaskFn,
+    separate_fn: SeparateFn,
+    progress: Progress | None,
+) -> None:
+    """Score every α of ``methods`` on one track and write one results file per method.
+
+    Raises
+    ------
+    DatasetError
+        The track has no reference stems.
+    """
+    references = track.references  # (2, channels, samples)
+    if references is None:
+        raise DatasetError(
+            f"track {name!r} has no reference stems (vocals, accompaniment); BSS Eval needs them"
+        )
+    # the references are fixed: one engine serves every method and α of this track
+    engine = SweepEngine(references, sr=track.sr, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    for method in methods:
+        t0 = time.perf_counter()
+        mask = mask_fn(
+            track.mixture,
+            track.sr,
+            method=method,
+            references=references if method in ORACLE_METHODS else None,
+            checkpoint=models.get(method),
+        )
+        t_mask = time.perf_counter() - t0
+        results: dict[float, BssEval] = {}
+        for i, alpha in enumerate(alphas, start=1):
+            stems = np.asarray(separate_fn(mask, alpha=alpha, rule=rule))  # (2, channels, samples)
+            results[alpha] = engine.evaluate(stems)
+            if progress is not None:
+                label = f"{name} {method} α={alpha:.2f}"
+                progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, label))
+        extra = {
+            "sr": int(track.sr),
+            "channels": track.channels,
+            "seconds": round(track.seconds, 3),
+            "rule": rule,
+            "timing": {
+                "mask_seconds": round(t_mask, 3),
+                "total_seconds": round(time.perf_counter() - t0, 3),
+            },
+        }
+        run.write_track(name, method, results, extra=extra)

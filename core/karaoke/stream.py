@@ -1,0 +1,752 @@
+"""Separate an audio file block by block: bounded memory, output written as it is made.
+
+:func:`separate_file` reads the mixture with soundfile in blocks of ``block_seconds``, computes
+the vocal probability of each block, thresholds it at α and writes both stems to WAV files as
+it goes, so a long song never sits in memory whole (a 10-minute stereo file at 44.1 kHz as a
+float32 STFT alone is 0.4 GB per copy). :func:`core.karaoke.separate.probability_mask` +
+:func:`core.karaoke.separate.separate_at_alpha` stay the in-memory path of the Mask explorer.
+
+Exactness. Every stage works on *global* grids, so the kept part of a block equals the
+whole-file result up to float rounding:
+
+- the mono downmix is resampled to the model's rate by one streaming soxr resampler for the
+  whole file (the same "HQ" soxr as :func:`core.signal.audio.resample`, bit for bit);
+- model STFT frames, the DNN's sliding windows and the NMF's windows are taken on the whole
+  file's frame grid, each block computing its frames plus the context they need (the DNN's
+  ``frames - 1`` frames each side; for NMF, whole 256-window chunks as ``nmf_prob`` fits them);
+- the mask is mapped to the input-rate STFT grid by the formula of
+  :func:`core.karaoke.separate.map_mask` at global frame positions;
+- the inverse STFT of a block covers every frame that overlaps its samples, so the overlap-add
+  and its window normalisation are the whole file's.
+
+Stereo: the models are mono, so the mask is computed once on the mono downmix (the mean of
+the channels) and applied to every channel (the in-memory path masks each channel on its own,
+at twice the cost). The stems keep the input's rate, channels and length.
+
+Atomicity: the outputs are written to temporary files in ``out_dir`` and renamed only when the
+whole file has been separated. A bad block (e.g. NaN samples near the end) raises
+:class:`~core.errors.InvalidAudioError` and leaves nothing in ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import soundfile as sf
+
+from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
+from core.karaoke.masks import threshold_masks
+from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
+from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
+from core.karaoke.separate import default_model_file, input_stft_config
+from core.signal.audio import MAX_CHANNELS, MIN_SAMPLE_RATE
+from core.signal.stft import StftConfig, istft_frames_major
+from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
+
+#: Longest file :func:`separate_file` accepts, seconds (memory does not grow with the length).
+STREAM_MAX_SECONDS = 4 * 3600.0
+#: Windows per NMF fit, as :func:`core.karaoke.nmf.nmf_prob` chunks them (its default).
+_NMF_CHUNK = 256
+#: Output WAV files above this size are written as RF64 (plain WAV stops at 4 GiB).
+_WAV_MAX_BYTES = 2**32 - 2**20
+
+MaskDtype = Literal["float16", "float32"]
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What :func:`separate_file` wrote.
+
+    Attributes
+    ----------
+    vocals, accompaniment
+        The stems, 32-bit float WAV at the input's rate, channels and length.
+    mask
+        ``prob_mask.npy``: the vocal probability on the input-rate STFT grid, shape
+        ``(channels, bins, frames)`` in ``mask_dtype`` (``None`` when not saved).
+    sr, channels, length
+        The mixture's sample rate (Hz), channel count and length (samples).
+    method
+        ``"dnn"`` or ``"traditional"`` (or ``"from-mask"``).
+    stft_config
+        The input-rate STFT grid of the mask.
+    model_sr
+        Rate the mask was computed at.
+    blocks
+        Number of blocks processed.
+    seconds
+        Wall time of the whole separation (reading, model, writing).
+    info
+        Small extras (the checkpoint path, the mask's dtype, how channels were masked).
+    """
+
+    vocals: Path
+    accompaniment: Path
+    mask: Path | None
+    sr: int
+    channels: int
+    length: int
+    method: str
+    stft_config: StftConfig
+    model_sr: int
+    blocks: int
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Buffer:
+    """Samples ``[start, start + n)`` of a ``(channels, total)`` signal held in memory."""
+
+    def __init__(self, channels: int) -> None:
+        self.data = np.zeros((channels, 0), dtype=np.float32)
+        self.start = 0
+        self.complete = False  # the signal ended: past ``end`` is silence
+
+    @property
+    def end(self) -> int:
+        return self.start + self.data.shape[1]
+
+    def append(self, x: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, x], axis=1) if self.data.shape[1] else x
+
+    def drop_before(self, pos: int) -> None:
+        cut = min(max(0, pos - self.start), self.data.shape[1])
+        if cut:
+            self.data = self.data[:, cut:].copy()
+            self.start += cut
+
+    def get(self, lo: int, hi: int, total: int) -> np.ndarray:
+        """``(channels, hi - lo)`` float32, zeros outside ``[0, total)`` (the STFT's centring)."""
+        out = np.zeros((self.data.shape[0], hi - lo), dtype=np.float32)
+        a, b = max(lo, 0), min(hi, total, self.end if self.complete else total)
+        if b > a:
+            if a < self.start or b > self.end:  # pragma: no cover - a bug, not bad input
+                raise RuntimeError(f"samples [{a}, {b}) not buffered ([{self.start}, {self.end}))")
+            out[:, a - lo : b - lo] = self.data[:, a - self.start : b - self.start]
+        return out
+
+
+class _Source:
+    """Sequential reader of the mixture, with the mono downmix resampled to the model rate."""
+
+    def __init__(self, fh: Any, label: str, *, model_sr: int | None) -> None:
+        self.fh = fh
+        self.label = label
+        self.sr = int(fh.samplerate)
+        self.channels = int(fh.channels)
+        self.length = int(fh.frames)
+        self.audio = _Buffer(self.channels)
+        self.read_pos = 0
+        self.model_sr = model_sr
+        self.model = _Buffer(1)
+        self.model_length = 0
+        self._resampler: Any = None
+        if model_sr is not None:
+            # librosa.resample's output length (soxr, then fixed to this many samples)
+            self.model_length = int(np.ceil(self.length * (float(model_sr) / self.sr)))
+            if model_sr != self.sr:
+                # lazy, and direct: librosa.resample(res_type="soxr_hq") calls exactly this
+                import soxr  # type: ignore[import-untyped]
+
+                self._resampler = soxr.ResampleStream(
+                    self.sr, model_sr, 1, dtype="float32", quality="HQ"
+                )
+
+    def _read(self, n: int) -> None:
+        n = min(n, self.length - self.read_pos)
+        if n <= 0:
+            return
+        try:
+            data = self.fh.read(n, dtype="float32", always_2d=True)  # (n, channels)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise InvalidAudioError(
+                f"{self.label} could not be decoded after {self.read_pos / self.sr:.1f} s "
+                f"({getattr(exc, 'error_string', None) or type(exc).__name__})"
+            ) from exc
+        if data.shape[0] < n:
+            raise InvalidAudioError(
+                f"{self.label} ends after {(self.read_pos + data.shape[0]) / self.sr:.1f} s, "
+                f"before the {self.length / self.sr:.1f} s its header announces (truncated file)"
+            )
+        y = np.ascontiguousarray(data.T)  # (channels, n)
+        finite = np.isfinite(y)
+        if not finite.all():
+            first = self.read_pos + int(np.argmin(finite.all(axis=0)))
+            raise InvalidAudioError(
+                f"{self.label} contains NaN or infinite samples (first at {first / self.sr:.2f} s);"
+                " the file is corrupt or was written from a failed computation"
+            )
+        self.read_pos += n
+        self.audio.append(y)
+        if self.model_sr is None:
+            return
+        mono = y[0] if self.channels == 1 else y.mean(axis=0, dtype=np.float32)
+        if self._resampler is None:
+            self.model.append(mono[None])
+        else:
+            last = self.read_pos >= self.length
+            out = self._resampler.resample_chunk(mono, last=last)
+            self.model.append(np.asarray(out, dtype=np.float32)[None])
+        if self.read_pos >= self.length:
+            self.audio.complete = self.model.complete = True
+
+    def need_audio(self, hi: int) -> None:
+        """Read until input samples ``< hi`` are buffered (or the file ends)."""
+        if hi > self.read_pos:
+            self._read(hi - self.read_pos)
+
+    def need_model(self, hi: int) -> None:
+        """Read until model-rate samples ``< hi`` are buffered (or the file ends)."""
+        hi = min(hi, self.model_length)
+        while self.model.end < hi and self.read_pos < self.length:
+            assert self.model_sr is not None
+            missing = (hi - self.model.end) * self.sr / self.model_sr
+            self._read(max(int(missing) + self.sr // 10, 4096))
+
+
+# --------------------------------------------------------------------------- the model stage
+
+
+def _frames(
+    segment: np.ndarray, n_fft: int, hop: int, window: np.ndarray, n_frames: int
+) -> np.ndarray:
+    """Windowed frames ``(channels, n_frames, n_fft)`` of a segment starting at frame 0."""
+    view = np.lib.stride_tricks.sliding_window_view(segment, n_fft, axis=-1)[..., ::hop, :]
+    out: np.ndarray = view[:, :n_frames] * window
+    return out
+
+
+class _ModelStage:
+    """The vocal probability of any range of the model's frames (mono downmix)."""
+
+    def __init__(self, method: str, checkpoint: Any, source_sr: int) -> None:
+        self.method = method
+        self.info: dict[str, Any] = {}
+        self.sr: int
+        self.stft: StftConfig
+        self.context: int
+        if method == "dnn":
+            # lazy: the DNN module imports torch (~1 s), which NMF never needs
+            from core.karaoke.dnn import KaraokeDNN, load_separator
+
+            if isinstance(checkpoint, KaraokeDNN):
+                self.dnn: Any = checkpoint
+            else:
+                path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
+                self.dnn = load_separator(path)
+                self.info["checkpoint"] = str(path)
+            self.dnn.eval()
+            cfg = self.dnn.config
+            self.sr, self.stft = int(cfg.sr), cfg.stft_config
+            self.context = int(cfg.frames) - 1
+        else:
+            if isinstance(checkpoint, NmfModel):
+                self.nmf = checkpoint
+            else:
+                default = checkpoint is None
+                path = default_model_file("traditional") if default else Path(checkpoint)
+                self.nmf = load_nmf(path)
+                self.info["checkpoint"] = str(path)
+            ncfg = self.nmf.config
+            self.sr, self.stft = int(ncfg.sr), ncfg.stft_config
+            self.context = int(ncfg.frames)
+        # float64, as librosa.stft multiplies the frames (the features match it bit for bit)
+        self.window = _get_window(self.stft.window, self.stft.n_fft)
+        self.seconds = 0.0
+
+    def n_frames(self, model_length: int) -> int:
+        return 1 + model_length // self.stft.hop_length
+
+    def _mag(self, source: _Source, f0: int, f1: int) -> np.ndarray:
+        """Magnitudes ``(bins, f1 - f0)`` float32 of model frames ``[f0, f1)``, as librosa."""
+        n, h = self.stft.n_fft, self.stft.hop_length
+        lo, hi = f0 * h - n // 2, (f1 - 1) * h + n // 2 + (n % 2)
+        source.need_model(hi)
+        seg = source.model.get(lo, hi, source.model_length)  # (1, samples)
+        spec = np.fft.rfft(_frames(seg, n, h, self.window, f1 - f0), axis=-1)
+        mag: np.ndarray = np.abs(spec.astype(np.complex64))[0].T  # (bins, frames)
+        return np.ascontiguousarray(mag)
+
+    def prob(self, source: _Source, j0: int, j1: int) -> np.ndarray:
+        """Vocal probability ``(bins, j1 - j0)`` float32 of model frames ``[j0, j1)``."""
+        t0 = time.perf_counter()
+        total = self.n_frames(source.model_length)
+        if self.method == "dnn":
+            # lazy: torch, as in __init__
+            from core.karaoke.dnn import _predict_features, log_features
+
+            f0, f1 = max(0, j0 - self.context), min(total, j1 + self.context)
+            feats = log_features(self._mag(source, f0, f1))[None]  # (1, bins, frames)
+            p: np.ndarray = _predict_features(self.dnn, feats)[0]
+            out = p[:, j0 - f0 : j1 - f0]
+        else:
+            cfg = self.nmf.config
+            f, s = cfg.frames, cfg.test_step
+            n_win = max(1, -(-(max(total, f) - f) // s) + 1)
+            # the windows covering [j0, j1), widened to whole chunks of nmf_prob's fits
+            w0 = max(0, -(-(j0 - f + 1) // s)) // _NMF_CHUNK * _NMF_CHUNK
+            w1 = min(n_win, -(-(min((j1 - 1) // s, n_win - 1) + 1) // _NMF_CHUNK) * _NMF_CHUNK)
+            f0, f1 = w0 * s, min(total, (w1 - 1) * s + f)
+            p = nmf_prob(self.nmf, self._mag(source, f0, f1)[None], chunk=_NMF_CHUNK)[0]
+            out = p[:, j0 - f0 : j1 - f0]
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def first_needed_sample(self, j0: int) -> int:
+        """Earliest model-rate sample the frames from ``j0`` on still need."""
+        if self.method == "dnn":
+            f0 = max(0, j0 - self.context)
+        else:
+            cfg = self.nmf.config
+            w0 = max(0, -(-(j0 - cfg.frames + 1) // cfg.test_step)) // _NMF_CHUNK * _NMF_CHUNK
+            f0 = w0 * cfg.test_step
+        return f0 * self.stft.hop_length - self.stft.n_fft // 2
+
+
+def _map_positions(
+    dst_frames: np.ndarray, *, src_sr: int, src: StftConfig, dst_sr: int, dst: StftConfig,
+    src_frames: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolation indices of :func:`core.karaoke.separate.map_mask` at global frames.
+
+    Returns ``(i0, i1, w)``: the source frames each destination frame lies between, and the
+    float32 weight of ``i1``.
+    """
+    pos = dst_frames * (dst.hop_length / dst_sr) / (src.hop_length / src_sr)
+    pos = np.clip(pos, 0.0, src_frames - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, src_frames - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+def _interp(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` linearly interpolated along ``axis`` (the arithmetic of ``map_mask``)."""
+    lo: np.ndarray = np.take(x, i0, axis=axis)
+    if np.all(w == 0):
+        return lo
+    shape = [1] * x.ndim
+    shape[axis] = len(w)
+    ww = w.reshape(shape)
+    out: np.ndarray = lo * (1 - ww) + np.take(x, i1, axis=axis) * ww
+    return out
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class _Outputs:
+    """Temporary output files in ``out_dir``, renamed into place by :meth:`commit`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.created_dir = not out_dir.exists()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.pending: list[tuple[Path, Path]] = []
+
+    def temp(self, name: str) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out_dir)
+        os.close(fd)
+        self.pending.append((Path(tmp), self.out_dir / name))
+        return Path(tmp)
+
+    def commit(self) -> None:
+        for tmp, final in self.pending:
+            os.replace(tmp, final)
+        self.pending = []
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending = []
+        if self.created_dir:
+            try:
+                self.out_dir.rmdir()  # only if empty: never remove someone's files
+            except OSError:
+                pass
+
+
+def _open_mixture(path: Path, max_seconds: float) -> tuple[Any, str]:
+    label = repr(str(path))
+    if not path.is_file():
+        raise InvalidAudioError(f"{label} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise InvalidAudioError(f"{label} is empty (0 bytes): nothing to decode")
+    try:
+        fh = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = getattr(exc, "error_string", None) or type(exc).__name__
+        raise InvalidAudioError(f"{label} could not be decoded as audio ({reason})") from exc
+    sr, ch, n = int(fh.samplerate), int(fh.channels), int(fh.frames)
+    problem = None
+    if ch > MAX_CHANNELS:
+        problem = (
+            f"{label} has {ch} channels; GenEx Lab takes mono or stereo (at most "
+            f"{MAX_CHANNELS}). Mix it down to stereo first (e.g. ffmpeg -ac 2)."
+        )
+    elif sr < MIN_SAMPLE_RATE:
+        problem = f"{label} has a sample rate of {sr} Hz; at least {MIN_SAMPLE_RATE} Hz is required"
+    elif n <= 0:
+        problem = f"{label} holds zero samples"
+    elif n / sr > max_seconds:
+        problem = (
+            f"{label} is {n / sr:.1f} s long; the limit is {max_seconds:.0f} s. "
+            "Trim it, or raise the limit (max_seconds)."
+        )
+    if problem is not None:
+        fh.close()
+        raise InvalidAudioError(problem)
+    return fh, label
+
+
+def _load_mask(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """The saved mask as a read-only memory map, checked against ``(channels, bins, frames)``."""
+    try:
+        mask: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InvalidConfigError(f"cannot read the mask {str(path)!r}: {exc}") from exc
+    ch, bins, frames = shape
+    if mask.ndim != 3 or mask.shape[0] not in (1, ch) or mask.shape[1:] != (bins, frames):
+        raise InvalidConfigError(
+            f"the mask {str(path)!r} has shape {mask.shape} but the mixture's STFT is "
+            f"{shape}: it was computed for another file or sample rate"
+        )
+    return mask
+
+
+def _get_window(window: str, n_fft: int) -> np.ndarray:
+    """``scipy.signal.get_window(window, n_fft, fftbins=True)``, float64.
+
+    The periodic Hann window is computed here with scipy's own formula (equal bit for bit):
+    importing ``scipy.signal`` costs about 1.4 s, most of a short CLI run.
+    """
+    if window == "hann":
+        fac = np.linspace(-np.pi, np.pi, n_fft + 1)[:-1]
+        w = np.zeros(n_fft)
+        w += 0.5 * np.cos(0 * fac)
+        w += 0.5 * np.cos(1 * fac)
+        return w
+    import scipy.signal  # lazy: slow to import, and only for windows other than Hann
+
+    out: np.ndarray = scipy.signal.get_window(window, n_fft, fftbins=True)
+    return out
+
+
+def _window_sumsquare(window: np.ndarray, hop: int, frames: int) -> np.ndarray:
+    """Overlapped squared windows of ``frames`` frames, ``(hop * (frames + n_fft/hop - 1),)``.
+
+    As ``core.signal.stft``'s normalisation of :func:`~core.signal.stft.istft_frames_major`.
+    """
+    n_fft = len(window)
+    w2 = window**2
+    r = n_fft // hop
+    wss = np.zeros(hop * (frames + r - 1), dtype=np.float32)
+    for k in range(r):
+        wss[k * hop : k * hop + frames * hop].reshape(frames, hop)[:] += w2[k * hop : (k + 1) * hop]
+    return wss
+
+
+def _stem(
+    spec: ComplexArray, mask: FloatArray, cfg: StftConfig, window: np.ndarray,
+    first: int, a: int, b: int,
+) -> np.ndarray:
+    """Samples ``[a, b)`` of ``istft(spec * mask)``, whose first frame is centred at ``first``.
+
+    ``spec`` (``(channels, frames, bins)``) holds every frame overlapping ``[a, b)``, so the
+    overlap-add and its window normalisation there are the whole file's. The arithmetic is
+    :func:`core.signal.stft.istft_frames_major`'s (which it calls when ``hop`` does not divide
+    ``n_fft``), with this module's window: no ``scipy.signal`` import. ``window`` is float32.
+
+    Returns
+    -------
+    ndarray, shape (channels, b - a), float32
+    """
+    import scipy.fft  # lazy, as in _separate
+
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    if n_fft % hop or not cfg.center:
+        y = istft_frames_major(spec * mask, cfg, length=b - first)
+        general: np.ndarray = y[:, a - first :]
+        return general
+    ch, frames, _ = spec.shape
+    fr = scipy.fft.irfft(spec * mask, n=n_fft, axis=-1).astype(np.float32, copy=False)
+    fr *= window  # (ch, frames, n_fft)
+    r = n_fft // hop
+    y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
+    for k in range(r):  # frame t's k-th hop block lands at sample (t + k) * hop
+        y[:, k * hop : k * hop + frames * hop].reshape(ch, frames, hop)[:] += fr[
+            :, :, k * hop : (k + 1) * hop
+        ]
+    del fr
+    wss = _window_sumsquare(window, hop, frames)
+    np.divide(y, wss, out=y, where=wss > np.finfo(np.float32).tiny)
+    lo = n_fft // 2 + a - first  # the centring pad, then the samples before a
+    out = y[:, lo : lo + (b - a)]
+    if out.shape[1] < b - a:
+        out = np.pad(out, ((0, 0), (0, b - a - out.shape[1])))
+    return np.ascontiguousarray(out)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def separate_file(
+    mixture: str | Path,
+    out_dir: str | Path,
+    *,
+    method: Literal["dnn", "traditional"] = "dnn",
+    alpha: float = 0.5,
+    rule: Rule = "paper",
+    checkpoint: str | Path | Any | None = None,
+    from_mask: str | Path | None = None,
+    save_mask: bool = True,
+    mask_dtype: MaskDtype = "float16",
+    stft_config: StftConfig | None = None,
+    block_seconds: float = 10.0,
+    max_seconds: float = STREAM_MAX_SECONDS,
+    progress: Progress | None = None,
+) -> StreamResult:
+    """Separate a mixture file into ``vocals.wav`` and ``accompaniment.wav``, block by block.
+
+    Memory stays bounded by the block size (a 10 s block of 44.1 kHz stereo needs about
+    0.1 GB of arrays; torch and the model add about 0.3 GB), whatever the file's length. The
+    kept part of every block equals the whole-file result
+    (:func:`core.karaoke.separate.probability_mask` of the mono downmix, then
+    :func:`core.karaoke.separate.separate_at_alpha`) up to float rounding.
+
+    Parameters
+    ----------
+    mixture
+        An audio file (WAV, FLAC, ... whatever libsndfile decodes), mono or stereo.
+    out_dir
+        Folder for ``vocals.wav``, ``accompaniment.wav`` and ``prob_mask.npy`` (created).
+    method
+        ``"dnn"`` or ``"traditional"`` (NMF). The oracle methods need reference stems and go
+        through the in-memory path.
+    alpha, rule
+        Threshold and rule of :func:`core.karaoke.masks.threshold_masks`.
+    checkpoint
+        A model file or loaded model (``KaraokeDNN`` / ``NmfModel``); default the shipped one.
+    from_mask
+        A ``prob_mask.npy`` of an earlier run on the same file: no model runs. Its shape is
+        ``(channels or 1, bins, frames)`` on ``stft_config``'s grid.
+    save_mask
+        Write ``prob_mask.npy`` (ignored with ``from_mask``).
+    mask_dtype
+        The mask is rounded to this dtype before thresholding and saved in it, so a later
+        ``from_mask`` run reproduces the stems exactly (``float16``: half the disk, steps of
+        at most 2.4e-4 in [0.5, 1]).
+    stft_config
+        Input-rate STFT grid of the mask (default :func:`core.karaoke.separate.input_stft_config`).
+    block_seconds
+        Audio per block, seconds (> 0); memory grows with it, the result does not change.
+        10 s keeps a block's arrays in the CPU caches' reach better than longer blocks (faster
+        on a 2-core machine) and costs the DNN 4 % extra context frames. NMF blocks are at
+        least two of its 256-window fits long (about 60 s with the shipped model).
+    max_seconds
+        Longest accepted file, seconds, checked from the header.
+    progress
+        Receives ``ProgressEvent("block", done, total)`` after each block.
+
+    Returns
+    -------
+    StreamResult
+
+    Raises
+    ------
+    InvalidAudioError
+        Missing, empty or undecodable file, zero samples, more than two channels, a rate below
+        8 kHz, longer than ``max_seconds``, or NaN/inf samples anywhere (nothing is left in
+        ``out_dir`` then).
+    InvalidConfigError
+        A bad option, an oracle method, or a mask that does not fit the file.
+    CheckpointError
+        A missing or corrupt model file.
+    """
+    t_start = time.perf_counter()
+    alpha = check_alpha(alpha)
+    rule = check_rule(rule)
+    spec = method_spec(method)
+    if spec.needs_references:
+        raise InvalidConfigError(
+            f"method {method!r} needs the reference stems; use "
+            "core.karaoke.separate.probability_mask for oracle masks"
+        )
+    if mask_dtype not in ("float16", "float32"):
+        raise InvalidConfigError(f"mask_dtype must be 'float16' or 'float32', got {mask_dtype!r}")
+    if not (np.isfinite(block_seconds) and block_seconds > 0):
+        raise InvalidConfigError(f"block_seconds must be positive, got {block_seconds}")
+    mixture, out_dir = Path(mixture), Path(out_dir)
+    fh, label = _open_mixture(mixture, max_seconds)
+    with fh:
+        return _separate(
+            fh, label, out_dir, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint,
+            from_mask=None if from_mask is None else Path(from_mask), save_mask=save_mask,
+            mask_dtype=mask_dtype, stft_config=stft_config, block_seconds=float(block_seconds),
+            progress=progress, t_start=t_start,
+        )  # fmt: skip
+
+
+def _separate(
+    fh: Any,
+    label: str,
+    out_dir: Path,
+    *,
+    method: str,
+    alpha: float,
+    rule: Rule,
+    checkpoint: Any,
+    from_mask: Path | None,
+    save_mask: bool,
+    mask_dtype: MaskDtype,
+    stft_config: StftConfig | None,
+    block_seconds: float,
+    progress: Progress | None,
+    t_start: float,
+) -> StreamResult:
+    sr, ch, length = int(fh.samplerate), int(fh.channels), int(fh.frames)
+    cfg = stft_config or input_stft_config(sr)
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    if not cfg.center:
+        raise InvalidConfigError("stft_config must be centred (center=True)")
+    n_frames = 1 + length // hop  # librosa's frame count for a centred STFT
+    bins = cfg.n_bins
+
+    saved = None
+    stage: _ModelStage | None = None
+    if from_mask is not None:
+        saved = _load_mask(from_mask, (ch, bins, n_frames))
+        model_sr = sr
+    else:
+        try:
+            stage = _ModelStage(method, checkpoint, sr)
+        except (OSError, KeyError) as exc:  # pragma: no cover - loaders raise CheckpointError
+            raise CheckpointError(f"cannot load the {method} model: {exc}") from exc
+        model_sr = stage.sr
+    source = _Source(fh, label, model_sr=None if stage is None else stage.sr)
+    model_frames = 0 if stage is None else stage.n_frames(source.model_length)
+    if stage is not None:
+        fpos = np.arange(bins) * (sr / n_fft) / (stage.sr / stage.stft.n_fft)
+        fpos = np.clip(fpos, 0.0, stage.stft.n_bins - 1)
+        f_i0 = np.floor(fpos).astype(np.int64)
+        f_i1 = np.minimum(f_i0 + 1, stage.stft.n_bins - 1)
+        f_w = (fpos - f_i0).astype(np.float32)
+
+    import scipy.fft  # lazy, as in core.signal.stft (scipy.fft alone imports in ~0.3 s)
+
+    window = _get_window(cfg.window, n_fft).astype(np.float32)
+    if stage is not None and stage.method == "traditional":
+        # at least two of nmf_prob's 256-window fits per block: each block refits up to one
+        # chunk at each end, which would otherwise dominate
+        ncfg = stage.nmf.config
+        chunk_s = _NMF_CHUNK * ncfg.test_step * ncfg.hop_length / ncfg.sr
+        block_seconds = max(block_seconds, 2 * chunk_s)
+    block = max(hop, int(round(block_seconds * sr / hop)) * hop)  # samples, a whole number of hops
+    n_blocks = -(-length // block)
+    wav_format = "RF64" if length * ch * 4 > _WAV_MAX_BYTES else "WAV"
+    dtype = np.float16 if mask_dtype == "float16" else np.float32
+
+    outputs = _Outputs(out_dir)
+    try:
+        tmp_voc, tmp_acc = outputs.temp("vocals.wav"), outputs.temp("accompaniment.wav")
+        tmp_mask = None
+        if saved is None and save_mask:
+            tmp_mask = outputs.temp("prob_mask.npy")
+            np.lib.format.open_memmap(tmp_mask, mode="w+", dtype=dtype, shape=(ch, bins, n_frames))
+        # through Python file objects: libsndfile then skips its fsync on close (0.1-0.3 s per
+        # stem on a 3-minute song); the rename at the end is what makes the outputs atomic
+        with (
+            open(tmp_voc, "wb") as voc_fh,
+            open(tmp_acc, "wb") as acc_fh,
+            sf.SoundFile(voc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as voc,
+            sf.SoundFile(acc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as acc,
+            ThreadPoolExecutor(max_workers=2) as pool,
+        ):
+            for k in range(n_blocks):
+                a, b = k * block, min(length, (k + 1) * block)  # samples kept from this block
+                # every frame overlapping [a, b): frame t covers [t*hop - n_fft/2, t*hop + n_fft/2)
+                t_lo = max(0, (a - n_fft // 2) // hop + 1)
+                t_hi = min(n_frames, -(-(b + n_fft // 2) // hop))
+                frames = np.arange(t_lo, t_hi)
+
+                # the mask of these frames, (frames, bins)
+                if saved is not None:
+                    part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
+                    prob_t = np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
+                else:
+                    assert stage is not None
+                    i0, i1, w = _map_positions(
+                        frames.astype(np.float64), src_sr=stage.sr, src=stage.stft, dst_sr=sr,
+                        dst=cfg, src_frames=model_frames,
+                    )  # fmt: skip
+                    j0, j1 = int(i0.min()), int(i1.max()) + 1
+                    p = stage.prob(source, j0, j1)  # (model bins, j1 - j0)
+                    p = _interp(p, f_i0, f_i1, f_w, axis=0)  # (bins, j1 - j0)
+                    p = _interp(p, i0 - j0, i1 - j0, w, axis=1)  # (bins, frames)
+                    p = np.clip(p, 0.0, 1.0).astype(dtype).astype(np.float32)
+                    prob_t = np.ascontiguousarray(p.T)[None]  # (1, frames, bins)
+                    if tmp_mask is not None:
+                        o_lo, o_hi = -(-a // hop), (n_frames if b == length else -(-b // hop))
+                        mm = np.lib.format.open_memmap(tmp_mask, mode="r+")
+                        mm[:, :, o_lo:o_hi] = p[None, :, o_lo - t_lo : o_hi - t_lo].astype(dtype)
+                        del mm  # unmapped each block: written pages do not pile up in RSS
+
+                # the input-rate STFT of these frames, frames-major (ch, frames, bins)
+                lo = t_lo * hop - n_fft // 2
+                hi = (t_hi - 1) * hop - n_fft // 2 + n_fft
+                source.need_audio(hi)
+                seg = source.audio.get(lo, hi, length)
+                spec = scipy.fft.rfft(_frames(seg, n_fft, hop, window, len(frames)), axis=-1,
+                                      workers=2).astype(np.complex64, copy=False)  # fmt: skip
+                masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
+                # the two stems invert in two threads (numpy and scipy.fft release the GIL)
+                jobs = [pool.submit(_stem, spec, m, cfg, window, t_lo * hop, a, b) for m in masks]
+                v, acc_y = (job.result() for job in jobs)
+                voc.write(np.ascontiguousarray(v.T))
+                acc.write(np.ascontiguousarray(acc_y.T))
+
+                # forget what the next block no longer needs
+                nxt = max(0, (b - n_fft // 2) // hop + 1)
+                source.audio.drop_before(nxt * hop - n_fft // 2)
+                if stage is not None and b < length:
+                    pos = nxt * (hop / sr) / (stage.stft.hop_length / stage.sr)
+                    j_next = int(np.floor(min(pos, model_frames - 1)))
+                    source.model.drop_before(stage.first_needed_sample(j_next))
+                if progress is not None:
+                    progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    info: dict[str, Any] = {
+        "mask_dtype": mask_dtype,
+        "mask_channels": "saved mask" if saved is not None else "mono downmix",
+        "block_seconds": block / sr,
+    }
+    if stage is not None:
+        info.update(stage.info)
+        info["model_seconds"] = round(stage.seconds, 3)
+    return StreamResult(
+        vocals=out_dir / "vocals.wav",
+        accompaniment=out_dir / "accompaniment.wav",
+        mask=out_dir / "prob_mask.npy" if tmp_mask is not None else None,
+        sr=sr,
+        channels=ch,
+        length=length,
+        method="from-mask" if saved is not None else method,
+        stft_config=cfg,
+        model_sr=model_sr,
+        blocks=n_blocks,
+        seconds=time.perf_counter() - t_start,
+        info=info,
+    )
+

@@ -1,0 +1,1 @@
+"""Pure figure builders: arrays in, plotly figures or PNG images out (no Streamlit)."""

@@ -1,0 +1,197 @@
+"""Block-by-block separation (core.karaoke.stream) against the whole-file, in-memory path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from core.cli import main
+from core.errors import InvalidAudioError, InvalidConfigError
+from core.karaoke.dnn import KaraokeDNN
+from core.karaoke.dnn_config import DnnConfig
+from core.karaoke.nmf import NmfConfig, fit_nmf
+from core.karaoke.separate import (
+    MaskResult,
+    input_stft_config,
+    probability_mask,
+    separate_at_alpha,
+)
+from core.karaoke.stream import separate_file
+from core.signal.stft import stft
+
+OUTPUTS = ("vocals.wav", "accompaniment.wav", "prob_mask.npy")
+
+
+def _song(rng, sr, seconds, ch):
+    n = int(sr * seconds)
+    t = np.arange(n) / sr
+    voc = 0.3 * np.sin(2 * np.pi * 600 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    acc = 0.3 * np.sin(2 * np.pi * 150 * t) + 0.02 * rng.standard_normal(n)
+    return np.stack([voc + acc, 0.5 * voc + acc])[:ch].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def dnn():
+    torch.manual_seed(0)
+    cfg = DnnConfig(sr=16000, n_fft=256, hop_length=64, frames=6, hidden=16, proj=8, basis=4)
+    model = KaraokeDNN(cfg).eval()
+    with torch.no_grad():
+        model.in_std.fill_(3.0)  # spread the probabilities over [0, 1]
+    return model
+
+
+@pytest.fixture(scope="module")
+def nmf():
+    rng = np.random.default_rng(1)
+    cfg = NmfConfig(sr=8000, n_fft=128, hop_length=64, frames=4, n_components=3, train_step=2,
+                    max_windows=200, max_iter=20, test_step=2, test_max_iter=10)  # fmt: skip
+    t = np.arange(8000) / 8000
+    voc = 0.3 * np.sin(2 * np.pi * 600 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    acc = 0.3 * np.sin(2 * np.pi * 150 * t) + 0.02 * rng.standard_normal(t.size)
+    refs = np.stack([voc, acc])[:, None].astype(np.float32)  # (2, 1, n)
+    return fit_nmf(cfg, data=[(refs.sum(0), refs, 8000)])
+
+
+def _whole_file(y, sr, model, *, method="dnn", alpha=0.5, rule="paper"):
+    """The in-memory result with the streaming path's channel rule (mono-downmix mask)."""
+    mono = y.mean(axis=0, keepdims=True, dtype=np.float32)
+    r = probability_mask(mono, sr, method=method, checkpoint=model)
+    res = MaskResult(prob=np.repeat(r.prob, y.shape[0], 0), mixture_stft=stft(y, r.stft_config),
+                     stft_config=r.stft_config, sr=sr, length=y.shape[1], method=method)
+    return r.prob, separate_at_alpha(res, alpha=alpha, rule=rule)
+
+
+def _read(path):
+    y, _ = sf.read(path, dtype="float32", always_2d=True)
+    return y.T
+
+
+@pytest.mark.parametrize(("sr", "ch", "seconds"), [(44100, 2, 7.0), (44100, 1, 7.0),
+                                                   (48000, 2, 5.3), (16000, 1, 0.05)])
+def test_dnn_blocks_equal_the_whole_file(rng, tmp_path, dnn, sr, ch, seconds):
+    y = _song(rng, sr, seconds, ch)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    prob, stems = _whole_file(y, sr, dnn, rule="soft")
+    res = separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, rule="soft",
+                        block_seconds=2.0, mask_dtype="float32")  # fmt: skip
+    assert res.blocks == int(np.ceil(seconds / 2.0)) and res.channels == ch and res.sr == sr
+    saved = np.load(tmp_path / "out" / "prob_mask.npy")
+    assert saved.shape == (ch,) + prob.shape[1:] and saved.dtype == np.float32
+    np.testing.assert_allclose(saved, np.repeat(prob, ch, 0), atol=1e-5)
+    for j, name in enumerate(("vocals.wav", "accompaniment.wav")):
+        out = _read(tmp_path / "out" / name)
+        assert out.shape == y.shape
+        np.testing.assert_allclose(out, stems[j], atol=1e-5)
+
+
+def test_binary_rule_equals_the_whole_file_with_the_same_mask(rng, tmp_path, dnn):
+    # thresholds of masks equal to ~1e-7 could flip a bin at exactly alpha: compare the stems
+    # against the whole-file reconstruction of the streamed (float16-rounded) mask
+    sr = 22050
+    y = _song(rng, sr, 4.0, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, alpha=0.4,
+                  block_seconds=1.0)  # fmt: skip
+    saved = np.load(tmp_path / "out" / "prob_mask.npy")
+    assert saved.dtype == np.float16
+    prob, _ = _whole_file(y, sr, dnn)
+    np.testing.assert_allclose(saved.astype(np.float32), np.repeat(prob, 2, 0), atol=1e-3)
+    cfg = input_stft_config(sr)
+    res = MaskResult(prob=saved.astype(np.float32), mixture_stft=stft(y, cfg), stft_config=cfg,
+                     sr=sr, length=y.shape[1], method="dnn")
+    stems = separate_at_alpha(res, alpha=0.4, rule="paper")
+    np.testing.assert_allclose(_read(tmp_path / "out" / "vocals.wav"), stems[0], atol=1e-5)
+    # --from-mask in the streaming path gives the same stems bit for bit
+    separate_file(tmp_path / "mix.wav", tmp_path / "again", from_mask=tmp_path / "out" /
+                  "prob_mask.npy", alpha=0.4, block_seconds=1.5)  # fmt: skip
+    np.testing.assert_array_equal(_read(tmp_path / "again" / "vocals.wav"),
+                                  _read(tmp_path / "out" / "vocals.wav"))  # fmt: skip
+    assert not (tmp_path / "again" / "prob_mask.npy").exists()
+
+
+def test_nmf_blocks_equal_the_whole_file(rng, tmp_path, nmf):
+    sr = 16000
+    y = _song(rng, sr, 9.0, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    prob, stems = _whole_file(y, sr, nmf, method="traditional", rule="soft")
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", method="traditional", checkpoint=nmf,
+                  rule="soft", block_seconds=2.0, mask_dtype="float32")  # fmt: skip
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "prob_mask.npy")[:1], prob, atol=1e-5)
+    np.testing.assert_allclose(_read(tmp_path / "out" / "vocals.wav"), stems[0], atol=1e-5)
+
+
+def test_nan_in_a_late_block_leaves_nothing(rng, tmp_path, dnn):
+    sr = 16000
+    y = _song(rng, sr, 6.0, 2)
+    y[1, 5 * sr + 17] = np.nan
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    with pytest.raises(InvalidAudioError, match="NaN"):
+        separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, block_seconds=1.0)
+    assert not (tmp_path / "out").exists()
+    # an existing folder keeps what it held, and gets no partial or temporary file
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidAudioError):
+        separate_file(tmp_path / "mix.wav", tmp_path / "keep", checkpoint=dnn, block_seconds=1.0)
+    assert [p.name for p in (tmp_path / "keep").iterdir()] == ["notes.txt"]
+
+
+def test_bad_files_get_typed_errors(tmp_path, dnn):
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 1), np.float32), 16000)
+    sf.write(tmp_path / "quad.wav", np.zeros((1600, 4), np.float32), 16000)
+    sf.write(tmp_path / "low.wav", np.zeros((1600, 1), np.float32), 4000)
+    (tmp_path / "text.wav").write_text("not audio")
+    (tmp_path / "zero.wav").write_bytes(b"")
+    for name, match in (("empty", "zero samples"), ("quad", "4 channels"), ("low", "4000 Hz"),
+                        ("text", "could not be decoded"), ("zero", "0 bytes"),
+                        ("missing", "does not exist")):  # fmt: skip
+        with pytest.raises(InvalidAudioError, match=match):
+            separate_file(tmp_path / f"{name}.wav", tmp_path / "out", checkpoint=dnn)
+    sf.write(tmp_path / "long.wav", np.zeros((16000, 1), np.float32), 16000)
+    with pytest.raises(InvalidAudioError, match="limit"):
+        separate_file(tmp_path / "long.wav", tmp_path / "out", checkpoint=dnn, max_seconds=0.5)
+    with pytest.raises(InvalidConfigError, match="alpha"):
+        separate_file(tmp_path / "long.wav", tmp_path / "out", checkpoint=dnn, alpha=2.0)
+    with pytest.raises(InvalidConfigError, match="reference"):
+        separate_file(tmp_path / "long.wav", tmp_path / "out", method="oracle")  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError, match="block_seconds"):
+        separate_file(tmp_path / "long.wav", tmp_path / "out", checkpoint=dnn, block_seconds=0)
+    np.save(tmp_path / "wrong.npy", np.zeros((1, 3, 4), np.float16))
+    with pytest.raises(InvalidConfigError, match="another file"):
+        separate_file(tmp_path / "long.wav", tmp_path / "out", from_mask=tmp_path / "wrong.npy")
+    assert not (tmp_path / "out").exists()
+
+
+def test_progress_reports_every_block(rng, tmp_path, dnn):
+    sf.write(tmp_path / "mix.wav", _song(rng, 16000, 2.5, 1).T, 16000, subtype="FLOAT")
+    events = []
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, block_seconds=1.0,
+                  save_mask=False, progress=events.append)  # fmt: skip
+    assert [(e.stage, e.done, e.total) for e in events] == [("block", i, 3) for i in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUTS[:2])
+
+
+def test_cli_streams_and_reapplies_alpha(rng, tmp_path, dnn, capsys):
+    from core.karaoke.dnn import save_separator
+
+    ckpt = save_separator(tmp_path / "tiny.pt", dnn)
+    sr = 44100
+    y = _song(rng, sr, 3.0, 2)
+    sf.write(tmp_path / "mix.flac", y.T, sr)
+    out = tmp_path / "out"
+    rc = main(["separate", str(tmp_path / "mix.flac"), "--checkpoint", str(ckpt), "--alpha",
+               "0.3", "--block-seconds", "1", "--out", str(out)])  # fmt: skip
+    assert rc == 0 and "4 block(s)" in capsys.readouterr().out  # 1 s blocks are 86 hops
+    settings = json.loads((out / "separation.json").read_text())
+    assert settings["mask_channels"] == "mono downmix" and settings["channels"] == 2
+    assert _read(out / "vocals.wav").shape == y.shape
+    rc = main(["separate", str(tmp_path / "mix.flac"), "--from-mask", str(out / "prob_mask.npy"),
+               "--alpha", "0.3", "--out", str(tmp_path / "again")])  # fmt: skip
+    assert rc == 0
+    np.testing.assert_array_equal(_read(tmp_path / "again" / "vocals.wav"),
+                                  _read(out / "vocals.wav"))  # fmt: skip
+    assert json.loads((tmp_path / "again" / "separation.json").read_text())["from_mask"]
