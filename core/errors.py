@@ -40,5 +40,13 @@ class ResultsError(CoreError, ValueError):
     """A folder that is not a GenEx results run, or a run whose files are inconsistent."""
 
 
+class OutputError(CoreError, OSError):
+    """An output path that cannot be written, or that another run is writing to.
+
+    E.g. an existing file where a folder is wanted (or the reverse), a read-only folder, or an
+    output folder locked by a concurrent ``genex`` run.
+    """
+
+
 class DependencyError(CoreError, RuntimeError):
     """A system dependency (ffmpeg, libfluidsynth) is missing; the message says what to install."""

@@ -1,15 +1,64 @@
-"""Atomic file writes: a temporary file in the target folder, then ``os.replace``.
+"""Atomic file writes, output-path checks and output-folder locks.
 
-A crash mid-write leaves either the old file or nothing, never a truncated file.
+Writes go to a temporary file in the target folder, then ``os.replace``: a crash mid-write
+leaves either the old file or nothing, never a truncated file. Temporary files are created
+0600 by :func:`tempfile.mkstemp`; they are given the user's umask (0644 under the usual 022)
+before the rename, like files any other tool writes.
+
+:func:`check_output_dir` / :func:`check_output_file` validate an output path before any
+expensive work; :func:`output_lock` serialises concurrent writers to one output folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from core.errors import OutputError
+
+#: Name of the lock file :func:`output_lock` keeps in an output folder while a run writes it.
+LOCK_NAME = ".genex.lock"
+
+
+def current_umask() -> int:
+    """The process's umask (read from ``/proc`` where possible: setting it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``open(path, "w")`` would have (0o666 minus the umask)."""
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def make_temp(folder: str | Path, name: str) -> Path:
+    """An empty temporary file ``.<name>.*.tmp`` in ``folder``, with the user's umask applied.
+
+    The caller renames it over ``folder / name`` (``os.replace``) or deletes it.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        apply_umask(tmp)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -22,15 +71,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = make_temp(path.parent, path.name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -43,3 +92,131 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically (NaN is written as ``NaN``, as museval does)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------- path checks
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_writable_parent(path: Path, what: str) -> None:
+    base = _nearest_existing(path.parent if not path.is_dir() else path)
+    if not base.is_dir():
+        raise OutputError(f"{what} {str(path)!r} cannot be created: {str(base)!r} is a file")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {str(path)!r} cannot be written: {str(base)!r} is read-only")
+
+
+def check_output_dir(path: str | Path, *, what: str = "--out") -> Path:
+    """Check that ``path`` can be used as an output folder, without creating anything.
+
+    Parameters
+    ----------
+    path
+        The folder: existing, or creatable under a writable ancestor.
+    what
+        How the message names the option (e.g. ``"--out"``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OutputError
+        ``path`` is an existing file, or neither it nor its nearest existing ancestor is a
+        writable folder.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {str(path)!r} is an existing file, not a folder")
+    _check_writable_parent(path, what)
+    return path
+
+
+def check_output_file(path: str | Path, *, what: str = "--out") -> Path:
+    """Check that ``path`` can be written as a file (replaced atomically), creating nothing.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is an existing folder, or its folder is not writable (or is a file).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{what} {str(path)!r} is an existing folder, not a file name")
+    if not path.name:
+        raise OutputError(f"{what} {str(path)!r} does not name a file")
+    _check_writable_parent(path, what)
+    return path
+
+
+# --------------------------------------------------------------------------- locking
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | Path, *, what: str = "--out") -> Iterator[Path]:
+    """Hold an exclusive lock on the output folder ``folder`` (created if missing).
+
+    The lock is ``folder/.genex.lock``, held with ``flock``: the kernel releases it when the
+    process dies, so a killed run never leaves a stale lock. On exit the lock file is removed,
+    and so is ``folder`` if this call created it and it is empty.
+
+    Yields
+    ------
+    Path
+        The folder.
+
+    Raises
+    ------
+    OutputError
+        Another process holds the lock (a concurrent run writing to the same folder), or the
+        folder cannot be created.
+    """
+    folder = check_output_dir(folder, what=what)
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{what} {str(folder)!r} cannot be created: {exc.strerror}") from exc
+    lock = folder / LOCK_NAME
+    fd = -1
+    try:
+        while True:  # the file may be replaced between open and flock: lock the one in place
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                fd = -1
+                raise OutputError(
+                    f"{what} {str(folder)!r} is being written by another genex run"
+                    + (f" (pid {holder})" if holder.isdigit() else "")
+                    + "; wait for it to finish or choose another folder"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+            fd = -1
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield folder
+    finally:
+        if fd >= 0:
+            lock.unlink(missing_ok=True)  # while still holding it (see the loop above)
+            os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never remove anyone's files

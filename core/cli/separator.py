@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import time
 from datetime import UTC, datetime
@@ -17,8 +18,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from core.errors import InvalidConfigError
-from core.io_utils import atomic_write_json
+from core.errors import CoreError, InvalidConfigError
+from core.io_utils import atomic_write_json, check_output_dir, make_temp, output_lock
 from core.karaoke.dnn_config import DnnConfig
 from core.karaoke.methods import (
     METHOD_SPECS,
@@ -39,7 +40,7 @@ def _command(args: argparse.Namespace, name: str) -> str:
     """The full ``genex`` command line equivalent to ``args`` (every flag spelled out)."""
     parts = ["genex", name]
     for key, value in vars(args).items():
-        if key in ("func", "command") or value is None or value is False:
+        if key in ("func", "command", "debug") or value is None or value is False:
             continue
         if key == "mixture":
             parts.insert(2, shlex.quote(str(value)))
@@ -161,6 +162,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="precision of prob_mask.npy; the mask is rounded to it before the "
                    "threshold, so --from-mask gives the same stems (default float16)")
     p.add_argument("--no-save-mask", action="store_true", help="do not write prob_mask.npy")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="longest mixture accepted, seconds (default 14400 for dnn, traditional "
+                   "and --from-mask, which stream; 600 for the oracle methods, which hold the "
+                   "whole file in memory: about 60 MB per minute of 44.1 kHz stereo)")
     p.set_defaults(func=_separate)
 
 
@@ -283,9 +288,47 @@ def _separate(args: argparse.Namespace) -> int:
     method = cast(MethodId, "traditional" if args.method == "nmf" else args.method)
     alpha = check_alpha(args.alpha, name="--alpha")  # before any decoding or network
     rule = check_rule(args.rule)
-    if args.from_mask or method in ("dnn", "traditional"):
-        return _separate_streaming(args, method, alpha, rule)
-    return _separate_in_memory(args, method, alpha, rule)
+    out = check_output_dir(args.out, what="--out")  # before the model loads
+    if args.max_seconds is not None and not (np.isfinite(args.max_seconds)
+                                             and args.max_seconds > 0):
+        raise InvalidConfigError(f"--max-seconds must be positive, got {args.max_seconds}")
+    # one run at a time per output folder: concurrent runs would mix their files
+    with output_lock(out, what="--out"):
+        if args.from_mask or method in ("dnn", "traditional"):
+            return _separate_streaming(args, method, alpha, rule)
+        return _separate_in_memory(args, method, alpha, rule)
+
+
+def _read_mask_settings(mask: Path) -> dict[str, Any]:
+    """The ``separation.json`` next to ``mask`` (``{}`` when there is none).
+
+    Raises
+    ------
+    InvalidConfigError
+        The file exists but is not a JSON object with a valid ``stft_config``.
+    """
+    from core.signal.stft import StftConfig
+
+    side = mask.with_name("separation.json")
+    if not side.is_file():
+        return {}
+    try:
+        saved = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidConfigError(
+            f"cannot read {str(side)!r} (written with the mask {mask.name!r}): "
+            f"{' '.join(str(exc).split())}; delete it or re-run without --from-mask"
+        ) from exc
+    if not isinstance(saved, dict):
+        raise InvalidConfigError(f"{str(side)!r} is not a JSON object; delete it or re-run")
+    if "stft_config" in saved:
+        try:
+            StftConfig.from_dict(saved["stft_config"])
+        except (CoreError, TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise InvalidConfigError(
+                f"{str(side)!r} holds an invalid stft_config ({exc}); delete it or re-run"
+            ) from exc
+    return saved
 
 
 def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
@@ -299,11 +342,7 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
     settings: dict[str, Any] = {}
     cfg = None
     if args.from_mask:
-        side = Path(args.from_mask).with_name("separation.json")
-        try:
-            saved = json.loads(side.read_text()) if side.is_file() else {}
-        except (OSError, ValueError) as exc:
-            raise InvalidConfigError(f"cannot read {str(side)!r}: {exc}") from exc
+        saved = _read_mask_settings(Path(args.from_mask))
         if "stft_config" in saved:
             cfg = StftConfig.from_dict(saved["stft_config"])
         settings = {**saved, "from_mask": str(args.from_mask)}
@@ -318,7 +357,8 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
             args.mixture, out, method=cast(Any, method), alpha=alpha, rule=rule,
             checkpoint=args.checkpoint, from_mask=args.from_mask,
             save_mask=not args.no_save_mask, mask_dtype=args.mask_dtype, stft_config=cfg,
-            block_seconds=args.block_seconds, progress=progress,
+            block_seconds=args.block_seconds, progress=progress, lock=False,
+            **({} if args.max_seconds is None else {"max_seconds": args.max_seconds}),
         )  # fmt: skip
     finally:
         bar.close()
@@ -351,19 +391,40 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
     return 0
 
 
+def _write_together(out: Path, files: dict[str, Any]) -> None:
+    """Write ``{name: bytes or array (.npy)}`` into ``out``: all to temp files, then renamed."""
+    out.mkdir(parents=True, exist_ok=True)
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for name, data in files.items():
+            tmp = make_temp(out, name)
+            pending.append((tmp, out / name))
+            with open(tmp, "wb") as fh:
+                if isinstance(data, np.ndarray):
+                    np.save(fh, data, allow_pickle=False)
+                else:
+                    fh.write(data)
+        for tmp, final in pending:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+
+
 def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
     """``genex separate`` with reference stems (the oracle masks), on the whole file at once."""
     # lazy: librosa and the models load in ~1 s, which `genex --help` should not pay
     from core.karaoke.separate import probability_mask, separate_at_alpha
     from core.karaoke.tracks import load_track
-    from core.signal.audio import load_audio, write_audio
+    from core.signal.audio import DEFAULT_MAX_SECONDS, audio_to_bytes, load_audio
 
     t0 = time.perf_counter()
-    mixture, sr = load_audio(args.mixture)
+    limit = DEFAULT_MAX_SECONDS if args.max_seconds is None else args.max_seconds
+    mixture, sr = load_audio(args.mixture, max_seconds=limit)
     out = Path(args.out)
     references = None
     if args.references:
-        references = load_track(args.references, sr=sr).references
+        references = load_track(args.references, sr=sr, max_seconds=limit).references
     result = probability_mask(
         mixture, sr, method=method, references=references, checkpoint=args.checkpoint
     )
@@ -379,14 +440,18 @@ def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float
         "model_sr": result.model_sr,
         "mask_seconds": round(result.seconds, 3),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.no_save_mask:
-        np.save(out / "prob_mask.npy", result.prob)
     stems = separate_at_alpha(result, alpha=alpha, rule=rule)
-    write_audio(out / "vocals.wav", stems[0], sr)
-    write_audio(out / "accompaniment.wav", stems[1], sr)
     settings.update(alpha=args.alpha, rule=args.rule, command=_command(args, "separate"))
-    atomic_write_json(out / "separation.json", settings)
+    # every output to a temporary file first, then renamed together: a failed or interrupted
+    # run leaves the folder's old files, never a mix
+    files: dict[str, Any] = {
+        "vocals.wav": audio_to_bytes(stems[0], sr, fmt="WAV", subtype="FLOAT"),
+        "accompaniment.wav": audio_to_bytes(stems[1], sr, fmt="WAV", subtype="FLOAT"),
+    }
+    if not args.no_save_mask:
+        files["prob_mask.npy"] = result.prob
+    files["separation.json"] = (json.dumps(settings, indent=2) + "\n").encode()
+    _write_together(out, files)
     dt = time.perf_counter() - t0
     print(
         f"{method}: wrote {out / 'vocals.wav'}, {out / 'accompaniment.wav'} "

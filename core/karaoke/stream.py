@@ -30,8 +30,8 @@ whole file has been separated. A bad block (e.g. NaN samples near the end) raise
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,11 +42,12 @@ import numpy as np
 import soundfile as sf
 
 from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
+from core.io_utils import check_output_dir, make_temp, output_lock
 from core.karaoke.masks import threshold_masks
 from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
 from core.karaoke.separate import default_model_file, input_stft_config
-from core.signal.audio import MAX_CHANNELS, MIN_SAMPLE_RATE
+from core.signal.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_max_seconds
 from core.signal.stft import StftConfig, istft_frames_major
 from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
 
@@ -354,10 +355,9 @@ class _Outputs:
         self.pending: list[tuple[Path, Path]] = []
 
     def temp(self, name: str) -> Path:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out_dir)
-        os.close(fd)
-        self.pending.append((Path(tmp), self.out_dir / name))
-        return Path(tmp)
+        tmp = make_temp(self.out_dir, name)  # the user's umask, as the final file should have
+        self.pending.append((tmp, self.out_dir / name))
+        return tmp
 
     def commit(self) -> None:
         for tmp, final in self.pending:
@@ -395,12 +395,17 @@ def _open_mixture(path: Path, max_seconds: float) -> tuple[Any, str]:
         )
     elif sr < MIN_SAMPLE_RATE:
         problem = f"{label} has a sample rate of {sr} Hz; at least {MIN_SAMPLE_RATE} Hz is required"
+    elif sr > MAX_SAMPLE_RATE:
+        problem = (
+            f"{label} has a sample rate of {sr} Hz; at most {MAX_SAMPLE_RATE} Hz is accepted "
+            "(a corrupt header?)"
+        )
     elif n <= 0:
         problem = f"{label} holds zero samples"
     elif n / sr > max_seconds:
         problem = (
             f"{label} is {n / sr:.1f} s long; the limit is {max_seconds:.0f} s. "
-            "Trim it, or raise the limit (max_seconds)."
+            "Trim it, or raise the limit (max_seconds=..., --max-seconds in genex separate)."
         )
     if problem is not None:
         fh.close()
@@ -514,6 +519,7 @@ def separate_file(
     block_seconds: float = 10.0,
     max_seconds: float = STREAM_MAX_SECONDS,
     progress: Progress | None = None,
+    lock: bool = True,
 ) -> StreamResult:
     """Separate a mixture file into ``vocals.wav`` and ``accompaniment.wav``, block by block.
 
@@ -556,6 +562,10 @@ def separate_file(
         Longest accepted file, seconds, checked from the header.
     progress
         Receives ``ProgressEvent("block", done, total)`` after each block.
+    lock
+        Hold :func:`core.io_utils.output_lock` on ``out_dir`` while separating, so a concurrent
+        run into the same folder fails at once instead of mixing files (``False`` when the
+        caller holds it).
 
     Returns
     -------
@@ -565,10 +575,13 @@ def separate_file(
     ------
     InvalidAudioError
         Missing, empty or undecodable file, zero samples, more than two channels, a rate below
-        8 kHz, longer than ``max_seconds``, or NaN/inf samples anywhere (nothing is left in
-        ``out_dir`` then).
+        8 kHz or above 384 kHz, longer than ``max_seconds``, or NaN/inf samples anywhere
+        (nothing is left in ``out_dir`` then).
     InvalidConfigError
-        A bad option, an oracle method, or a mask that does not fit the file.
+        A bad option, an oracle method, or a mask that does not fit the file or holds NaN/inf
+        values.
+    OutputError
+        ``out_dir`` is a file or not writable, or another run is writing to it.
     CheckpointError
         A missing or corrupt model file.
     """
@@ -585,9 +598,11 @@ def separate_file(
         raise InvalidConfigError(f"mask_dtype must be 'float16' or 'float32', got {mask_dtype!r}")
     if not (np.isfinite(block_seconds) and block_seconds > 0):
         raise InvalidConfigError(f"block_seconds must be positive, got {block_seconds}")
+    max_seconds = check_max_seconds(max_seconds)
     mixture, out_dir = Path(mixture), Path(out_dir)
+    check_output_dir(out_dir, what="out_dir")  # before the model loads
     fh, label = _open_mixture(mixture, max_seconds)
-    with fh:
+    with fh, (output_lock(out_dir, what="out_dir") if lock else contextlib.nullcontext()):
         return _separate(
             fh, label, out_dir, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint,
             from_mask=None if from_mask is None else Path(from_mask), save_mask=save_mask,
@@ -681,6 +696,12 @@ def _separate(
                 # the mask of these frames, (frames, bins)
                 if saved is not None:
                     part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
+                    if not np.isfinite(part).all():  # NaN would silently give silent stems
+                        raise InvalidConfigError(
+                            f"the mask {str(from_mask)!r} holds NaN or infinite values (first in "
+                            f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
+                            "--from-mask to compute it again"
+                        )
                     prob_t = np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
                 else:
                     assert stage is not None

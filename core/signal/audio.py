@@ -11,6 +11,7 @@ libsndfile >= 1.1 (:func:`supported_formats` says which).
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -18,12 +19,15 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
-from core.errors import InvalidAudioError
+from core.errors import InvalidAudioError, InvalidConfigError
 from core.io_utils import atomic_write_bytes
 from core.types import FloatArray
 
 #: Lowest sample rate accepted: below it speech and music lose too much to be worth separating.
 MIN_SAMPLE_RATE = 8000
+#: Highest sample rate accepted: the highest in common use. A header claiming more is corrupt,
+#: and would size buffers from it (2**31 - 1 Hz asks for gigabytes before any sample is read).
+MAX_SAMPLE_RATE = 384_000
 #: Most channels accepted (mono or stereo).
 MAX_CHANNELS = 2
 #: Default longest input, in seconds (10 minutes).
@@ -36,6 +40,27 @@ def supported_formats() -> list[str]:
     """Return the container formats this machine's libsndfile can decode, e.g. ``["WAV", ...]``."""
     available = sf.available_formats()
     return [fmt for fmt in ("WAV", "FLAC", "OGG", "MP3") if fmt in available]
+
+
+def check_max_seconds(max_seconds: float) -> float:
+    """Return ``max_seconds`` as a float, or raise if it is not a positive number.
+
+    ``nan`` would compare false with every duration and silently disable the limit.
+
+    Raises
+    ------
+    InvalidConfigError
+        ``max_seconds`` is NaN, zero, negative or not a number (``inf`` is allowed: no limit).
+    """
+    try:
+        value = float(max_seconds)
+    except (TypeError, ValueError):
+        raise InvalidConfigError(
+            f"max_seconds must be a positive number of seconds, got {max_seconds!r}"
+        ) from None
+    if math.isnan(value) or value <= 0:
+        raise InvalidConfigError(f"max_seconds must be a positive number of seconds, got {value}")
+    return value
 
 
 def _describe(source: str | Path | bytes, name: str | None) -> str:
@@ -82,13 +107,18 @@ def load_audio(
     InvalidAudioError
         Missing, empty or undecodable input (e.g. a text file renamed ``.wav``), zero samples,
         NaN/inf samples, longer than ``max_seconds``, more than two channels, or a sample rate
-        below 8 kHz; or a bad ``sr``/``channels`` option.
+        below 8 kHz or above 384 kHz (the header's); or a bad ``sr``/``channels`` option.
+    InvalidConfigError
+        ``max_seconds`` is not a positive number (e.g. NaN).
     """
     label = _describe(source, name)
+    max_seconds = check_max_seconds(max_seconds)
     if channels not in (None, 1, 2):
         raise InvalidAudioError(f"channels must be 1, 2 or None, got {channels!r}")
-    if sr is not None and sr < MIN_SAMPLE_RATE:
-        raise InvalidAudioError(f"target sr must be at least {MIN_SAMPLE_RATE} Hz, got {sr}")
+    if sr is not None and not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise InvalidAudioError(
+            f"target sr must be in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, got {sr}"
+        )
     if isinstance(source, bytes | bytearray):
         if len(source) == 0:
             raise InvalidAudioError(f"{label} is empty (0 bytes): nothing to decode")
@@ -138,13 +168,19 @@ def _check_header(label: str, sr: int, n_channels: int, n_frames: int, max_secon
         raise InvalidAudioError(
             f"{label} has a sample rate of {sr} Hz; at least {MIN_SAMPLE_RATE} Hz is required"
         )
+    if sr > MAX_SAMPLE_RATE:
+        raise InvalidAudioError(
+            f"{label} has a sample rate of {sr} Hz; at most {MAX_SAMPLE_RATE} Hz is accepted "
+            "(a corrupt header?)"
+        )
     if n_frames == 0:
         raise InvalidAudioError(f"{label} holds zero samples")
     seconds = n_frames / sr
     if seconds > max_seconds:
         raise InvalidAudioError(
             f"{label} is {seconds:.1f} s long; the limit is {max_seconds:.0f} s. "
-            "Trim it, or raise the limit (max_seconds)."
+            "Trim it, or raise the limit (max_seconds=..., --max-seconds in genex separate "
+            "and genex evaluate)."
         )
 
 
@@ -167,9 +203,12 @@ def validate_audio(
     Raises
     ------
     InvalidAudioError
-        Wrong number of dimensions, zero samples, too many channels, too low a rate, too long,
-        or NaN/inf samples.
+        Wrong number of dimensions, zero samples, too many channels, a rate out of range, too
+        long, or NaN/inf samples.
+    InvalidConfigError
+        ``max_seconds`` is not a positive number (e.g. NaN).
     """
+    max_seconds = check_max_seconds(max_seconds)
     if not isinstance(y, np.ndarray) or y.ndim != 2:
         shape = getattr(y, "shape", None)
         raise InvalidAudioError(f"{name} must be an array shaped (channels, samples), got {shape}")

@@ -1,0 +1,287 @@
+"""Issue 10 (hardening): each finding reproduced by injecting its fault, and pinned.
+
+Faults are injected as a user meets them: a truncated or malformed file, a header that lies,
+a second run into the same folder, a Ctrl-C in the middle of a run, a corrupt results file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.cli import main
+from core.errors import InvalidAudioError, InvalidConfigError, OutputError
+from core.io_utils import LOCK_NAME, atomic_write_bytes, output_lock
+from core.karaoke.separate import input_stft_config
+from core.karaoke.stream import separate_file
+from core.signal.audio import load_audio
+
+SR = 8000
+OUTPUTS = ("vocals.wav", "accompaniment.wav")
+
+
+def _mixture(path: Path, rng: np.random.Generator, *, seconds: float = 0.5) -> Path:
+    y = 0.1 * rng.standard_normal((int(SR * seconds), 1)).astype(np.float32)
+    sf.write(path, y, SR, subtype="FLOAT")
+    return path
+
+
+def _mask(path: Path, rng: np.random.Generator, *, samples: int, value: float | None = None):
+    cfg = input_stft_config(SR)
+    shape = (1, cfg.n_bins, 1 + samples // cfg.hop_length)
+    mask = rng.uniform(size=shape).astype(np.float16)
+    if value is not None:
+        mask[0, 3, 2] = value
+    np.save(path, mask)
+    return path
+
+
+@pytest.fixture
+def done(tmp_path, rng):
+    """A mixture, a mask and a finished ``separate --from-mask`` output folder."""
+    mix = _mixture(tmp_path / "mix.wav", rng)
+    mask = _mask(tmp_path / "mask.npy", rng, samples=int(SR * 0.5))
+    out = tmp_path / "out"
+    assert main(["separate", str(mix), "--from-mask", str(mask), "--out", str(out)]) == 0
+    return mix, mask, out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- the CLI top level
+
+
+def test_an_oserror_is_one_line_exit_2_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    import core.cli as cli
+
+    def full_disk(args):
+        raise OSError(28, "No space left on device", str(tmp_path / "out.json"))
+
+    real = cli.build_parser
+
+    def patched():
+        parser = real()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        sub.choices["results"].set_defaults(func=full_disk)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", patched)
+    assert main(["results", str(tmp_path)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "No space left on device" in line and "out.json" in line
+    with pytest.raises(OSError, match="No space left"):
+        main(["--debug", "results", str(tmp_path)])
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_the_old_outputs(done, monkeypatch, capsys):
+    import core.karaoke.stream as stream
+
+    mix, mask, out = done
+    before = _snapshot(out)
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stream, "threshold_masks", interrupted)
+    rc = main(["separate", str(mix), "--from-mask", str(mask), "--alpha", "0.9",
+               "--out", str(out)])  # fmt: skip
+    assert rc == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert _snapshot(out) == before  # no temp file, no lock file, the old result intact
+
+
+# --------------------------------------------------------------------------- separate
+
+
+def test_separate_out_an_existing_file_fails_before_the_model_loads(tmp_path, rng, capsys):
+    mix = _mixture(tmp_path / "mix.wav", rng)
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    # a missing checkpoint would fail too, but only once the model loads: the path fails first
+    rc = main(["separate", str(mix), "--checkpoint", str(tmp_path / "none.pt"),
+               "--out", str(target)])  # fmt: skip
+    assert rc == 2
+    assert "is an existing file" in _one_error_line(capsys.readouterr().err)
+    assert target.read_text() == "mine"
+
+
+def test_separate_out_under_a_file_fails_with_one_line(tmp_path, rng, capsys):
+    mix = _mixture(tmp_path / "mix.wav", rng)
+    (tmp_path / "file").write_text("x")
+    rc = main(["separate", str(mix), "--out", str(tmp_path / "file" / "sub")])
+    assert rc == 2
+    assert "is a file" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_separate_out_in_a_read_only_folder_fails_with_one_line(tmp_path, rng, capsys):
+    mix = _mixture(tmp_path / "mix.wav", rng)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["separate", str(mix), "--out", str(ro / "out")]) == 2
+        assert "read-only" in _one_error_line(capsys.readouterr().err)
+    finally:
+        ro.chmod(0o755)
+
+
+def test_a_bad_alpha_rerun_leaves_a_good_folder_untouched(done, capsys):
+    mix, mask, out = done
+    before = _snapshot(out)
+    rc = main(["separate", str(mix), "--from-mask", str(mask), "--alpha", "1.5",
+               "--out", str(out)])  # fmt: skip
+    assert rc == 2 and _snapshot(out) == before
+
+
+def test_a_failing_in_memory_rerun_leaves_no_mix_of_files(tmp_path, rng, monkeypatch, capsys):
+    import core.karaoke.separate as separate
+
+    refs = 0.1 * rng.standard_normal((2, 1, SR)).astype(np.float32)
+    song = tmp_path / "song"
+    song.mkdir()
+    for name, y in (("vocals", refs[0]), ("accompaniment", refs[1]), ("mixture", refs.sum(0))):
+        sf.write(song / f"{name}.wav", y.T, SR, subtype="FLOAT")
+    out = tmp_path / "out"
+    args = ["separate", str(song / "mixture.wav"), "--method", "oracle",
+            "--references", str(song), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    before = _snapshot(out)
+    assert set(before) == {*OUTPUTS, "prob_mask.npy", "separation.json"}
+
+    def fails(*a, **k):
+        raise InvalidConfigError("injected failure after the mask")
+
+    monkeypatch.setattr(separate, "separate_at_alpha", fails)
+    assert main([*args, "--alpha", "0.3"]) == 2
+    assert _snapshot(out) == before
+
+
+def test_a_concurrent_run_into_the_same_folder_is_refused(done, capsys):
+    mix, mask, out = done
+    before = _snapshot(out)
+    with output_lock(out):  # another run holds the folder (flock conflicts across descriptors)
+        rc = main(["separate", str(mix), "--from-mask", str(mask), "--out", str(out)])
+        assert rc == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "being written by another genex run" in line and f"pid {os.getpid()}" in line
+    assert _snapshot(out) == before
+    with pytest.raises(OutputError, match="another genex run"), output_lock(out):
+        separate_file(mix, out, from_mask=mask)
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_the_lock_is_released_and_a_created_folder_removed_on_failure(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError), output_lock(out):
+        assert (out / LOCK_NAME).is_file()
+        raise RuntimeError("fails")
+    assert not out.exists()
+    with output_lock(out):
+        (out / "kept").write_text("x")
+    assert sorted(p.name for p in out.iterdir()) == ["kept"]
+
+
+def test_a_nan_mask_is_refused_and_writes_nothing(done, rng, capsys):
+    mix, _, out = done
+    before = _snapshot(out)
+    bad = _mask(out.parent / "nan_mask.npy", rng, samples=int(SR * 0.5), value=float("nan"))
+    rc = main(["separate", str(mix), "--from-mask", str(bad), "--out", str(out)])
+    assert rc == 2
+    assert "NaN or infinite" in _one_error_line(capsys.readouterr().err)
+    assert _snapshot(out) == before
+    inf = _mask(out.parent / "inf_mask.npy", rng, samples=int(SR * 0.5), value=float("inf"))
+    with pytest.raises(InvalidConfigError, match="NaN or infinite"):
+        separate_file(mix, out.parent / "fresh", from_mask=inf)
+    assert not (out.parent / "fresh").exists()
+
+
+@pytest.mark.parametrize("text", ['{"stft_config": {"n_fft": 37', "[1, 2]",
+                                  '{"stft_config": 5}'])  # fmt: skip
+def test_a_corrupt_separation_json_beside_the_mask_is_one_line(done, capsys, text):
+    mix, _, out = done
+    (out / "separation.json").write_text(text)
+    rc = main(["separate", str(mix), "--from-mask", str(out / "prob_mask.npy"),
+               "--out", str(out.parent / "again")])  # fmt: skip
+    assert rc == 2
+    assert "separation.json" in _one_error_line(capsys.readouterr().err)
+
+
+def test_outputs_get_the_users_umask(tmp_path, rng):
+    old = os.umask(0o022)
+    try:
+        mix = _mixture(tmp_path / "mix.wav", rng)
+        mask = _mask(tmp_path / "mask.npy", rng, samples=int(SR * 0.5))
+        out = tmp_path / "out"
+        assert main(["separate", str(mix), "--from-mask", str(mask), "--out", str(out)]) == 0
+        for p in out.iterdir():
+            assert p.stat().st_mode & 0o777 == 0o644, p.name
+        os.umask(0o077)
+        path = atomic_write_bytes(tmp_path / "private.bin", b"x")
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_the_length_limit_names_a_flag_that_exists(tmp_path, rng, capsys):
+    mix = _mixture(tmp_path / "mix.wav", rng, seconds=2.0)
+    mask = _mask(tmp_path / "mask.npy", rng, samples=2 * SR)
+    out = tmp_path / "out"
+    args = ["separate", str(mix), "--from-mask", str(mask), "--out", str(out)]
+    assert main([*args, "--max-seconds", "1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--max-seconds" in line
+    assert main([*args, "--max-seconds", "3"]) == 0
+    assert main([*args, "--max-seconds", "nan"]) == 2
+
+
+# --------------------------------------------------------------------------- audio loading
+
+
+def _wav_claiming(rate: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((800, 1), np.float32), SR, format="WAV", subtype="PCM_16")
+    data = bytearray(buf.getvalue())
+    data[24:28] = struct.pack("<I", rate)
+    data[28:32] = struct.pack("<I", (rate * 2) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_a_header_claiming_a_huge_sample_rate_is_refused(tmp_path, capsys):
+    data = _wav_claiming(2**31 - 1)
+    with pytest.raises(InvalidAudioError, match="at most 384000 Hz"):
+        load_audio(data)
+    path = tmp_path / "liar.wav"
+    path.write_bytes(data)
+    with pytest.raises(InvalidAudioError, match="at most 384000 Hz"):
+        separate_file(path, tmp_path / "out", checkpoint=tmp_path / "unused.pt")
+    assert not (tmp_path / "out").exists()
+    assert main(["separate", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "384000" in _one_error_line(capsys.readouterr().err)
+
+
+def test_nan_max_seconds_and_a_huge_target_rate_are_refused(tmp_path, rng):
+    mix = _mixture(tmp_path / "mix.wav", rng)
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(InvalidConfigError, match="max_seconds"):
+            load_audio(mix, max_seconds=bad)
+    with pytest.raises(InvalidAudioError, match="target sr"):
+        load_audio(mix, sr=10**9)
+    with pytest.raises(InvalidConfigError, match="max_seconds"):
+        separate_file(mix, tmp_path / "out", max_seconds=float("nan"))
