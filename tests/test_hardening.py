@@ -7,6 +7,7 @@ a second run into the same folder, a Ctrl-C in the middle of a run, a corrupt re
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 from pathlib import Path
@@ -285,3 +286,158 @@ def test_nan_max_seconds_and_a_huge_target_rate_are_refused(tmp_path, rng):
         load_audio(mix, sr=10**9)
     with pytest.raises(InvalidConfigError, match="max_seconds"):
         separate_file(mix, tmp_path / "out", max_seconds=float("nan"))
+
+
+# --------------------------------------------------------------------------- evaluate, results
+
+
+def _corpus(root: Path, rng: np.random.Generator, n: int = 2) -> Path:
+    t = np.arange(SR) / SR
+    for i in range(n):
+        folder = root / f"song{i}"
+        folder.mkdir(parents=True)
+        voc = 0.3 * np.sin(2 * np.pi * (300 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        acc = 0.2 * np.sign(np.sin(2 * np.pi * 110 * t)) + 0.02 * rng.standard_normal(t.size)
+        for name, y in (("vocals", voc), ("accompaniment", acc), ("mixture", voc + acc)):
+            sf.write(folder / f"{name}.wav", y.astype(np.float32), SR, subtype="FLOAT")
+    return root
+
+
+def test_a_tiny_alpha_step_is_refused_at_once_and_the_cap_can_be_raised(tmp_path, capsys):
+    import time
+
+    from core.evaluation.sweep import parse_alphas
+
+    t0 = time.perf_counter()
+    for spec in ("0:1:1e-9", "0:1:1e-300", "0:1:5e-324"):
+        with pytest.raises(InvalidConfigError, match="--max-alphas"):
+            parse_alphas(spec)
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(InvalidConfigError, match="at most 1,001"):
+        parse_alphas([i / 2000 for i in range(2001)])
+    assert len(parse_alphas("0:1:0.0005", max_values=2001)) == 2001
+    with pytest.raises(InvalidConfigError, match="finite"):
+        parse_alphas("0:inf:0.1")
+    rc = main(["evaluate", "--data", str(tmp_path), "--alphas", "0:1:1e-7",
+               "--out", str(tmp_path / "run")])  # fmt: skip
+    assert rc == 2
+    assert "--max-alphas" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_out_an_existing_file_fails_before_the_work(tmp_path, rng, capsys):
+    corpus = _corpus(tmp_path / "data", rng, n=1)
+    target = tmp_path / "taken.json"
+    target.write_text("{}")
+    rc = main(["evaluate", "--data", str(corpus), "--methods", "oracle", "--alphas", "0.5",
+               "--out", str(target), "--quiet"])  # fmt: skip
+    assert rc == 2
+    assert "is an existing file" in _one_error_line(capsys.readouterr().err)
+    assert target.read_text() == "{}"
+
+
+@pytest.mark.parametrize("flags", [["--win", "0"], ["--hop", "nan"], ["--max-seconds", "nan"]])
+def test_a_bad_window_writes_no_config_so_the_fixed_rerun_is_not_refused(tmp_path, rng, flags):
+    corpus = _corpus(tmp_path / "data", rng, n=1)
+    out = tmp_path / "run"
+    argv = ["evaluate", "--data", str(corpus), "--methods", "oracle", "--alphas", "0.5",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main([*argv, *flags]) == 2
+    assert not out.exists()
+    assert main(argv) == 0
+
+
+def test_a_concurrent_evaluate_into_the_same_folder_is_refused(tmp_path, rng, capsys):
+    corpus = _corpus(tmp_path / "data", rng, n=1)
+    out = tmp_path / "run"
+    with output_lock(out):
+        rc = main(["evaluate", "--data", str(corpus), "--methods", "oracle", "--alphas", "0.5",
+                   "--out", str(out), "--quiet"])  # fmt: skip
+        assert rc == 2
+        assert "another genex run" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_results_names_a_truncated_track_file_and_counts_the_complete_ones(tmp_path, rng, capsys):
+    corpus = _corpus(tmp_path / "data", rng, n=3)
+    out = tmp_path / "run"
+    argv = ["evaluate", "--data", str(corpus), "--methods", "oracle", "--alphas", "0.25,0.75",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    victim = out / "song1.oracle.json"
+    text = victim.read_text()
+    victim.write_text(text[: len(text) // 2])  # a truncated write
+    assert main(["results", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 of 3 track×method files complete" in printed
+    assert "song1.oracle.json is corrupt" in printed
+    # the same command redoes the corrupt file only, and the run is whole again
+    assert main(argv) == 0
+    assert json.loads(victim.read_text())["track"] == "song1"
+    assert main(["results", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 of 3 track×method files complete" in printed and "corrupt" not in printed
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def _long_note_midi(*, slow_beats: int) -> bytes:
+    """One note from 0 s; 120 bpm for a beat, then the slowest tempo MIDI holds (3.6 bpm).
+
+    ``split_pitch_rolls`` quantises at the first tempo, so every slow beat counts as 8.4 bars.
+    """
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=96)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
+    track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=16_777_215, time=96))
+    track.append(mido.Message("note_off", note=60, velocity=0, time=96 * slow_beats))
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def test_a_tiny_primer_with_a_note_ending_days_later_is_refused(tmp_path, capsys):
+    import time
+
+    from core.blues.generate import compose
+    from core.blues.midi import midi_to_roll
+    from core.blues.model import ComposerConfig, build_model, save_composer
+    from core.errors import InvalidMidiError
+
+    data = _long_note_midi(slow_beats=14_800)  # 50 bytes, the note ends after 247,600 s
+    assert len(data) < 100
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidMidiError, match="at most 2,000 bars"):
+        midi_to_roll(data)
+    assert time.perf_counter() - t0 < 1.0
+    # within the file cap, the primer and --bars together stay within 2000 bars
+    model = build_model(ComposerConfig(experiment=2), seed=0)
+    prime = midi_to_roll(_long_note_midi(slow_beats=237))  # 1988 bars at the first tempo
+    assert 1980 * 8 < prime.shape[1] <= 2000 * 8
+    with pytest.raises(InvalidConfigError, match="at most 2000 in total"):
+        compose(model, bars=12, prime=prime)
+    ckpt = save_composer(tmp_path / "tiny.pt", model, meta={"command": "test"})
+    (tmp_path / "long.mid").write_bytes(data)
+    out = tmp_path / "song.mid"
+    rc = main(["compose", "--checkpoint", str(ckpt), "--bars", "12",
+               "--prime-midi", str(tmp_path / "long.mid"), "--out", str(out)])  # fmt: skip
+    assert rc == 2
+    assert "2,000 bars" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_compose_out_a_folder_fails_before_the_model_loads(tmp_path, capsys):
+    rc = main(["compose", "--checkpoint", str(tmp_path / "missing.pt"),
+               "--out", str(tmp_path)])  # fmt: skip
+    assert rc == 2
+    assert "is an existing folder" in _one_error_line(capsys.readouterr().err)
+    rc = main(["compose", "--checkpoint", str(tmp_path / "missing.pt"),
+               "--out", str(tmp_path / "a.mid"), "--wav", str(tmp_path)])  # fmt: skip
+    assert rc == 2
+    assert "--wav" in _one_error_line(capsys.readouterr().err)

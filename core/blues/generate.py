@@ -23,6 +23,9 @@ from core.blues.representation import BluesCorpus, Composition
 from core.errors import InvalidConfigError
 from core.types import FloatArray
 
+#: Longest composition, bars (``--bars``, and a prime plus ``--bars`` together).
+MAX_BARS = 2000
+
 
 def predict_probs(model: ComposerModel | BluesLSTM, roll: FloatArray) -> FloatArray:
     """Teacher-forced next-step probabilities.
@@ -215,7 +218,8 @@ def compose(
         A trained model.
     bars
         Bars to generate after the prime (1..2000). With the default one-step prime the
-        composition is exactly ``bars`` bars long (the prime is its first step).
+        composition is exactly ``bars`` bars long (the prime is its first step); with a given
+        prime, the prime and ``bars`` together are at most 2000 bars.
     seed
         Seed of the sampling generator (the threshold rule is deterministic anyway).
     mode
@@ -243,12 +247,13 @@ def compose(
     Raises
     ------
     InvalidConfigError
-        Bad ``bars``, ``mode``, ``threshold``, ``temperature`` or prime shape.
+        Bad ``bars``, ``mode``, ``threshold``, ``temperature`` or prime shape, or a prime
+        that with ``bars`` makes more than 2000 bars.
     """
     m = as_model(model)
     cfg, form = m.config, m.form
-    if not 1 <= int(bars) <= 2000:
-        raise InvalidConfigError(f"bars: expected 1..2000, got {bars}")
+    if not 1 <= int(bars) <= MAX_BARS:
+        raise InvalidConfigError(f"bars: expected 1..{MAX_BARS}, got {bars}")
     if mode not in ("threshold", "sample"):
         raise InvalidConfigError(f"mode: expected 'threshold' or 'sample', got {mode!r}")
     if not 0.0 < float(threshold) < 1.0:
@@ -267,6 +272,13 @@ def compose(
         if not cfg.has_melody:
             prime_arr[form.n_chord :] = 0.0
         n_gen = int(bars) * form.steps_per_bar
+        spb = form.steps_per_bar
+        if prime_arr.shape[1] + n_gen > MAX_BARS * spb:
+            raise InvalidConfigError(
+                f"the prime ({prime_arr.shape[1] / spb:,.1f} bars) and bars={int(bars)} make "
+                f"{(prime_arr.shape[1] + n_gen) / spb:,.1f} bars; at most {MAX_BARS} in total: "
+                "use a shorter prime or fewer bars"
+            )
     k = prime_arr.shape[1]
     total = k + n_gen
     roll = np.zeros((form.n_units, total), np.float32)

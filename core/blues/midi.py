@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Largest MIDI file accepted (bytes); real MIDI files are far smaller.
 MAX_MIDI_BYTES = 8 * 1024 * 1024
+#: Longest MIDI file read into a roll, bars (as ``compose``'s ``bars`` cap): a few bytes can
+#: hold a note ending days later, whose roll would take gigabytes.
+MAX_MIDI_BARS = 2000
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ def _instrument_roll(
 
 
 def split_pitch_rolls(
-    pm: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 8
+    pm: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 8, max_bars: int = MAX_MIDI_BARS
 ) -> tuple[FloatArray, FloatArray]:
     """Quantise ``pm`` into a chord and a melody ``(128, steps)`` MIDI-pitch roll.
 
@@ -203,14 +206,21 @@ def split_pitch_rolls(
     Raises
     ------
     InvalidMidiError
-        The file has no (non-drum) notes.
+        The file has no (non-drum) notes, or lasts more than ``max_bars`` bars (checked
+        before the rolls are allocated).
     """
     insts = [i for i in pm.instruments if not i.is_drum and i.notes]
     if not insts:
         raise InvalidMidiError("MIDI file has no (non-drum) notes")
     dt = 60.0 / _tempo(pm) * 4.0 / steps_per_bar
     end = max(n.end for i in insts for n in i.notes)
-    n_steps = max(1, int(round(end / dt)))
+    steps = round(end / dt) if np.isfinite(end) else float("inf")
+    if steps > max_bars * steps_per_bar:
+        raise InvalidMidiError(
+            f"MIDI file lasts {end:,.0f} s, {steps / steps_per_bar:,.0f} bars at its first tempo; "
+            f"at most {max_bars:,} bars are read"
+        )
+    n_steps = max(1, int(steps))
     names = {i.name.strip().lower() for i in insts}
     if names & {"chords", "melody"}:
         chords = [n for i in insts if i.name.strip().lower() == "chords" for n in i.notes]
@@ -230,6 +240,7 @@ def midi_to_roll(
     *,
     form: BluesForm | None = None,
     steps: int | None = None,
+    max_bars: int = MAX_MIDI_BARS,
 ) -> FloatArray:
     """Read MIDI into the blues representation ``(n_units, steps)`` float32.
 
@@ -237,18 +248,19 @@ def midi_to_roll(
     octave by pitch class, each step keeps its highest melody note folded by octaves into the
     melody range (see :func:`split_pitch_rolls` for files without ``chords``/``melody`` tracks).
     No transposition (see :func:`load_midi_folder`). ``steps`` crops or zero-pads the
-    result to that many steps (MIDI does not store trailing silence).
+    result to that many steps (MIDI does not store trailing silence). Files longer than
+    ``max_bars`` bars are refused before any roll is allocated.
 
     Raises
     ------
     InvalidMidiError
-        Corrupt bytes, an empty file or no notes.
+        Corrupt bytes, an empty file, no notes, or longer than ``max_bars`` bars.
     """
     form = form or BluesForm()
     pm = pm_or_bytes_or_path
     if isinstance(pm, (bytes, bytearray, str, Path)):
         pm = load_midi(bytes(pm) if isinstance(pm, bytearray) else pm)
-    chords, melody = split_pitch_rolls(pm, steps_per_bar=form.steps_per_bar)
+    chords, melody = split_pitch_rolls(pm, steps_per_bar=form.steps_per_bar, max_bars=max_bars)
     units = pitch_roll_to_units(chords, melody, form)
     if steps is not None:
         units = units[:, : int(steps)]

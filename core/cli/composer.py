@@ -176,8 +176,12 @@ def _compose(args: argparse.Namespace) -> int:
     from core.blues.measures import form_accuracy_per_chorus, measure_composition
     from core.blues.midi import midi_to_bytes, midi_to_roll, render_audio, roll_to_midi
     from core.blues.model import default_checkpoint, load_composer
-    from core.io_utils import atomic_write_bytes
+    from core.io_utils import atomic_write_bytes, check_output_file
 
+    # the output paths first: a folder or a read-only place fails before the model loads
+    check_output_file(args.out, what="--out")
+    if args.wav is not None:
+        check_output_file(args.wav, what="--wav")
     ckpt = args.checkpoint or default_checkpoint(2)
     model = load_composer(ckpt)
     prime = None

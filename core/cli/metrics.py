@@ -15,6 +15,9 @@ from core.errors import InvalidConfigError
 from core.karaoke.methods import METHODS, RULES
 from core.types import ProgressEvent
 
+#: Default of ``--max-alphas`` (:data:`core.evaluation.sweep.MAX_ALPHAS`; that module is heavy).
+MAX_ALPHAS = 1001
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands to ``sub``."""
@@ -41,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="0.05:0.95:0.05",
         help="α grid, start:stop:step (inclusive) or a comma list (default: %(default)s)",
     )
+    p.add_argument(
+        "--max-alphas",
+        type=int,
+        default=MAX_ALPHAS,
+        help="most α values --alphas may give (default: %(default)s)",
+    )
     p.add_argument("--out", required=True, help="results run folder")
     p.add_argument("--checkpoint", default=None, help="DNN checkpoint (default: shipped dnn.pt)")
     p.add_argument("--nmf", default=None, help="NMF bases (default: shipped nmf.npz)")
@@ -54,7 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--tracks", default=None, help="comma list of track names to keep")
     p.add_argument("--win", type=float, default=1.0, help="window, seconds (default: 1)")
     p.add_argument("--hop", type=float, default=1.0, help="hop, seconds (default: 1)")
-    p.add_argument("--max-seconds", type=float, default=None, help="truncate tracks (seconds)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="longest track accepted, seconds; longer tracks are refused, not truncated "
+        "(default: 600; memory grows with it, about 60 MB per minute of 44.1 kHz stereo "
+        "per copy)",
+    )
     p.add_argument("--seed", type=int, default=0, help="recorded in the config (default: 0)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace a run with a different configuration"
@@ -74,7 +90,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from core.evaluation.sweep import evaluate_tracks, find_tracks, parse_alphas, parse_methods
 
     methods = parse_methods(args.methods)
-    alphas = parse_alphas(args.alphas)
+    alphas = parse_alphas(args.alphas, max_values=args.max_alphas)
     tracks = find_tracks(args.data, split=args.split)
     if args.tracks:
         keep = {t.strip() for t in args.tracks.split(",") if t.strip()}
@@ -104,6 +120,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             command=command,
             progress=bars,
+            max_alphas=args.max_alphas,
         )
     finally:
         if bars is not None:
@@ -158,6 +175,8 @@ def _reconstruct(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.rule != "paper":
         parts += ["--rule", args.rule]
+    if getattr(args, "max_alphas", MAX_ALPHAS) != MAX_ALPHAS:
+        parts += ["--max-alphas", str(args.max_alphas)]
     if args.win != 1.0 or args.hop != 1.0:
         parts += ["--win", str(args.win), "--hop", str(args.hop)]
     return " ".join(map(shlex.quote, parts))

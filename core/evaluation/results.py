@@ -53,7 +53,7 @@ import pandas as pd
 
 from core.errors import InvalidConfigError, ResultsError
 from core.evaluation.bss import METRICS, BssEval
-from core.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from core.io_utils import LOCK_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
 from core.paths import REPO_ROOT
 
 #: File format marker and version written into ``config.json``.
@@ -145,6 +145,15 @@ def _safe_name(name: str, what: str) -> str:
     if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
         raise ResultsError(f"{what} name {name!r} cannot be used in a file name")
     return name
+
+
+def _readable(path: Path) -> bool:
+    """Whether ``path`` parses as a track document (a JSON object with a ``targets`` list)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("targets"), list)
 
 
 def _now() -> str:
@@ -301,8 +310,8 @@ class ResultsRun:
         """Path of ``<track>.<method>.json``."""
         return self.path / f"{_safe_name(track, 'track')}.{_safe_name(method, 'method')}.json"
 
-    def finished(self) -> list[tuple[str, str]]:
-        """``(track, method)`` pairs with a complete, readable file, sorted."""
+    def _track_files(self) -> list[tuple[str, str, Path, bool]]:
+        """``(track, method, path, readable)`` of every ``<track>.<method>.json``, sorted."""
         out = []
         for p in sorted(self.path.glob("*.json")):
             if p.name == _CONFIG or p.name.startswith(".") or p.name.endswith(".meta.json"):
@@ -311,24 +320,31 @@ class ResultsRun:
             if "." not in stem:
                 continue
             track, method = stem.rsplit(".", 1)
-            try:
-                doc = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(doc, dict) and isinstance(doc.get("targets"), list):
-                out.append((track, method))
+            out.append((track, method, p, _readable(p)))
         return out
+
+    def finished(self) -> list[tuple[str, str]]:
+        """``(track, method)`` pairs with a complete, readable file, sorted."""
+        return [(t, m) for t, m, _, ok in self._track_files() if ok]
+
+    def corrupt(self) -> list[Path]:
+        """Track × method files that exist but cannot be read (truncated, not JSON, no targets).
+
+        They count as not finished: re-running the run's command redoes them.
+        """
+        return [p for _, _, p, ok in self._track_files() if not ok]
+
+    def expected(self) -> list[tuple[str, str]]:
+        """``(track, method)`` pairs the configuration asks for (empty if it lists no tracks)."""
+        tracks, methods = self.config.get("tracks"), self.config.get("methods")
+        if not isinstance(tracks, list) or not isinstance(methods, list):
+            return []
+        return [(str(t), str(m)) for t in tracks for m in methods]
 
     def is_done(self, track: str, method: str) -> bool:
         """Whether ``track`` × ``method`` is finished (its file exists and parses)."""
         p = self.track_path(track, method)
-        if not p.is_file():
-            return False
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return False
-        return isinstance(doc, dict) and isinstance(doc.get("targets"), list)
+        return p.is_file() and _readable(p)
 
     def read_track(self, track: str, method: str) -> dict[str, Any]:
         """The parsed ``<track>.<method>.json``.
@@ -537,7 +553,7 @@ def create_run(
                     "pass --overwrite (overwrite=True) to replace it, or choose another --out"
                 )
         _clear_run(p)
-    elif p.is_dir() and any(p.iterdir()) and not overwrite:
+    elif p.is_dir() and any(f.name != LOCK_NAME for f in p.iterdir()) and not overwrite:
         raise ResultsError(
             f"{p} is not empty and is not a results run; choose an empty or new folder for --out"
         )
@@ -714,10 +730,21 @@ def describe(run: ResultsRun, *, metric: str = "SDR") -> str:
     """
     if metric not in METRICS:
         raise InvalidConfigError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    finished, expected = run.finished(), run.expected()
+    if expected:
+        done = len(set(finished) & set(expected))
+        head = f"{run.path}: {done} of {len(expected)} track×method files complete"
+    else:
+        head = f"{run.path}: {len(finished)} track×method files"
+    warnings = [
+        f"  warning: {p.name} is corrupt (truncated or not a results file) and is left out; "
+        "re-run the run's genex evaluate command to redo it"
+        for p in run.corrupt()
+    ]
     s = run.summary()
     if s.empty:
-        return f"{run.path}: no finished tracks"
-    lines = [f"{run.path}: {len(run.finished())} track×method files"]
+        return "\n".join([f"{run.path}: no finished tracks", *warnings])
+    lines = [head, *warnings]
     sel = s[s["metric"] == metric]
     for (method, target), g in sel.groupby(["method", "target"], sort=False):
         g = g.dropna(subset=["median"])

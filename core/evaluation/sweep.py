@@ -31,6 +31,7 @@ from core import __version__
 from core.errors import DatasetError, InvalidConfigError
 from core.evaluation.bss import BssEval, SweepEngine
 from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
+from core.io_utils import check_output_dir, output_lock
 from core.karaoke.methods import METHODS, ORACLE_METHODS, Rule, check_alpha, check_rule
 from core.karaoke.separate import (
     MODEL_SR,
@@ -41,7 +42,7 @@ from core.karaoke.separate import (
 )
 from core.karaoke.tracks import Split, Track, list_tracks, load_track, split_tracks
 from core.paths import repo_relative
-from core.signal.audio import DEFAULT_MAX_SECONDS
+from core.signal.audio import DEFAULT_MAX_SECONDS, check_max_seconds
 from core.types import Progress, ProgressEvent
 
 #: ``mask_fn(mixture, sr, *, method, references, checkpoint) -> MaskResult``.
@@ -52,13 +53,20 @@ SeparateFn = Callable[..., Any]
 TrackLike = str | Path | Track
 
 
-def parse_alphas(spec: str | Sequence[float]) -> list[float]:
+#: Most α values a grid may hold by default: each is a separation and a BSS Eval of every track
+#: (``0:1:1e-9`` would otherwise ask for a billion and hang while building the list).
+MAX_ALPHAS = 1001
+
+
+def parse_alphas(spec: str | Sequence[float], *, max_values: int = MAX_ALPHAS) -> list[float]:
     """Parse an α grid: ``"start:stop:step"`` (inclusive) or ``"a,b,c"`` or a sequence.
 
     Parameters
     ----------
     spec : str or sequence of float
         E.g. ``"0.05:0.95:0.05"`` (19 values) or ``"0.25,0.5,0.75"``.
+    max_values : int
+        Most values accepted (``--max-alphas``), checked before the grid is built.
 
     Returns
     -------
@@ -68,17 +76,34 @@ def parse_alphas(spec: str | Sequence[float]) -> list[float]:
     Raises
     ------
     InvalidConfigError
-        On a malformed spec, a non-positive step, or a value outside [0, 1]
-        (:func:`core.karaoke.methods.check_alpha`).
+        On a malformed spec, a non-positive step, a value outside [0, 1]
+        (:func:`core.karaoke.methods.check_alpha`), or more than ``max_values`` values.
     """
-    values = _alpha_values(spec) if isinstance(spec, str) else [float(x) for x in spec]
+    if not (isinstance(max_values, int) and max_values >= 1):
+        raise InvalidConfigError(f"--max-alphas must be a positive integer, got {max_values!r}")
+    values = (
+        _alpha_values(spec, max_values)
+        if isinstance(spec, str)
+        else [float(x) for x in spec]
+    )
     grid = sorted({round(check_alpha(v, name="α"), 6) for v in values})
     if not grid:
         raise InvalidConfigError(f"the α grid {spec!r} is empty")
+    _check_count(len(grid), max_values, spec)
     return grid
 
 
-def _alpha_values(spec: str) -> list[float]:
+def _check_count(n: int, max_values: int, spec: object) -> None:
+    if n > max_values:
+        shown = spec if isinstance(spec, str) else f"a list of {n} values"
+        raise InvalidConfigError(
+            f"--alphas {shown!s} gives {n:,} α values; at most {max_values:,} are allowed "
+            "(each one is a separation and a BSS Eval of every track). Use a coarser step, "
+            "or raise the cap with --max-alphas (max_values)"
+        )
+
+
+def _alpha_values(spec: str, max_values: int = MAX_ALPHAS) -> list[float]:
     """The numbers of an α spec string (unchecked)."""
     text = spec.strip()
     try:
@@ -92,12 +117,16 @@ def _alpha_values(spec: str) -> list[float]:
             f"--alphas must be 'start:stop:step' or a comma list of numbers, got {spec!r}"
         ) from exc
     start, stop, step = parts
+    if not all(np.isfinite(parts)):
+        raise InvalidConfigError(f"--alphas must hold finite numbers, got {spec!r}")
     if step <= 0:
         raise InvalidConfigError(f"α step must be positive, got {step} in {spec!r}")
-    n = int(np.floor((stop - start) / step + 1e-9)) + 1
-    if n < 1:
+    count = np.floor((stop - start) / step + 1e-9) + 1
+    if count < 1:
         raise InvalidConfigError(f"the α range {spec!r} is empty (stop below start)")
-    return [start + i * step for i in range(n)]
+    # before building the list: a tiny step would hang here (the values are checked after)
+    _check_count(int(min(count, 2**62)), max_values, spec)
+    return [start + i * step for i in range(int(count))]
 
 
 def parse_methods(spec: str | Sequence[str]) -> list[str]:
@@ -217,6 +246,7 @@ def evaluate_tracks(
     progress: Progress | None = None,
     mask_fn: MaskFn | None = None,
     separate_fn: SeparateFn | None = None,
+    max_alphas: int = MAX_ALPHAS,
 ) -> ResultsRun:
     """Score ``methods`` × ``alphas`` on ``tracks`` and store the results in ``out``.
 
@@ -258,6 +288,8 @@ def evaluate_tracks(
     mask_fn, separate_fn : callable, optional
         Replace :func:`core.karaoke.separate.probability_mask` /
         :func:`core.karaoke.separate.separate_at_alpha` (tests, notebooks).
+    max_alphas : int
+        Most α values accepted (:func:`parse_alphas`).
 
     Returns
     -------
@@ -267,7 +299,11 @@ def evaluate_tracks(
     Raises
     ------
     InvalidConfigError
-        Unknown method or rule, bad α grid, no tracks, duplicate track names.
+        Unknown method or rule, bad α grid (or more than ``max_alphas`` values), bad window,
+        hop or ``max_seconds``, no tracks, duplicate track names.
+    OutputError
+        ``out`` is a file or not writable, or another run is writing to it (nothing is written
+        then, and nothing before the options are valid).
     DatasetError
         A track without reference stems (or unreadable).
     ResultsError
@@ -279,8 +315,14 @@ def evaluate_tracks(
     """
     # 1. validate, before any expensive work
     methods = parse_methods(methods)
-    alphas = parse_alphas(alphas)
+    alphas = parse_alphas(alphas, max_values=max_alphas)
     rule_ = check_rule(rule)
+    for what, seconds in (("--win", win_seconds), ("--hop", hop_seconds)):
+        if not (isinstance(seconds, int | float) and np.isfinite(seconds) and seconds > 0):
+            raise InvalidConfigError(f"{what} must be a positive number of seconds, got {seconds}")
+    if max_seconds is not None:
+        max_seconds = check_max_seconds(max_seconds)
+    out = check_output_dir(out, what="--out")
     if not tracks:
         raise InvalidConfigError("no tracks to evaluate")
     names = [track_name(t) for t in tracks]
@@ -299,16 +341,42 @@ def evaluate_tracks(
         nmf=nm_path, win_seconds=win_seconds, hop_seconds=hop_seconds, data=data, split=split,
         max_seconds=max_seconds, seed=seed, command=command,
     )  # fmt: skip
-    run = create_run(out, config, overwrite=overwrite)
+    # one run at a time per folder: two evaluations would interleave their files
+    with output_lock(out, what="--out"):
+        run = create_run(out, config, overwrite=overwrite)
+        _evaluate_all(
+            run, tracks, names, methods, alphas, rule=rule_,
+            models={"dnn": ck_path, "traditional": nm_path}, win_seconds=win_seconds,
+            hop_seconds=hop_seconds, max_seconds=max_seconds, mask_fn=mask_fn,
+            separate_fn=separate_fn, progress=progress,
+        )  # fmt: skip
+    return run
 
+
+def _evaluate_all(
+    run: ResultsRun,
+    tracks: Sequence[TrackLike],
+    names: Sequence[str],
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    *,
+    rule: Rule,
+    models: dict[str, Path | None],
+    win_seconds: float,
+    hop_seconds: float,
+    max_seconds: float | None,
+    mask_fn: MaskFn | None,
+    separate_fn: SeparateFn | None,
+    progress: Progress | None,
+) -> None:
+    """Step 3 of :func:`evaluate_tracks`: every unfinished track x method, then the table."""
     # 3. score track after track; finished track x method files are skipped (resume)
-    models = {"dnn": ck_path, "traditional": nm_path}
     for done, (track, name) in enumerate(zip(tracks, names, strict=True), start=1):
         todo = [m for m in methods if not run.is_done(name, m)]
         if todo:
             loaded = _load(track, max_seconds)
             _evaluate_track(
-                run, loaded, name, todo, alphas, rule=rule_, models=models,
+                run, loaded, name, todo, alphas, rule=rule, models=models,
                 win_seconds=win_seconds, hop_seconds=hop_seconds,
                 mask_fn=probability_mask if mask_fn is None else mask_fn,
                 separate_fn=separate_at_alpha if separate_fn is None else separate_fn,
@@ -317,7 +385,6 @@ def evaluate_tracks(
         if progress is not None:
             progress(ProgressEvent("track", done, len(tracks), message=name))
     run.write_tidy()
-    return run
 
 
 def _path(path: str | Path | None) -> Path | None:
