@@ -441,3 +441,73 @@ def test_compose_out_a_folder_fails_before_the_model_loads(tmp_path, capsys):
                "--out", str(tmp_path / "a.mid"), "--wav", str(tmp_path)])  # fmt: skip
     assert rc == 2
     assert "--wav" in _one_error_line(capsys.readouterr().err)
+
+
+# --------------------------------------------------------------------------- property: decoding
+
+
+def _seed_files() -> list[bytes]:
+    """Small valid files of each container and a few sample formats (the mutation seeds)."""
+    rng = np.random.default_rng(7)
+    y = (0.2 * rng.standard_normal((400, 2))).astype(np.float32)
+    seeds = []
+    for fmt, subtype in (("WAV", "PCM_16"), ("WAV", "FLOAT"), ("FLAC", "PCM_16"),
+                         ("WAV", "PCM_U8")):  # fmt: skip
+        buf = io.BytesIO()
+        sf.write(buf, y, SR, format=fmt, subtype=subtype)
+        seeds.append(buf.getvalue())
+    return seeds
+
+
+_SEEDS = _seed_files()
+
+
+def _mutated():
+    from hypothesis import strategies as st
+
+    seed = st.sampled_from(_SEEDS)
+    truncated = st.tuples(seed, st.integers(0, 2000)).map(lambda t: t[0][: t[1]])
+
+    def flip(args):
+        data, flips = args
+        out = bytearray(data)
+        for pos, bit in flips:
+            out[pos % len(out)] ^= 1 << bit
+        return bytes(out)
+
+    flipped = st.tuples(
+        seed, st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 7)), min_size=1,
+                       max_size=8)  # fmt: skip
+    ).map(flip)
+    header_junk = st.tuples(seed, st.binary(min_size=1, max_size=16), st.integers(0, 60)).map(
+        lambda t: t[0][: t[2]] + t[1] + t[0][t[2] + len(t[1]) :]
+    )
+    return st.one_of(st.binary(max_size=512), truncated, flipped, header_junk)
+
+
+def test_loading_mangled_bytes_raises_only_core_errors_and_stays_fast():
+    import time
+    import warnings
+    from datetime import timedelta
+
+    from hypothesis import HealthCheck, given, settings
+
+    from core.errors import CoreError
+
+    @settings(max_examples=50, deadline=timedelta(seconds=1), derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow], database=None)  # fmt: skip
+    @given(_mutated())
+    def check(data: bytes) -> None:
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                y, sr = load_audio(data)
+        except CoreError:
+            pass
+        else:
+            assert y.dtype == np.float32 and y.ndim == 2 and 1 <= y.shape[0] <= 2
+            assert y.shape[1] > 0 and np.isfinite(y).all() and 8000 <= sr <= 384_000
+        assert time.perf_counter() - t0 < 1.0
+
+    check()
