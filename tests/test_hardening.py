@@ -511,3 +511,22 @@ def test_loading_mangled_bytes_raises_only_core_errors_and_stays_fast():
         assert time.perf_counter() - t0 < 1.0
 
     check()
+
+
+def test_a_track_with_a_silent_vocals_stem_is_skipped_and_reported(tmp_path, rng, capsys):
+    corpus = _corpus(tmp_path / "data", rng, n=3)
+    silent = np.zeros(SR, np.float32)
+    sf.write(corpus / "song1" / "vocals.wav", silent, SR, subtype="FLOAT")
+    acc, _ = sf.read(corpus / "song1" / "accompaniment.wav", dtype="float32")
+    sf.write(corpus / "song1" / "mixture.wav", acc, SR, subtype="FLOAT")
+    out = tmp_path / "run"
+    rc = main(["evaluate", "--data", str(corpus), "--methods", "oracle", "--alphas", "0.5",
+               "--out", str(out), "--quiet"])  # fmt: skip
+    assert rc == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "1 of 3 track(s) failed" in line and "song1:" in line
+    assert sorted(p.name for p in out.glob("song*.json")) == ["song0.oracle.json",
+                                                              "song2.oracle.json"]  # fmt: skip
+    assert (out / "metrics.parquet").is_file()
+    assert main(["results", str(out)]) == 0
+    assert "2 of 3 track×method files complete" in capsys.readouterr().out

@@ -28,7 +28,14 @@ from typing import Any, cast
 import numpy as np
 
 from core import __version__
-from core.errors import DatasetError, InvalidConfigError
+from core.errors import (
+    CheckpointError,
+    CoreError,
+    DatasetError,
+    DependencyError,
+    InvalidConfigError,
+    ResultsError,
+)
 from core.evaluation.bss import BssEval, SweepEngine
 from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
 from core.io_utils import check_output_dir, output_lock
@@ -304,12 +311,10 @@ def evaluate_tracks(
     OutputError
         ``out`` is a file or not writable, or another run is writing to it (nothing is written
         then, and nothing before the options are valid).
-    DatasetError
-        A track without reference stems (or unreadable).
     ResultsError
-        ``out`` holds a run with a different configuration (and not ``overwrite``).
-    MetricsError
-        A reference stem is silent throughout a track.
+        ``out`` holds a run with a different configuration (and not ``overwrite``), or some
+        tracks failed (unreadable, no reference stems, a reference stem silent throughout):
+        they are skipped, the rest of the run completes, and the error lists them at the end.
     CheckpointError
         A model file is missing or corrupt.
     """
@@ -369,22 +374,43 @@ def _evaluate_all(
     separate_fn: SeparateFn | None,
     progress: Progress | None,
 ) -> None:
-    """Step 3 of :func:`evaluate_tracks`: every unfinished track x method, then the table."""
+    """Step 3 of :func:`evaluate_tracks`: every unfinished track x method, then the table.
+
+    A track that fails with a :class:`CoreError` (unreadable, a silent reference stem, ...) is
+    recorded and skipped, so one bad track does not cost the rest of the run; the failures are
+    raised together at the end, after the table of the finished tracks is written.
+
+    Raises
+    ------
+    ResultsError
+        One or more tracks failed (the message lists them; re-running retries only them).
+    """
     # 3. score track after track; finished track x method files are skipped (resume)
+    failed: list[str] = []
     for done, (track, name) in enumerate(zip(tracks, names, strict=True), start=1):
         todo = [m for m in methods if not run.is_done(name, m)]
         if todo:
-            loaded = _load(track, max_seconds)
-            _evaluate_track(
-                run, loaded, name, todo, alphas, rule=rule, models=models,
-                win_seconds=win_seconds, hop_seconds=hop_seconds,
-                mask_fn=probability_mask if mask_fn is None else mask_fn,
-                separate_fn=separate_at_alpha if separate_fn is None else separate_fn,
-                progress=progress,
-            )  # fmt: skip
+            try:
+                loaded = _load(track, max_seconds)
+                _evaluate_track(
+                    run, loaded, name, todo, alphas, rule=rule, models=models,
+                    win_seconds=win_seconds, hop_seconds=hop_seconds,
+                    mask_fn=probability_mask if mask_fn is None else mask_fn,
+                    separate_fn=separate_at_alpha if separate_fn is None else separate_fn,
+                    progress=progress,
+                )  # fmt: skip
+            except (CheckpointError, DependencyError):
+                raise  # the same for every track: stop now
+            except CoreError as exc:
+                failed.append(f"{name}: {' '.join(str(exc).split())}")
         if progress is not None:
             progress(ProgressEvent("track", done, len(tracks), message=name))
     run.write_tidy()
+    if failed:
+        raise ResultsError(
+            f"{len(failed)} of {len(tracks)} track(s) failed and were skipped (the others are "
+            f"complete in {run.path}): " + "; ".join(failed)
+        )
 
 
 def _path(path: str | Path | None) -> Path | None:
