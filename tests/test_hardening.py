@@ -530,3 +530,17 @@ def test_a_track_with_a_silent_vocals_stem_is_skipped_and_reported(tmp_path, rng
     assert (out / "metrics.parquet").is_file()
     assert main(["results", str(out)]) == 0
     assert "2 of 3 track×method files complete" in capsys.readouterr().out
+
+
+def test_float_samples_of_3e38_are_refused_with_one_line(tmp_path, rng, capsys):
+    y = 0.1 * rng.standard_normal((SR, 1)).astype(np.float32)
+    y[SR // 2] = 3e38
+    path = tmp_path / "huge.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    with pytest.raises(InvalidAudioError, match="samples up to 3e"):
+        load_audio(path)
+    mask = _mask(tmp_path / "mask.npy", rng, samples=SR)
+    rc = main(["separate", str(path), "--from-mask", str(mask), "--out", str(tmp_path / "out")])
+    assert rc == 2
+    assert "samples up to 3e+38" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()

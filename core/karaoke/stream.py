@@ -47,7 +47,13 @@ from core.karaoke.masks import threshold_masks
 from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
 from core.karaoke.separate import default_model_file, input_stft_config
-from core.signal.audio import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_max_seconds
+from core.signal.audio import (
+    MAX_ABS_SAMPLE,
+    MAX_CHANNELS,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    check_max_seconds,
+)
 from core.signal.stft import StftConfig, istft_frames_major
 from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
 
@@ -186,6 +192,13 @@ class _Source:
             raise InvalidAudioError(
                 f"{self.label} contains NaN or infinite samples (first at {first / self.sr:.2f} s);"
                 " the file is corrupt or was written from a failed computation"
+            )
+        peak = float(np.max(np.abs(y)))
+        if peak > MAX_ABS_SAMPLE:
+            raise InvalidAudioError(
+                f"{self.label} has samples up to {peak:.3g} (after {self.read_pos / self.sr:.1f} "
+                f"s); audio is expected in about [-1, 1] (at most {MAX_ABS_SAMPLE:.0e}): the "
+                "file is corrupt or was written unscaled"
             )
         self.read_pos += n
         self.audio.append(y)

@@ -28,6 +28,9 @@ MIN_SAMPLE_RATE = 8000
 #: Highest sample rate accepted: the highest in common use. A header claiming more is corrupt,
 #: and would size buffers from it (2**31 - 1 Hz asks for gigabytes before any sample is read).
 MAX_SAMPLE_RATE = 384_000
+#: Largest sample magnitude accepted (120 dB above full scale). A float WAV can hold up to
+#: 3.4e38, whose squares overflow float32 inside the STFT and the metrics.
+MAX_ABS_SAMPLE = 1e6
 #: Most channels accepted (mono or stereo).
 MAX_CHANNELS = 2
 #: Default longest input, in seconds (10 minutes).
@@ -204,7 +207,7 @@ def validate_audio(
     ------
     InvalidAudioError
         Wrong number of dimensions, zero samples, too many channels, a rate out of range, too
-        long, or NaN/inf samples.
+        long, NaN/inf samples, or samples beyond ``MAX_ABS_SAMPLE`` (1e6) in magnitude.
     InvalidConfigError
         ``max_seconds`` is not a positive number (e.g. NaN).
     """
@@ -219,6 +222,12 @@ def validate_audio(
         raise InvalidAudioError(
             f"{name!r} contains {bad} NaN or infinite sample(s); the file is corrupt or was "
             "written from a failed computation"
+        )
+    peak = float(np.max(np.abs(y)))
+    if peak > MAX_ABS_SAMPLE:
+        raise InvalidAudioError(
+            f"{name!r} has samples up to {peak:.3g}; audio is expected in about [-1, 1] (at "
+            f"most {MAX_ABS_SAMPLE:.0e}): the file is corrupt or was written unscaled"
         )
 
 
