@@ -12,11 +12,8 @@ import shlex
 from typing import Any
 
 from core.errors import InvalidConfigError
-from core.karaoke.methods import METHODS, RULES
+from core.karaoke.methods import MAX_ALPHAS, METHODS, RULES
 from core.types import ProgressEvent
-
-#: Default of ``--max-alphas`` (:data:`core.evaluation.sweep.MAX_ALPHAS`; that module is heavy).
-MAX_ALPHAS = 1001
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -307,7 +307,7 @@ def _read_mask_settings(mask: Path) -> dict[str, Any]:
     InvalidConfigError
         The file exists but is not a JSON object with a valid ``stft_config``.
     """
-    from core.signal.stft import StftConfig
+    from core.signal.stft import StftConfig  # lazy, as in _separate_streaming
 
     side = mask.with_name("separation.json")
     if not side.is_file():

@@ -39,7 +39,14 @@ from core.errors import (
 from core.evaluation.bss import BssEval, SweepEngine
 from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
 from core.io_utils import check_output_dir, output_lock
-from core.karaoke.methods import METHODS, ORACLE_METHODS, Rule, check_alpha, check_rule
+from core.karaoke.methods import (
+    MAX_ALPHAS,
+    METHODS,
+    ORACLE_METHODS,
+    Rule,
+    check_alpha,
+    check_rule,
+)
 from core.karaoke.separate import (
     MODEL_SR,
     MODEL_STFT,
@@ -58,11 +65,6 @@ MaskFn = Callable[..., Any]
 SeparateFn = Callable[..., Any]
 #: A track folder (or ``.stem.mp4`` file), or a loaded track.
 TrackLike = str | Path | Track
-
-
-#: Most α values a grid may hold by default: each is a separation and a BSS Eval of every track
-#: (``0:1:1e-9`` would otherwise ask for a billion and hang while building the list).
-MAX_ALPHAS = 1001
 
 
 def parse_alphas(spec: str | Sequence[float], *, max_values: int = MAX_ALPHAS) -> list[float]:

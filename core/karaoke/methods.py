@@ -98,6 +98,10 @@ def check_rule(rule: str) -> Rule:
     raise InvalidConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
 
 
+#: Most α values a grid may hold by default (``genex evaluate --max-alphas``): each is a
+#: separation and a BSS Eval of every track, and ``0:1:1e-9`` would ask for a billion.
+MAX_ALPHAS = 1001
+
 def check_alpha(alpha: float, *, name: str = "alpha") -> float:
     """Return ``alpha`` as a float if it is a finite number in [0, 1].
 
