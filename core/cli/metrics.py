@@ -65,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=float,
         default=None,
         help="longest track accepted, seconds; longer tracks are refused, not truncated "
-        "(default: 600; memory grows with it, about 60 MB per minute of 44.1 kHz stereo "
-        "per copy)",
+        "(default: 600; memory grows with the length: per minute of 44.1 kHz stereo, "
+        "21 MB per copy of the audio and 40 MB per copy of its STFT)",
     )
     p.add_argument("--seed", type=int, default=0, help="recorded in the config (default: 0)")
     p.add_argument(
