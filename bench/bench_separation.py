@@ -530,7 +530,8 @@ def main() -> None:
     p.add_argument(
         "--reuse-sdr",
         action="store_true",
-        help="reuse bench/results/separation.json's (a) and sweep instead of recomputing",
+        help="reuse bench/results/separation.json's (a) and sweep instead of recomputing "
+        "(the sweep is measured when --sweep is given and none is saved)",
     )
     p.add_argument(
         "--update-sidecars",
@@ -560,6 +561,8 @@ def main() -> None:
     if args.reuse_sdr and cache.is_file():
         saved = json.loads(cache.read_text())
         sdr, sweep = saved["sdr"], saved.get("sweep")
+        if args.sweep and not sweep:  # (a) saved, the sweep table still to measure
+            sweep = bench_sweep(corpora, args.sweep.split(","), workers=args.workers)
     else:
         sdr = bench_sdr(corpora, args.checkpoint, args.nmf, valid_from=data, workers=args.workers)
         sweep = None
