@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import time
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 
 from core.errors import CoreError, InvalidConfigError
-from core.io_utils import atomic_write_json, check_output_dir, make_temp, output_lock
+from core.io_utils import OutputSet, atomic_write_json, check_output_dir, output_lock
 from core.karaoke.dnn_config import DnnConfig
 from core.karaoke.methods import (
     METHOD_SPECS,
@@ -353,37 +352,42 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
         bar.total = event.total
         bar.update(event.done - bar.n)
 
+    def settings_json(result: Any) -> dict[str, bytes]:
+        # separation.json joins the stems' output set: they land together or not at all
+        final = settings
+        if not args.from_mask:
+            final = {
+                "mixture": str(Path(args.mixture).resolve()),
+                "method": method,
+                "checkpoint": result.info.get("checkpoint"),
+                "references": None,
+                "sr": result.sr,
+                "channels": result.channels,
+                "length": result.length,
+                "stft_config": result.stft_config.to_dict(),
+                "model_sr": result.model_sr,
+                "mask_seconds": result.info.get("model_seconds"),
+                "mask_channels": result.info.get("mask_channels"),
+                "mask_dtype": result.info.get("mask_dtype"),
+            }
+        final = {
+            **final, "alpha": args.alpha, "rule": args.rule, "seconds": round(result.seconds, 3),
+            "block_seconds": round(result.info["block_seconds"], 3),
+            "command": _command(args, "separate"),
+        }  # fmt: skip
+        return {"separation.json": (json.dumps(final, indent=2) + "\n").encode()}
+
     try:
         result = separate_file(
             args.mixture, out, method=cast(Any, method), alpha=alpha, rule=rule,
             checkpoint=args.checkpoint, from_mask=args.from_mask,
             save_mask=not args.no_save_mask, mask_dtype=args.mask_dtype, stft_config=cfg,
             block_seconds=args.block_seconds, progress=progress, lock=False,
+            extra_files=settings_json,
             **({} if args.max_seconds is None else {"max_seconds": args.max_seconds}),
         )  # fmt: skip
     finally:
         bar.close()
-    if not args.from_mask:
-        settings = {
-            "mixture": str(Path(args.mixture).resolve()),
-            "method": method,
-            "checkpoint": result.info.get("checkpoint"),
-            "references": None,
-            "sr": result.sr,
-            "channels": result.channels,
-            "length": result.length,
-            "stft_config": result.stft_config.to_dict(),
-            "model_sr": result.model_sr,
-            "mask_seconds": result.info.get("model_seconds"),
-            "mask_channels": result.info.get("mask_channels"),
-            "mask_dtype": result.info.get("mask_dtype"),
-        }
-    settings.update(
-        alpha=args.alpha, rule=args.rule, seconds=round(result.seconds, 3),
-        block_seconds=round(result.info["block_seconds"], 3),
-        command=_command(args, "separate"),
-    )  # fmt: skip
-    atomic_write_json(out / "separation.json", settings)
     print(
         f"{settings.get('method', method)}: wrote {result.vocals}, {result.accompaniment} "
         f"({result.channels} ch, {result.sr} Hz, {result.length / result.sr:.1f} s) in "
@@ -392,30 +396,11 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
     return 0
 
 
-def _write_together(out: Path, files: dict[str, Any]) -> None:
-    """Write ``{name: bytes or array (.npy)}`` into ``out``: all to temp files, then renamed."""
-    out.mkdir(parents=True, exist_ok=True)
-    pending: list[tuple[Path, Path]] = []
-    try:
-        for name, data in files.items():
-            tmp = make_temp(out, name)
-            pending.append((tmp, out / name))
-            with open(tmp, "wb") as fh:
-                if isinstance(data, np.ndarray):
-                    np.save(fh, data, allow_pickle=False)
-                else:
-                    fh.write(data)
-        for tmp, final in pending:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in pending:
-            tmp.unlink(missing_ok=True)
-
-
 def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
     """``genex separate`` with reference stems (the oracle masks), on the whole file at once."""
     # lazy: librosa and the models load in ~1 s, which `genex --help` should not pay
     from core.karaoke.separate import probability_mask, separate_at_alpha
+    from core.karaoke.stream import SEPARATION_FILES
     from core.karaoke.tracks import load_track
     from core.signal.audio import DEFAULT_MAX_SECONDS, audio_to_bytes, load_audio
 
@@ -443,8 +428,8 @@ def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float
     }
     stems = separate_at_alpha(result, alpha=alpha, rule=rule)
     settings.update(alpha=args.alpha, rule=args.rule, command=_command(args, "separate"))
-    # every output to a temporary file first, then renamed together: a failed or interrupted
-    # run leaves the folder's old files, never a mix
+    # every output into one staged set, installed as a unit: a failed or interrupted run
+    # leaves the folder's old set, never a mix
     files: dict[str, Any] = {
         "vocals.wav": audio_to_bytes(stems[0], sr, fmt="WAV", subtype="FLOAT"),
         "accompaniment.wav": audio_to_bytes(stems[1], sr, fmt="WAV", subtype="FLOAT"),
@@ -452,7 +437,13 @@ def _separate_in_memory(args: argparse.Namespace, method: MethodId, alpha: float
     if not args.no_save_mask:
         files["prob_mask.npy"] = result.prob
     files["separation.json"] = (json.dumps(settings, indent=2) + "\n").encode()
-    _write_together(out, files)
+    with OutputSet(out, stale=set(SEPARATION_FILES) - set(files)) as outputs:
+        for name, data in files.items():
+            with open(outputs.path(name), "wb") as fh:
+                if isinstance(data, np.ndarray):
+                    np.save(fh, data, allow_pickle=False)
+                else:
+                    fh.write(data)
     dt = time.perf_counter() - t0
     print(
         f"{method}: wrote {out / 'vocals.wav'}, {out / 'accompaniment.wav'} "

@@ -23,9 +23,11 @@ Stereo: the models are mono, so the mask is computed once on the mono downmix (t
 the channels) and applied to every channel (the in-memory path masks each channel on its own,
 at twice the cost). The stems keep the input's rate, channels and length.
 
-Atomicity: the outputs are written to temporary files in ``out_dir`` and renamed only when the
-whole file has been separated. A bad block (e.g. NaN samples near the end) raises
-:class:`~core.errors.InvalidAudioError` and leaves nothing in ``out_dir``.
+Atomicity: the outputs of a run (with the caller's ``extra_files``, e.g. the CLI's
+``separation.json``) are written into a temporary sibling folder and moved into ``out_dir`` as
+a unit (:class:`core.io_utils.OutputSet`) only when the whole file has been separated. A bad
+block (e.g. NaN samples near the end), an error or Ctrl-C leaves ``out_dir`` as it was: the
+old complete set of outputs, or nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
-from core.io_utils import check_output_dir, make_temp, output_lock
+from core.io_utils import OutputSet, check_output_dir, output_lock
 from core.karaoke.masks import threshold_masks
 from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
@@ -65,6 +68,8 @@ _NMF_CHUNK = 256
 _WAV_MAX_BYTES = 2**32 - 2**20
 
 MaskDtype = Literal["float16", "float32"]
+#: The files of one ``genex separate`` run, replaced together in its output folder.
+SEPARATION_FILES = ("vocals.wav", "accompaniment.wav", "prob_mask.npy", "separation.json")
 
 
 @dataclass(frozen=True)
@@ -355,37 +360,7 @@ def _interp(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray, axis: 
     return out
 
 
-# --------------------------------------------------------------------------- outputs
-
-
-class _Outputs:
-    """Temporary output files in ``out_dir``, renamed into place by :meth:`commit`."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.created_dir = not out_dir.exists()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.pending: list[tuple[Path, Path]] = []
-
-    def temp(self, name: str) -> Path:
-        tmp = make_temp(self.out_dir, name)  # the user's umask, as the final file should have
-        self.pending.append((tmp, self.out_dir / name))
-        return tmp
-
-    def commit(self) -> None:
-        for tmp, final in self.pending:
-            os.replace(tmp, final)
-        self.pending = []
-
-    def discard(self) -> None:
-        for tmp, _ in self.pending:
-            tmp.unlink(missing_ok=True)
-        self.pending = []
-        if self.created_dir:
-            try:
-                self.out_dir.rmdir()  # only if empty: never remove someone's files
-            except OSError:
-                pass
+# --------------------------------------------------------------------------- inputs
 
 
 def _open_mixture(path: Path, max_seconds: float) -> tuple[Any, str]:
@@ -533,6 +508,7 @@ def separate_file(
     max_seconds: float = STREAM_MAX_SECONDS,
     progress: Progress | None = None,
     lock: bool = True,
+    extra_files: Callable[[StreamResult], Mapping[str, bytes]] | None = None,
 ) -> StreamResult:
     """Separate a mixture file into ``vocals.wav`` and ``accompaniment.wav``, block by block.
 
@@ -547,7 +523,11 @@ def separate_file(
     mixture
         An audio file (WAV, FLAC, ... whatever libsndfile decodes), mono or stereo.
     out_dir
-        Folder for ``vocals.wav``, ``accompaniment.wav`` and ``prob_mask.npy`` (created).
+        Folder for ``vocals.wav``, ``accompaniment.wav`` and ``prob_mask.npy`` (created). The
+        run's files replace the previous run's as a unit (:class:`core.io_utils.OutputSet`):
+        the files of :data:`SEPARATION_FILES` this run does not write (a ``prob_mask.npy`` when
+        the mask is not saved, unless it is ``from_mask`` itself; ``separation.json`` unless
+        ``extra_files`` gives one) are deleted with the commit. Other files are never touched.
     method
         ``"dnn"`` or ``"traditional"`` (NMF). The oracle methods need reference stems and go
         through the in-memory path.
@@ -579,6 +559,10 @@ def separate_file(
         Hold :func:`core.io_utils.output_lock` on ``out_dir`` while separating, so a concurrent
         run into the same folder fails at once instead of mixing files (``False`` when the
         caller holds it).
+    extra_files
+        Called with the result once the stems are complete; the ``{name: bytes}`` it returns
+        (e.g. ``separation.json``) are written into the same set, so they land with the stems
+        or not at all.
 
     Returns
     -------
@@ -620,7 +604,7 @@ def separate_file(
             fh, label, out_dir, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint,
             from_mask=None if from_mask is None else Path(from_mask), save_mask=save_mask,
             mask_dtype=mask_dtype, stft_config=stft_config, block_seconds=float(block_seconds),
-            progress=progress, t_start=t_start,
+            progress=progress, t_start=t_start, extra_files=extra_files,
         )  # fmt: skip
 
 
@@ -640,6 +624,7 @@ def _separate(
     block_seconds: float,
     progress: Progress | None,
     t_start: float,
+    extra_files: Callable[[StreamResult], Mapping[str, bytes]] | None,
 ) -> StreamResult:
     sr, ch, length = int(fh.samplerate), int(fh.channels), int(fh.frames)
     cfg = stft_config or input_stft_config(sr)
@@ -683,12 +668,19 @@ def _separate(
     wav_format = "RF64" if length * ch * 4 > _WAV_MAX_BYTES else "WAV"
     dtype = np.float16 if mask_dtype == "float16" else np.float32
 
-    outputs = _Outputs(out_dir)
+    written = {"vocals.wav", "accompaniment.wav"}
+    if saved is None and save_mask:
+        written.add("prob_mask.npy")
+    stale = set(SEPARATION_FILES) - written
+    old_mask = out_dir / "prob_mask.npy"
+    if from_mask is not None and old_mask.is_file() and os.path.samefile(from_mask, old_mask):
+        stale.discard("prob_mask.npy")  # the input of this run: it stays
+    outputs = OutputSet(out_dir, stale=stale)
     try:
-        tmp_voc, tmp_acc = outputs.temp("vocals.wav"), outputs.temp("accompaniment.wav")
+        tmp_voc, tmp_acc = outputs.path("vocals.wav"), outputs.path("accompaniment.wav")
         tmp_mask = None
-        if saved is None and save_mask:
-            tmp_mask = outputs.temp("prob_mask.npy")
+        if "prob_mask.npy" in written:
+            tmp_mask = outputs.path("prob_mask.npy")
             np.lib.format.open_memmap(tmp_mask, mode="w+", dtype=dtype, shape=(ch, bins, n_frames))
         # through Python file objects: libsndfile then skips its fsync on close (0.1-0.3 s per
         # stem on a 3-minute song); the rename at the end is what makes the outputs atomic
@@ -757,30 +749,35 @@ def _separate(
                     source.model.drop_before(stage.first_needed_sample(j_next))
                 if progress is not None:
                     progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
+        info: dict[str, Any] = {
+            "mask_dtype": mask_dtype,
+            "mask_channels": "saved mask" if saved is not None else "mono downmix",
+            "block_seconds": block / sr,
+        }
+        if stage is not None:
+            info.update(stage.info)
+            info["model_seconds"] = round(stage.seconds, 3)
+        result = StreamResult(
+            vocals=out_dir / "vocals.wav",
+            accompaniment=out_dir / "accompaniment.wav",
+            mask=out_dir / "prob_mask.npy" if tmp_mask is not None else None,
+            sr=sr,
+            channels=ch,
+            length=length,
+            method="from-mask" if saved is not None else method,
+            stft_config=cfg,
+            model_sr=model_sr,
+            blocks=n_blocks,
+            seconds=time.perf_counter() - t_start,
+            info=info,
+        )
+        if extra_files is not None:
+            for name, data in extra_files(result).items():
+                with open(outputs.path(name), "wb") as fh:
+                    fh.write(data)
         outputs.commit()
     except BaseException:
         outputs.discard()
         raise
-    info: dict[str, Any] = {
-        "mask_dtype": mask_dtype,
-        "mask_channels": "saved mask" if saved is not None else "mono downmix",
-        "block_seconds": block / sr,
-    }
-    if stage is not None:
-        info.update(stage.info)
-        info["model_seconds"] = round(stage.seconds, 3)
-    return StreamResult(
-        vocals=out_dir / "vocals.wav",
-        accompaniment=out_dir / "accompaniment.wav",
-        mask=out_dir / "prob_mask.npy" if tmp_mask is not None else None,
-        sr=sr,
-        channels=ch,
-        length=length,
-        method="from-mask" if saved is not None else method,
-        stft_config=cfg,
-        model_sr=model_sr,
-        blocks=n_blocks,
-        seconds=time.perf_counter() - t_start,
-        info=info,
-    )
+    return result
 
