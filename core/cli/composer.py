@@ -102,6 +102,11 @@ def _fmt(v: Any) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from core.io_utils import check_output_file
+
+    # before the corpus loads and the networks train: a bad --out would only fail at the end
+    out = check_output_file(args.out, what="--out")
+    check_output_file(out.with_name(out.name + ".meta.json"), what="--out sidecar")
     # lazy: torch and tqdm load only when the command runs (see the module docstring)
     from tqdm import tqdm
 

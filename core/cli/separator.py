@@ -18,7 +18,13 @@ from typing import Any, cast
 import numpy as np
 
 from core.errors import CoreError, InvalidConfigError
-from core.io_utils import OutputSet, atomic_write_json, check_output_dir, output_lock
+from core.io_utils import (
+    OutputSet,
+    atomic_write_json,
+    check_output_dir,
+    check_output_file,
+    output_lock,
+)
 from core.karaoke.dnn_config import DnnConfig
 from core.karaoke.methods import (
     METHOD_SPECS,
@@ -195,7 +201,19 @@ def _nmf_config(args: argparse.Namespace) -> Any:
     )
 
 
+def _check_train_outputs(args: argparse.Namespace, *flags: str) -> None:
+    """Check each ``--out``-like file flag (and its ``.meta.json``) before data or training."""
+    for flag in flags:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        path = check_output_file(value, what=flag)
+        if not getattr(args, "no_sidecar", False):
+            check_output_file(path.with_name(path.name + ".meta.json"), what=f"{flag} sidecar")
+
+
 def _train_separator(args: argparse.Namespace) -> int:
+    _check_train_outputs(args, "--out", "--nmf-out")  # before the corpus loads
     from tqdm import tqdm
 
     from core.karaoke.dnn import save_separator, train_separator
@@ -250,6 +268,7 @@ def _train_separator(args: argparse.Namespace) -> int:
 
 
 def _train_nmf(args: argparse.Namespace, *, command: str | None = None) -> int:
+    _check_train_outputs(args, "--out")  # before the corpus loads
     from tqdm import tqdm
 
     from core.karaoke.nmf import fit_nmf, save_nmf
