@@ -56,6 +56,7 @@ from core.signal.audio import (
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     check_max_seconds,
+    check_min_length,
 )
 from core.signal.stft import StftConfig, istft_frames_major
 from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
@@ -395,9 +396,13 @@ def _open_mixture(path: Path, max_seconds: float) -> tuple[Any, str]:
             f"{label} is {n / sr:.1f} s long; the limit is {max_seconds:.0f} s. "
             "Trim it, or raise the limit (max_seconds=..., --max-seconds in genex separate)."
         )
-    if problem is not None:
+    try:
+        if problem is not None:
+            raise InvalidAudioError(problem)
+        check_min_length(n, sr=sr, label=label)
+    except InvalidAudioError:
         fh.close()
-        raise InvalidAudioError(problem)
+        raise
     return fh, label
 
 
@@ -571,7 +576,8 @@ def separate_file(
     Raises
     ------
     InvalidAudioError
-        Missing, empty or undecodable file, zero samples, more than two channels, a rate below
+        Missing, empty or undecodable file, zero samples or fewer than
+        :data:`core.signal.audio.MIN_SECONDS` (0.05 s), more than two channels, a rate below
         8 kHz or above 384 kHz, longer than ``max_seconds``, or NaN/inf samples anywhere
         (nothing is left in ``out_dir`` then).
     InvalidConfigError

@@ -35,6 +35,10 @@ MAX_ABS_SAMPLE = 1e6
 MAX_CHANNELS = 2
 #: Default longest input, in seconds (10 minutes).
 DEFAULT_MAX_SECONDS = 600.0
+#: Shortest input accepted, seconds: a little more than one STFT window of the shipped
+#: separators (1024 samples at 22.05 kHz, 46 ms). A shorter file has no full frame to analyse
+#: (a 1-sample WAV only gave library warnings and empty-looking stems).
+MIN_SECONDS = 0.05
 
 _SUFFIX_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
 
@@ -64,6 +68,32 @@ def check_max_seconds(max_seconds: float) -> float:
     if math.isnan(value) or value <= 0:
         raise InvalidConfigError(f"max_seconds must be a positive number of seconds, got {value}")
     return value
+
+
+def check_min_length(n_samples: int, *, sr: int, label: str = "audio") -> None:
+    """Refuse audio shorter than :data:`MIN_SECONDS` (0.05 s).
+
+    Parameters
+    ----------
+    n_samples
+        The length in samples (per channel).
+    sr
+        The sample rate in Hz.
+    label
+        How the message names the audio (e.g. the file's quoted path).
+
+    Raises
+    ------
+    InvalidAudioError
+        Fewer than ``ceil(MIN_SECONDS * sr)`` samples.
+    """
+    needed = math.ceil(round(MIN_SECONDS * sr, 6))  # 800 at 16 kHz, not 801 from 800.0000001
+    if n_samples < needed:
+        raise InvalidAudioError(
+            f"{label} is {n_samples} sample(s) long ({1000 * n_samples / sr:.1f} ms at {sr} Hz); "
+            f"at least {1000 * MIN_SECONDS:.0f} ms ({needed} samples) is needed, one STFT window "
+            "of the separators and a little more"
+        )
 
 
 def _describe(source: str | Path | bytes, name: str | None) -> str:
@@ -108,9 +138,10 @@ def load_audio(
     Raises
     ------
     InvalidAudioError
-        Missing, empty or undecodable input (e.g. a text file renamed ``.wav``), zero samples,
-        NaN/inf samples, longer than ``max_seconds``, more than two channels, or a sample rate
-        below 8 kHz or above 384 kHz (the header's); or a bad ``sr``/``channels`` option.
+        Missing, empty or undecodable input (e.g. a text file renamed ``.wav``), zero samples
+        or fewer than :data:`MIN_SECONDS` (0.05 s), NaN/inf samples, longer than
+        ``max_seconds``, more than two channels, or a sample rate below 8 kHz or above 384 kHz
+        (the header's); or a bad ``sr``/``channels`` option.
     InvalidConfigError
         ``max_seconds`` is not a positive number (e.g. NaN).
     """
@@ -137,6 +168,7 @@ def load_audio(
         with sf.SoundFile(handle) as fh:
             file_sr, n_channels, n_frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
             _check_header(label, file_sr, n_channels, n_frames, max_seconds)
+            check_min_length(n_frames, sr=file_sr, label=label)
             data = fh.read(dtype="float32", always_2d=True)  # (samples, channels)
     except InvalidAudioError:
         raise
