@@ -82,6 +82,9 @@ def measure_cards(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("note_density", "Note density", lambda v: f"{v:.2f} / bar",
          "Melody note onsets per bar."),
         ("rest_ratio", "Rest ratio", pct, "Share of steps with no melody note."),
+        ("recovery_bars", "Recovery after the perturbation", lambda v: f"{v:.0f} bars",
+         "Bars after the forced wrong chords until a whole chorus is on the form again "
+         "(at least 95 % of its steps)."),
         ("longest_copied_bars", "Longest copied run", lambda v: f"{v:.1f} bars",
          "Longest stretch that occurs verbatim in the training corpus (memorisation check)."),
         ("ngram_overlap", "n-gram overlap", pct,
@@ -90,6 +93,9 @@ def measure_cards(m: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for key, label, fmt, help_ in spec:
         v = m.get(key)
+        if key == "recovery_bars" and v is not None and np.isposinf(v):
+            out.append((label, "not recovered", help_))
+            continue
         if v is None or not np.isfinite(v):
             continue
         out.append((label, fmt(float(v)), help_))
@@ -103,8 +109,13 @@ def model_summary(model: ComposerModel) -> str:
              0: "modern LSTM (chords + melody)"}  # fmt: skip
     kind = kinds.get(cfg.experiment, f"experiment {cfg.experiment}")
     parts = [kind]
+    if cfg.chord_output == "softmax":
+        parts.append("softmax chords")
     if cfg.has_melody:
         parts.append(f"{cfg.melody_output} melody")
+    train = (model.meta or {}).get("train") or {}
+    if float(train.get("chord_noise", 0.0) or 0.0) > 0:
+        parts.append(f"chord noise {float(train['chord_noise']):g}")
     parts.append(f"{model.n_parameters:,} parameters")
     summary = (model.meta or {}).get("summary") or {}
     if "epochs_run" in summary:
@@ -180,11 +191,13 @@ def get_model(
 @st.cache_data(max_entries=32, show_spinner="Composing…")
 def _compose(
     model_key: str, bars: int, seed: int, mode: str, threshold: float, temperature: float,
-    prime_key: str, _model: ComposerModel, _prime: np.ndarray | None,
+    prime_key: str, sample_chords: bool, perturb: tuple[int, int] | None,
+    _model: ComposerModel, _prime: np.ndarray | None,
 ) -> Composition:  # fmt: skip
     return generate.compose(
         _model, bars=bars, seed=seed, mode=mode,  # type: ignore[arg-type]
         threshold=threshold, temperature=temperature, prime=_prime,
+        sample_chords=sample_chords, perturb=perturb,
     )  # fmt: skip
 
 
@@ -198,11 +211,16 @@ def composition(
     threshold: float = 0.5,
     temperature: float = 1.0,
     prime: np.ndarray | None = None,
+    sample_chords: bool = False,
+    perturb: tuple[int, int] | None = None,
 ) -> Composition:
-    """Compose, cached by (model key, bars, seed, mode, the setting that mode uses, prime).
+    """Compose, cached by every input that changes the composition.
 
-    The setting the mode ignores is normalised away, so moving the temperature in threshold
-    mode (or the threshold in sample mode) does not recompose.
+    The key: model key, bars, seed, mode, the setting that mode uses, prime, chord sampling,
+    perturbation. The setting the mode ignores is normalised away, so moving the temperature
+    in threshold mode (or the threshold in sample mode) does not recompose; chord sampling
+    only counts in sample mode. ``perturb`` is ``(start_bar, n_bars)`` of forced wrong chords
+    (:func:`core.blues.generate.compose`).
 
     Returns
     -------
@@ -215,11 +233,13 @@ def composition(
     """
     if mode == "threshold":
         temperature = 1.0
+        sample_chords = False
     else:
         threshold = 0.5
+    pert = None if perturb is None else (int(perturb[0]), int(perturb[1]))
     return _compose(
         model_key, int(bars), int(seed), mode, float(threshold), float(temperature),
-        array_key(prime), model, prime,
+        array_key(prime), bool(sample_chords), pert, model, prime,
     )  # fmt: skip
 
 
@@ -264,7 +284,9 @@ def measures(
         :func:`core.blues.measures.measure_composition`'s name → float mapping (novelty
         only with a corpus) and ``per_chorus`` ``(n_choruses,)`` float64 accuracies.
     """
-    key = f"{array_key(comp.roll)}|{comp.settings.get('experiment', 2)}"
+    key = f"{array_key(comp.roll)}|{comp.settings.get('experiment', 2)}|" + repr(
+        comp.settings.get("perturb")
+    )
     return _measures(key, corpus_key if corpus is not None else "none", comp, corpus)
 
 

@@ -91,6 +91,18 @@ p1, p2, p3 = st.columns([1.2, 2, 1])
 source = p1.selectbox("Priming", cv.PRIME_SOURCES, key="comp.prime")
 tempo = p3.number_input("Tempo (bpm)", 40, 240, 120, step=10, key="comp.tempo")
 
+s1, s2, s3, s4 = st.columns([1.5, 1, 1, 1])
+sample_chords = s1.toggle("Sample the chords too", key="comp.sample_chords",
+                          disabled=mode != "sample",
+                          help="Sample mode: draw each chord as well (the papers thresholded "
+                               "them). Does it keep the form while improvising?")  # fmt: skip
+perturbed = s2.toggle("Perturb", key="comp.perturb",
+                      help="Force wrong chords into some bars and watch the per-chorus chart: "
+                           "how many bars until the model is back on the form?")  # fmt: skip
+p_bar = s3.number_input("From bar", 1, 199, 25, key="comp.perturb_bar", disabled=not perturbed)
+p_n = s4.selectbox("Wrong bars", [1, 2], index=1, key="comp.perturb_bars", disabled=not perturbed)
+perturb = (int(p_bar) - 1, int(p_n)) if perturbed else None
+
 model = None
 if name is not None:
     try:
@@ -127,6 +139,7 @@ try:
     comp = cv.composition(
         model, model_key=choices[name].key, bars=int(bars), seed=int(seed), mode=mode,
         threshold=threshold, temperature=temperature, prime=prime,
+        sample_chords=bool(sample_chords), perturb=perturb,
     )  # fmt: skip
     m = cv.measures(comp)
 except CoreError as exc:
@@ -161,7 +174,9 @@ with measure_col:
     st.subheader("Measures")
     for label, value, help_ in cv.measure_cards(m):
         st.metric(label, value, help=help_)
-    st.plotly_chart(form_accuracy_chart(m["per_chorus"]), key="comp.chorus_chart")
+    st.plotly_chart(form_accuracy_chart(m["per_chorus"], perturb=perturb,
+                                        bars_per_chorus=comp.form.n_bars),
+                    key="comp.chorus_chart")  # fmt: skip
     novelty_box = st.container()
 
 with novelty_box, st.spinner("Comparing with the training corpus…"):  # slowest: drawn last

@@ -83,6 +83,7 @@ def held_out_nll(model: ComposerModel | BluesLSTM, corpus: BluesCorpus) -> float
 
 
 def _choose(
+    l_chord: np.ndarray,
     p_chord: np.ndarray,
     logits_mel: np.ndarray | None,
     p_mel: np.ndarray | None,
@@ -92,15 +93,27 @@ def _choose(
     threshold: float,
     temperature: float,
     rng: np.random.Generator,
-    l_chord: np.ndarray,
+    vocab: np.ndarray,
     sample_chords: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pick one step's binary chord and melody vectors."""
-    if mode == "threshold" or not sample_chords:
-        chord = (p_chord > threshold).astype(np.float32)
-    else:
+    """Pick one step's binary chord ``(n_chord,)`` and melody ``(n_melody,)`` vectors.
+
+    ``l_chord`` are the ``n_chord_out`` chord logits, ``p_chord`` the 12 units' probabilities.
+    """
+    chord_draw = mode == "sample" and sample_chords
+    if cfg.chord_output == "softmax":
+        if chord_draw:  # one categorical choice over the vocabulary
+            z = l_chord / temperature
+            q = np.exp(z - z.max())
+            q /= q.sum()
+            chord = vocab[int(rng.choice(q.size, p=q))].copy()
+        else:  # the most likely vocabulary chord
+            chord = vocab[int(np.argmax(l_chord))].copy()
+    elif chord_draw:
         pt = 1.0 / (1.0 + np.exp(-l_chord / temperature))
         chord = (rng.random(pt.shape) < pt).astype(np.float32)
+    else:
+        chord = (p_chord > threshold).astype(np.float32)
     if p_mel is None or logits_mel is None:
         return chord, None
     n_mel = cfg.form.n_melody
@@ -126,6 +139,19 @@ def _choose(
             if on.any():  # keep the melody monophonic: the most probable of the sampled notes
                 mel[int(np.argmax(np.where(on, pt, -1.0)))] = 1.0
     return chord, mel
+
+
+def wrong_chord(config: ComposerConfig, bar: int) -> FloatArray:
+    """The chord forced into bar ``bar`` by a perturbation: ``(n_chord,)`` float32.
+
+    The vocabulary chord after the form's chord of that bar (C7 -> F7 -> G7 -> C7 for the
+    default blues), so it is always a real chord and never the right one.
+    """
+    vocab = config.chord_vocab
+    right = config.form.chord_vector(bar)
+    idx = next(i for i, v in enumerate(vocab) if np.array_equal(v, right))
+    out: FloatArray = vocab[(idx + 1) % len(vocab)].copy()
+    return out
 
 
 def _stepper(
@@ -166,18 +192,31 @@ def _stepper(
     return step_block
 
 
-def population_form_check(pop: Population, *, bars: int, threshold: float = 0.5) -> list[float]:
+def population_form_check(
+    pop: Population,
+    *,
+    bars: int,
+    threshold: float = 0.5,
+    mode: Literal["threshold", "sample"] = "threshold",
+    seed: int = 0,
+) -> list[float]:
     """Free-running chord form accuracy of every member, all members stepped as one batch.
 
-    Batch row ``k`` carries member ``k``'s own fed-back output (threshold rule), so this equals
-    ``form_accuracy(compose(member_k, bars=bars).roll)`` for each ``k``.
+    Batch row ``k`` carries member ``k``'s own fed-back output, chosen as :func:`compose`
+    chooses it (``mode="sample"``: chords and melody sampled at temperature 1, each member with
+    its own ``default_rng(seed)``), so this equals
+    ``form_accuracy(compose(member_k, bars=bars, seed=seed, mode=mode, sample_chords=True).roll)``
+    for each ``k``.
     """
     cfg, form = pop.cfg, pop.cfg.form
-    r, nc, n_in = pop.r, form.n_chord, cfg.n_in
+    r, nc, nco, n_in = pop.r, form.n_chord, cfg.n_chord_out, cfg.n_in
     total = int(bars) * form.steps_per_bar
     rolls = np.zeros((r, form.n_units, total), np.float32)
     rolls[:, :, :1] = default_prime(form, melody=cfg.has_melody)[None]
     diag = torch.arange(r)
+    rngs = [np.random.default_rng(int(seed)) for _ in range(r)]
+    vocab = cfg.chord_vocab
+    member0 = pop.member(0)
     pop.eval()
     with torch.inference_mode():
         step = _stepper(pop)
@@ -186,16 +225,19 @@ def population_form_check(pop: Population, *, bars: int, threshold: float = 0.5)
             x = torch.from_numpy(rolls[:, :n_in, t - 1].copy())  # (R, n_in)
             logits, state = step(x, state)
             own = logits[diag, diag]  # (R, n_out)
-            rolls[:, :nc, t] = (torch.sigmoid(own[:, :nc]) > threshold).numpy()
-            if cfg.has_melody and cfg.melody_output == "softmax":
-                top = own[:, nc:].argmax(dim=1).numpy()  # notes + rest
-                on = top < form.n_melody
-                rolls[np.arange(r)[on], nc + top[on], t] = 1.0
-            elif cfg.has_melody:
-                p_mel = torch.sigmoid(own[:, nc:]).numpy()
-                top = p_mel.argmax(axis=1)
-                on = p_mel[np.arange(r), top] > threshold
-                rolls[np.arange(r)[on], nc + top[on], t] = 1.0
+            probs = member0.probs(own).numpy()  # (R, n_model)
+            own_np = own.numpy()
+            for k in range(r):
+                chord, mel = _choose(
+                    own_np[k, :nco], probs[k, :nc],
+                    own_np[k, nco:] if cfg.has_melody else None,
+                    probs[k, nc:] if cfg.has_melody else None,
+                    cfg=cfg, mode=mode, threshold=float(threshold), temperature=1.0,
+                    rng=rngs[k], vocab=vocab, sample_chords=True,
+                )  # fmt: skip
+                rolls[k, :nc, t] = chord
+                if mel is not None:
+                    rolls[k, nc:, t] = mel
     return [form_accuracy(rolls[k], form=form) for k in range(r)]
 
 
@@ -209,6 +251,7 @@ def compose(
     temperature: float = 1.0,
     prime: FloatArray | None = None,
     sample_chords: bool = False,
+    perturb: tuple[int, int] | None = None,
 ) -> Composition:
     """Compose free-running: each chosen step is fed back as the next input.
 
@@ -233,8 +276,15 @@ def compose(
     temperature
         Sampling temperature > 0 (logits are divided by it).
     sample_chords
-        In ``"sample"`` mode, also draw each chord unit from a Bernoulli at ``temperature``
-        (one wrong unit is fed back and the form usually drifts: the measures show it).
+        In ``"sample"`` mode, also draw the chord at ``temperature``: each of the 12 units from
+        a Bernoulli (sigmoid chords; one wrong unit is fed back and the form usually drifts),
+        or one vocabulary chord from the softmax (softmax chords). Without it, softmax chords
+        take the most likely vocabulary chord (``threshold`` does not apply to them).
+    perturb
+        ``(start_bar, n_bars)``: force a wrong chord (:func:`wrong_chord`) into bars
+        ``start_bar .. start_bar + n_bars - 1`` of the composition (bar 0 is its first bar;
+        steps of the prime are never changed) and feed it back, to measure how the model
+        gets back onto the form (:func:`core.blues.measures.recovery_bars`).
     prime
         ``(n_units, k)`` binary roll starting at bar 0 of the form, or None for the one-step
         :func:`default_prime` (the first bar's chord and, for melody models, the first note of
@@ -247,8 +297,8 @@ def compose(
     Raises
     ------
     InvalidConfigError
-        Bad ``bars``, ``mode``, ``threshold``, ``temperature`` or prime shape, or a prime
-        that with ``bars`` makes more than 2000 bars.
+        Bad ``bars``, ``mode``, ``threshold``, ``temperature``, ``perturb`` or prime shape,
+        or a prime that with ``bars`` makes more than 2000 bars.
     """
     m = as_model(model)
     cfg, form = m.config, m.form
@@ -260,6 +310,17 @@ def compose(
         raise InvalidConfigError(f"threshold: expected in (0, 1), got {threshold}")
     if not (float(temperature) > 0 and math.isfinite(float(temperature))):
         raise InvalidConfigError(f"temperature: expected > 0, got {temperature}")
+    forced: dict[int, np.ndarray] = {}  # step -> forced chord
+    if perturb is not None:
+        p0, pn = (int(v) for v in perturb)
+        if p0 < 0 or pn < 1:
+            raise InvalidConfigError(
+                f"perturb: expected (start_bar >= 0, n_bars >= 1), got {tuple(perturb)}"
+            )
+        spb_ = form.steps_per_bar
+        for bar_ in range(p0, p0 + pn):
+            for t_ in range(bar_ * spb_, (bar_ + 1) * spb_):
+                forced[t_] = wrong_chord(cfg, bar_)
     if prime is None:
         prime_arr = default_prime(form, melody=cfg.has_melody)
         n_gen = int(bars) * form.steps_per_bar - 1
@@ -285,7 +346,8 @@ def compose(
     probs = np.zeros((form.n_units, total), np.float32)
     roll[:, :k] = prime_arr
     rng = np.random.default_rng(int(seed))
-    n_in, nc = cfg.n_in, form.n_chord
+    n_in, nc, nco = cfg.n_in, form.n_chord, cfg.n_chord_out
+    vocab = cfg.chord_vocab
     net = m.net
     net.eval()
     with torch.inference_mode():
@@ -299,14 +361,14 @@ def compose(
         for t in range(k, total):
             probs[: last_p.size, t] = last_p
             chord, mel = _choose(
-                last_p[:nc],
-                last_logits[nc:] if cfg.has_melody else None,
+                last_logits[:nco], last_p[:nc],
+                last_logits[nco:] if cfg.has_melody else None,
                 last_p[nc:] if cfg.has_melody else None,
                 cfg=cfg, mode=mode, threshold=float(threshold),
-                temperature=float(temperature), rng=rng, l_chord=last_logits[:nc],
+                temperature=float(temperature), rng=rng, vocab=vocab,
                 sample_chords=bool(sample_chords),
             )  # fmt: skip
-            roll[:nc, t] = chord
+            roll[:nc, t] = forced.get(t, chord)
             if mel is not None:
                 roll[nc:, t] = mel
             if t == total - 1:
@@ -318,5 +380,6 @@ def compose(
     settings = {"mode": mode, "threshold": float(threshold), "temperature": float(temperature),
                 "sample_chords": bool(sample_chords),
                 "bars": int(bars), "experiment": cfg.experiment,
-                "melody_output": cfg.melody_output}  # fmt: skip
+                "melody_output": cfg.melody_output, "chord_output": cfg.chord_output,
+                "perturb": None if perturb is None else [int(v) for v in perturb]}  # fmt: skip
     return Composition(roll, probs, form, k, int(seed), settings)

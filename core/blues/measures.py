@@ -11,7 +11,8 @@ at bar ``start_bar`` of the form (0 by default).
   onset is a step whose note differs from the previous step's), rest ratio (steps without melody);
 - **NLL**: frame-level negative log-likelihood in nats per step;
 - **novelty**: longest run of consecutive steps copied from the training stream, and the share of
-  the composition's n-step windows that occur in it.
+  the composition's n-step windows that occur in it;
+- **recovery**: after a forced wrong chord, bars until the next chorus is on the form again.
 """
 
 from __future__ import annotations
@@ -88,6 +89,60 @@ def form_accuracy_at(
         if ok.size >= n:
             out[int(b)] = float(ok[:n].mean())
     return out
+
+
+def recovery_bars(
+    roll: FloatArray,
+    *,
+    form: BluesForm,
+    after_bar: int,
+    window: int | None = None,
+    min_accuracy: float = 0.95,
+    start_bar: int = 0,
+) -> float:
+    """Bars a composition needs to get back onto the form after a perturbation.
+
+    The model is back at the first bar ``b >= after_bar`` from which the next ``window`` bars
+    (default one chorus) are on the form in at least ``min_accuracy`` of their steps; the
+    result is ``b - after_bar`` (0: the bar right after the perturbation starts a good chorus).
+
+    Parameters
+    ----------
+    roll
+        ``(n_units, steps)`` composition.
+    after_bar
+        First bar after the perturbed bars (bars counted from the roll's first bar).
+    window
+        Bars that must be on the form (default ``form.n_bars``); a window cut by the end of
+        the roll counts if at least one bar of it is left.
+    min_accuracy
+        Share of the window's steps (0..1] that must be right.
+
+    Returns
+    -------
+    float
+        Bars to recover, or ``inf`` when the roll never gets back.
+
+    Raises
+    ------
+    InvalidConfigError
+        Wrong roll shape, ``after_bar`` outside the roll, or a bad ``window``/``min_accuracy``.
+    """
+    per_bar = form_accuracy_per_bar(roll, form=form, start_bar=start_bar)
+    w = form.n_bars if window is None else int(window)
+    if w < 1:
+        raise InvalidConfigError(f"window: expected >= 1 bars, got {window}")
+    if not 0.0 < float(min_accuracy) <= 1.0:
+        raise InvalidConfigError(f"min_accuracy: expected in (0, 1], got {min_accuracy}")
+    if not 0 <= int(after_bar) < per_bar.size:
+        raise InvalidConfigError(
+            f"after_bar: expected 0..{per_bar.size - 1} (the roll has {per_bar.size} bars), "
+            f"got {after_bar}"
+        )
+    for b in range(int(after_bar), per_bar.size):
+        if per_bar[b : b + w].mean() >= float(min_accuracy) - 1e-12:
+            return float(b - int(after_bar))
+    return float("inf")
 
 
 def melody_stats(roll: FloatArray, *, form: BluesForm, start_bar: int = 0) -> dict[str, float]:
@@ -310,8 +365,10 @@ def measure_composition(
     """All measures of a :class:`~core.blues.representation.Composition` as a flat dict.
 
     Keys: ``form_accuracy`` (whole roll), ``form_accuracy_10/50/100`` (first bars, when long
-    enough), ``form_accuracy_last_chorus``, the :func:`melody_stats` keys (melody models only),
-    and with ``corpus`` the :func:`novelty` keys.
+    enough), ``form_accuracy_last_chorus``, ``recovery_bars`` (a perturbed composition:
+    :func:`recovery_bars` after its perturbed bars; NaN when they end the piece), the
+    :func:`melody_stats` keys (melody models only), and with ``corpus`` the :func:`novelty`
+    keys.
     """
     form = comp.form
     roll = comp.roll
@@ -321,6 +378,13 @@ def measure_composition(
     per = form_accuracy_per_chorus(roll, form=form)
     out["form_accuracy_last_chorus"] = float(per[-1])
     settings: dict[str, Any] = getattr(comp, "settings", {}) or {}
+    perturb = settings.get("perturb")
+    if perturb:
+        after = int(perturb[0]) + int(perturb[1])
+        n_bars = -(-roll.shape[1] // form.steps_per_bar)
+        out["recovery_bars"] = (
+            recovery_bars(roll, form=form, after_bar=after) if after < n_bars else float("nan")
+        )
     if settings.get("experiment", 2) != 1:
         out.update(melody_stats(roll, form=form))
     if corpus is not None:

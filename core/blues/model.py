@@ -66,6 +66,11 @@ class ComposerConfig:
         ``"softmax"``: a distribution over 13 notes + rest, trained with cross-entropy.
     input_to_output
         Connect the input directly to the output layer as in the papers.
+    chord_output
+        ``"sigmoid"``: 12 independent logistic chord units (the papers; sampling them can give
+        non-chords); ``"softmax"``: one categorical choice per step over the chord vocabulary
+        of the form (:attr:`chord_vocab`, C7/F7/G7 for the default blues), trained with
+        cross-entropy; the chosen chord's 12 units are fed back, so the input stays Eck's.
     """
 
     experiment: int = 2
@@ -77,10 +82,15 @@ class ComposerConfig:
     num_layers: int = 1
     melody_output: Literal["sigmoid", "softmax"] = "sigmoid"
     input_to_output: bool = True
+    chord_output: Literal["sigmoid", "softmax"] = "sigmoid"
 
     def __post_init__(self) -> None:
         if self.experiment not in (0, 1, 2):
             raise InvalidConfigError(f"experiment: expected 0, 1 or 2, got {self.experiment!r}")
+        if self.chord_output not in ("sigmoid", "softmax"):
+            raise InvalidConfigError(
+                f"chord_output: expected 'sigmoid' or 'softmax', got {self.chord_output!r}"
+            )
         if self.melody_output not in ("sigmoid", "softmax"):
             raise InvalidConfigError(
                 f"melody_output: expected 'sigmoid' or 'softmax', got {self.melody_output!r}"
@@ -98,6 +108,25 @@ class ComposerConfig:
     def has_melody(self) -> bool:
         """Experiments 0 and 2 model the melody; Experiment 1 only chords."""
         return self.experiment != 1
+
+    @property
+    def chord_vocab(self) -> np.ndarray:
+        """``(n_vocab, n_chord)`` float32: the form's distinct chords in order of first use.
+
+        The vocabulary of the built-in corpus (every chorus plays the form); chords of another
+        corpus are mapped to the nearest entry (:func:`chord_classes`).
+        """
+        rows: list[np.ndarray] = []
+        for b in range(self.form.n_bars):
+            v = self.form.chord_vector(b)
+            if not any(np.array_equal(v, r) for r in rows):
+                rows.append(v)
+        return np.stack(rows).astype(np.float32)
+
+    @property
+    def n_chord_out(self) -> int:
+        """Chord output units: 12 sigmoids, or one logit per vocabulary chord (softmax)."""
+        return len(self.chord_vocab) if self.chord_output == "softmax" else self.form.n_chord
 
     @property
     def n_in(self) -> int:
@@ -162,6 +191,15 @@ class TrainConfig:
         Length of the confirming run (100: the issue's done-criterion).
     held_out
         Share of sequences kept out of training for the held-out NLL.
+    chord_noise
+        Exposure to its own mistakes: the share of bars (0..1) whose fed-back chord *input* is
+        replaced, for a random stretch of 1..``steps_per_bar`` steps, by another chord of the
+        vocabulary, while the targets stay the true form, so the state learns to carry on
+        counting and re-synchronise after a wrong chord (0 = off, the papers' teacher forcing).
+    stop_mode
+        How the early-stop and member choice run the networks free: ``"threshold"`` (the
+        threshold rule, the papers') or ``"sample"`` (chords and melody sampled at temperature
+        1, so the kept network is one that keeps the form while improvising).
     """
 
     model: ComposerConfig = field(default_factory=ComposerConfig)
@@ -181,8 +219,16 @@ class TrainConfig:
     stop_accuracy: float = 0.99
     confirm_bars: int = 100
     held_out: float = 0.05
+    chord_noise: float = 0.0
+    stop_mode: Literal["threshold", "sample"] = "threshold"
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.chord_noise < 1.0:
+            raise InvalidConfigError(f"chord_noise: expected in [0, 1), got {self.chord_noise}")
+        if self.stop_mode not in ("threshold", "sample"):
+            raise InvalidConfigError(
+                f"stop_mode: expected 'threshold' or 'sample', got {self.stop_mode!r}"
+            )
         for name in ("epochs", "n_segments", "choruses_per_sequence", "batch_size",
                      "stop_bars", "confirm_bars", "restarts"):  # fmt: skip
             if int(getattr(self, name)) < 1:
@@ -208,11 +254,13 @@ class BluesLSTM(nn.Module):
     """A blues composer network (one of the three experiments).
 
     ``forward(x)`` maps inputs ``(batch, steps, n_in)`` (binary rolls, time-major per batch) to
-    output logits ``(batch, steps, n_out)``: ``n_chord`` chord logits, then ``n_melody`` melody
-    logits (sigmoid) or ``n_melody + 1`` melody logits incl. rest (softmax).
+    output logits ``(batch, steps, n_out)``: ``n_chord_out`` chord logits (12 sigmoid units, or
+    one per vocabulary chord), then ``n_melody`` melody logits (sigmoid) or ``n_melody + 1``
+    melody logits incl. rest (softmax).
     """
 
     out_mask: torch.Tensor  # buffer (n_out, n_hidden + n_in): 1 where an output reads a feature
+    vocab: torch.Tensor  # buffer (n_vocab, n_chord): the chord vocabulary (softmax chords)
 
     def __init__(self, config: ComposerConfig) -> None:
         super().__init__()
@@ -222,7 +270,8 @@ class BluesLSTM(nn.Module):
         n_mel_out = 0
         if config.has_melody:
             n_mel_out = f.n_melody + (1 if config.melody_output == "softmax" else 0)
-        self.n_out = f.n_chord + n_mel_out
+        nco = config.n_chord_out
+        self.n_out = nco + n_mel_out
         if config.experiment == 0:
             self.rnn: nn.Module = nn.LSTM(
                 self.n_in, config.hidden_size, num_layers=config.num_layers, batch_first=True
@@ -245,13 +294,15 @@ class BluesLSTM(nn.Module):
             n_hidden = nb * cpb
             out_mask = np.ones((self.n_out, n_hidden + self.n_in), bool)
             # chord outputs read chord cells and chord inputs only
-            out_mask[: f.n_chord, cb * cpb : n_hidden] = False
-            out_mask[: f.n_chord, n_hidden + f.n_chord :] = False
+            out_mask[:nco, cb * cpb : n_hidden] = False
+            out_mask[:nco, n_hidden + f.n_chord :] = False
         if not config.input_to_output:
             out_mask[:, n_hidden:] = False
         self.n_hidden = n_hidden
         self.out = nn.Linear(n_hidden + self.n_in, self.n_out)
         self.register_buffer("out_mask", torch.as_tensor(out_mask, dtype=torch.float32))
+        # not in the state dict: derived from the form, so old checkpoints load unchanged
+        self.register_buffer("vocab", torch.as_tensor(config.chord_vocab), persistent=False)
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Next-step logits.
@@ -278,16 +329,21 @@ class BluesLSTM(nn.Module):
     def probs(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-unit probabilities ``(..., n_units_modelled)`` from logits.
 
-        Chords: sigmoid. Melody: sigmoid, or softmax over notes + rest with the rest dropped.
+        Chords: sigmoid, or (softmax chords) each unit's marginal probability, the summed
+        probability of the vocabulary chords containing it. Melody: sigmoid, or softmax over
+        notes + rest with the rest dropped.
         """
-        nc = self.config.form.n_chord
-        pc = torch.sigmoid(logits[..., :nc])
+        nco = self.config.n_chord_out
+        if self.config.chord_output == "softmax":
+            pc = torch.softmax(logits[..., :nco], dim=-1) @ self.vocab  # (..., n_chord)
+        else:
+            pc = torch.sigmoid(logits[..., :nco])
         if not self.config.has_melody:
             return pc
         if self.config.melody_output == "softmax":
-            pm = torch.softmax(logits[..., nc:], dim=-1)[..., :-1]
+            pm = torch.softmax(logits[..., nco:], dim=-1)[..., :-1]
         else:
-            pm = torch.sigmoid(logits[..., nc:])
+            pm = torch.sigmoid(logits[..., nco:])
         return torch.cat([pc, pm], dim=-1)
 
 
@@ -343,6 +399,27 @@ def training_corpus_recipe(model: ComposerModel) -> CorpusRecipe:
         seed = 0
     n = int(train.get("n_segments", corpus.get("n_sequences", 4096)))
     return CorpusRecipe(n, seed, bool(model.config.has_melody))
+
+
+def chord_classes(chords: torch.Tensor, vocab: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest vocabulary chord (fewest differing units) of each chord vector.
+
+    Parameters
+    ----------
+    chords
+        ``(..., n_chord)`` binary chord units.
+    vocab
+        ``(n_vocab, n_chord)`` binary vocabulary.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)`` int64 indices into ``vocab`` (ties: the earlier entry).
+    """
+    on = (chords > 0.5).to(vocab.dtype)
+    # Hamming distance = |c| + |v| - 2 c.v
+    dist = on.sum(-1, keepdim=True) + vocab.sum(-1) - 2.0 * (on @ vocab.t())  # (..., n_vocab)
+    return dist.argmin(dim=-1)
 
 
 def build_model(config: ComposerConfig, *, seed: int = 0) -> ComposerModel:

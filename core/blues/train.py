@@ -34,6 +34,7 @@ from core.blues.model import (
     Population,
     TrainConfig,
     build_model,
+    chord_classes,
 )
 from core.blues.representation import BluesCorpus, BluesForm, make_corpus
 from core.errors import InvalidConfigError
@@ -57,8 +58,9 @@ def sequence_loss(
 ) -> torch.Tensor:
     """Mean next-step loss in nats per step.
 
-    Sum over chord units (and sigmoid melody units) of binary cross-entropy, plus melody
-    cross-entropy in softmax mode; averaged over batch and steps.
+    Chords: sum of binary cross-entropies over the 12 chord units, or (softmax chords) the
+    cross-entropy of the vocabulary chord. Melody: binary cross-entropy per unit (sigmoid) or the
+    cross-entropy over notes + rest (softmax). Averaged over batch and steps.
 
     Parameters
     ----------
@@ -67,24 +69,7 @@ def sequence_loss(
     target
         ``(batch, steps, n_in)`` binary (the input shifted by one step).
     """
-    cfg = net.config
-    nc = cfg.form.n_chord
-    if chords_only:
-        total = nn.functional.binary_cross_entropy_with_logits(
-            logits[..., :nc], target[..., :nc], reduction="sum"
-        )
-    elif cfg.has_melody and cfg.melody_output == "softmax":
-        bce = nn.functional.binary_cross_entropy_with_logits(
-            logits[..., :nc], target[..., :nc], reduction="sum"
-        )
-        cls = _melody_targets(target, cfg.form)
-        ce = nn.functional.cross_entropy(
-            logits[..., nc:].reshape(-1, cfg.form.n_melody + 1), cls.reshape(-1), reduction="sum"
-        )
-        total = bce + ce
-    else:
-        total = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum")
-    return total / (target.shape[0] * target.shape[1])
+    return population_loss(net, logits[:, :, None, :], target, chords_only=chords_only)[0]
 
 
 def population_loss(
@@ -105,33 +90,86 @@ def population_loss(
         ``(R,)`` losses in nats per step.
     """
     cfg = net.config
-    nc = cfg.form.n_chord
+    nc, nco = cfg.form.n_chord, cfg.n_chord_out
     b, t, r, _ = logits.shape
-    tgt = target[:, :, None, :].expand(b, t, r, target.shape[-1])
-    if chords_only:
-        total = nn.functional.binary_cross_entropy_with_logits(
-            logits[..., :nc], tgt[..., :nc], reduction="none"
-        ).sum(dim=(0, 1, 3))
-    elif cfg.has_melody and cfg.melody_output == "softmax":
-        bce = nn.functional.binary_cross_entropy_with_logits(
-            logits[..., :nc], tgt[..., :nc], reduction="none"
-        ).sum(dim=(0, 1, 3))
-        cls = _melody_targets(target, cfg.form)[:, :, None].expand(b, t, r)
-        ce = (
+    if cfg.chord_output == "softmax":
+        cls = chord_classes(target[..., :nc], net.vocab)[:, :, None].expand(b, t, r)
+        total = (
             nn.functional.cross_entropy(
-                logits[..., nc:].reshape(-1, cfg.form.n_melody + 1),
-                cls.reshape(-1),
-                reduction="none",
+                logits[..., :nco].reshape(-1, nco), cls.reshape(-1), reduction="none"
             )
             .reshape(b, t, r)
             .sum(dim=(0, 1))
         )
-        total = bce + ce
     else:
-        total = nn.functional.binary_cross_entropy_with_logits(logits, tgt, reduction="none").sum(
-            dim=(0, 1, 3)
-        )
+        tgt_c = target[:, :, None, :nc].expand(b, t, r, nc)
+        total = nn.functional.binary_cross_entropy_with_logits(
+            logits[..., :nco], tgt_c, reduction="none"
+        ).sum(dim=(0, 1, 3))
+    if cfg.has_melody and not chords_only:
+        nm = cfg.form.n_melody
+        if cfg.melody_output == "softmax":
+            cls_m = _melody_targets(target, cfg.form)[:, :, None].expand(b, t, r)
+            total = total + (
+                nn.functional.cross_entropy(
+                    logits[..., nco:].reshape(-1, nm + 1), cls_m.reshape(-1), reduction="none"
+                )
+                .reshape(b, t, r)
+                .sum(dim=(0, 1))
+            )
+        else:
+            tgt_m = target[:, :, None, nc:].expand(b, t, r, nm)
+            total = total + nn.functional.binary_cross_entropy_with_logits(
+                logits[..., nco:], tgt_m, reduction="none"
+            ).sum(dim=(0, 1, 3))
     return total / (b * t)
+
+
+def corrupt_chords(
+    batch: torch.Tensor,
+    vocab: torch.Tensor,
+    *,
+    rate: float,
+    steps_per_bar: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """A copy of ``batch`` whose chord input is wrong in about ``rate`` of the bars.
+
+    In each chosen bar a random stretch of 1..``steps_per_bar`` steps (starting anywhere in the
+    bar, cut at its end) gets another vocabulary chord than the true one. Used on the *input*
+    only (the targets stay the true form): the network is exposed to wrong fed-back chords, as
+    when it samples them itself, and learns to carry on with the form.
+
+    Parameters
+    ----------
+    batch
+        ``(batch, steps, n_in)`` float32, chord units first, starting at a bar line.
+    vocab
+        ``(n_vocab, n_chord)`` chord vocabulary (at least 2 entries, else nothing changes).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, steps, n_in)`` float32.
+    """
+    nv, nc = vocab.shape
+    b, t, _ = batch.shape
+    n_bars = -(-t // steps_per_bar)
+    if rate <= 0 or nv < 2:
+        return batch
+    hit = torch.rand(b, n_bars, generator=generator) < rate  # (batch, bars)
+    start = torch.randint(0, steps_per_bar, (b, n_bars), generator=generator)
+    length = torch.randint(1, steps_per_bar + 1, (b, n_bars), generator=generator)
+    pos = torch.arange(steps_per_bar)
+    in_span = (pos >= start[..., None]) & (pos < (start + length)[..., None])  # (b, bars, spb)
+    mask = (hit[..., None] & in_span).reshape(b, -1)[:, :t]  # (batch, steps)
+    true_cls = chord_classes(batch[..., :nc], vocab)  # (batch, steps)
+    shift = torch.randint(1, nv, (b, n_bars), generator=generator)
+    shift = shift[..., None].expand(b, n_bars, steps_per_bar).reshape(b, -1)[:, :t]
+    wrong = vocab[(true_cls + shift) % nv]  # (batch, steps, n_chord): never the true chord
+    out = batch.clone()
+    out[..., :nc] = torch.where(mask[..., None], wrong, batch[..., :nc])
+    return out
 
 
 @dataclass(frozen=True)
@@ -330,11 +368,16 @@ def _train_epoch(
     count = 0
     for start in range(0, data.shape[0], config.batch_size):
         batch = data[order[start : start + config.batch_size]]  # (b, steps, n_in)
+        x = batch[:, :-1]
+        if config.chord_noise > 0:  # wrong fed-back chords in, the true form out
+            spb = net0.config.form.steps_per_bar
+            x = corrupt_chords(x, net0.vocab, rate=config.chord_noise, steps_per_bar=spb,
+                               generator=gen)  # fmt: skip
         if isinstance(trainee, Population):
-            logits = trainee(batch[:, :-1])  # (b, steps, R, n_out)
+            logits = trainee(x)  # (b, steps, R, n_out)
             losses = population_loss(net0, logits, batch[:, 1:], chords_only=chords_only)  # (R,)
         else:
-            logits, _ = trainee(batch[:, :-1])
+            logits, _ = trainee(x)
             losses = sequence_loss(trainee, logits, batch[:, 1:], chords_only=chords_only)[None]
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()  # type: ignore[no-untyped-call]  # members share no weights: each gets its own gradient
@@ -362,20 +405,37 @@ def _best_member(
     """
     mcfg = config.model
     if isinstance(trainee, Population):
-        accs = population_form_check(trainee, bars=config.stop_bars)
+        accs = population_form_check(
+            trainee, bars=config.stop_bars, mode=config.stop_mode, seed=config.seed
+        )
         nets = [trainee.member(k) for k in range(trainee.r)]
     else:
         nets = members
-        comp = compose(ComposerModel(nets[0], mcfg, {}), bars=config.stop_bars, seed=config.seed)
+        comp = compose(ComposerModel(nets[0], mcfg, {}), bars=config.stop_bars, seed=config.seed,
+                       mode=config.stop_mode, sample_chords=True)  # fmt: skip
         accs = [form_accuracy(comp.roll, form=mcfg.form)]
     best = max(range(len(nets)), key=lambda k: (accs[k], -losses[k]))
     return best, ComposerModel(nets[best], mcfg, {}), accs[best]
 
 
 def _form_confirmed(model: ComposerModel, config: TrainConfig) -> bool:
-    """True when ``confirm_bars`` free-running bars keep the form (the early-stop criterion)."""
+    """True when ``confirm_bars`` free-running bars keep the form (the early-stop criterion).
+
+    With ``stop_mode="sample"`` the threshold rule must keep it too, and the sampled run is
+    repeated with a second seed (one lucky sampled run is not enough).
+    """
+    form = config.model.form
     long = compose(model, bars=config.confirm_bars, seed=config.seed)
-    return form_accuracy(long.roll, form=config.model.form) >= config.stop_accuracy
+    if form_accuracy(long.roll, form=form) < config.stop_accuracy:
+        return False
+    if config.stop_mode != "sample":
+        return True
+    for seed in (config.seed, config.seed + 1):
+        run = compose(model, bars=config.confirm_bars, seed=seed, mode="sample",
+                      sample_chords=True)  # fmt: skip
+        if form_accuracy(run.roll, form=form) < config.stop_accuracy:
+            return False
+    return True
 
 
 def _history_row(epoch: int, loss: float, acc: float, t0: float, member: int) -> dict[str, float]:
@@ -400,10 +460,9 @@ def _train_melody_epoch(
     rnn = net.rnn
     assert isinstance(rnn, BlockLSTM)
     cb = net.config.chord_blocks
-    nc = net.config.form.n_chord
     keep_rows = torch.as_tensor(rnn.row_block >= cb, dtype=torch.float32)[:, None]
     keep_out = torch.ones(net.n_out, 1)
-    keep_out[:nc] = 0.0
+    keep_out[: net.config.n_chord_out] = 0.0
     masks = {
         id(rnn.w_in): keep_rows, id(rnn.w_rec): keep_rows, id(rnn.bias): keep_rows[:, 0],
         id(net.out.weight): keep_out, id(net.out.bias): keep_out[:, 0],

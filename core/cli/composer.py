@@ -29,6 +29,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", type=Path, required=True, help="checkpoint path (.pt)")
     t.add_argument("--melody-output", choices=("sigmoid", "softmax"), default="sigmoid")
+    t.add_argument(
+        "--chord-output",
+        choices=("sigmoid", "softmax"),
+        default="sigmoid",
+        help="sigmoid: 12 independent chord units (the papers); softmax: one choice among the "
+        "corpus's chords (C7/F7/G7)",
+    )
+    t.add_argument(
+        "--chord-noise",
+        type=float,
+        default=0.0,
+        help="share of bars whose fed-back chord input is made wrong for 1-8 steps while the "
+        "target stays the form (exposure to its own mistakes; 0 = teacher forcing)",
+    )
+    t.add_argument(
+        "--stop-mode",
+        choices=("threshold", "sample"),
+        default="threshold",
+        help="run the networks free with the threshold rule or with sampled chords (T = 1) "
+        "when choosing the network and stopping early",
+    )
     t.add_argument("--n-segments", type=int, default=4096, help="corpus size in choruses")
     t.add_argument("--choruses-per-sequence", type=int, default=2)
     t.add_argument("--batch-size", type=int, default=8)
@@ -83,6 +104,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="--mode sample: draw chords too (the papers thresholded them)",
     )
     c.add_argument(
+        "--perturb",
+        type=int,
+        nargs=2,
+        metavar=("START_BAR", "N_BARS"),
+        default=None,
+        help="force a wrong chord into N_BARS bars from START_BAR (0-based) and report the "
+        "bars the model needs to get back onto the form (recovery_bars)",
+    )
+    c.add_argument(
         "--prime-midi",
         type=Path,
         default=None,
@@ -118,6 +148,7 @@ def _train(args: argparse.Namespace) -> int:
     model_cfg = ComposerConfig(
         experiment=args.experiment,
         melody_output=args.melody_output,
+        chord_output=args.chord_output,
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
     )
@@ -134,6 +165,8 @@ def _train(args: argparse.Namespace) -> int:
         chord_first=args.chord_first,
         melody_epochs=args.melody_epochs,
         early_stop=args.early_stop,
+        chord_noise=args.chord_noise,
+        stop_mode=args.stop_mode,
     )
     corpus = None
     if args.midi_folder is not None:
@@ -201,6 +234,7 @@ def _compose(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         prime=prime,
         sample_chords=args.sample_chords,
+        perturb=None if args.perturb is None else (args.perturb[0], args.perturb[1]),
     )
     pm = roll_to_midi(comp.roll, form=comp.form, tempo=args.tempo)
     atomic_write_bytes(args.out, midi_to_bytes(pm))

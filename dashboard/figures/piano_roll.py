@@ -231,7 +231,11 @@ def piano_roll_figure(
 
 
 def form_accuracy_chart(
-    per_chorus: Sequence[float] | FloatArray, *, goal: float = 0.99
+    per_chorus: Sequence[float] | FloatArray,
+    *,
+    goal: float = 0.99,
+    perturb: tuple[int, int] | None = None,
+    bars_per_chorus: int = 12,
 ) -> go.Figure:
     """Chord-form accuracy per 12-bar chorus as a small bar chart.
 
@@ -241,6 +245,11 @@ def form_accuracy_chart(
         ``(n_choruses,)`` accuracies in [0, 1] (share of steps whose chord follows the form).
     goal
         Accuracy drawn as a dashed reference line (the issue's 99 % target).
+    perturb
+        ``(start_bar, n_bars)`` of forced wrong chords (0-based bars): the choruses holding
+        them are shaded and labelled, so the recovery shows in the following bars.
+    bars_per_chorus
+        Bars per chorus (to place ``perturb``).
 
     Returns
     -------
@@ -264,6 +273,15 @@ def form_accuracy_chart(
         )  # fmt: skip
     )
     fig.add_hline(y=100 * goal, line={"dash": "dash", "color": "grey", "width": 1})
+    if perturb is not None:
+        b0, n = int(perturb[0]), int(perturb[1])
+        c0, c1 = b0 // bars_per_chorus + 1, (b0 + n - 1) // bars_per_chorus + 1
+        label = f"bar {b0 + 1} forced" if n == 1 else f"bars {b0 + 1}-{b0 + n} forced"
+        fig.add_vrect(
+            x0=c0 - 0.5, x1=c1 + 0.5, fillcolor="#f39c12", opacity=0.2, line_width=0,
+            annotation_text=label, annotation_position="top left",
+            annotation_font_size=10, name="perturbed",
+        )  # fmt: skip
     fig.update_layout(
         height=220, margin={"l": 40, "r": 10, "t": 30, "b": 35}, showlegend=False,
         title={"text": "Form accuracy per 12-bar chorus", "font": {"size": 12}},
