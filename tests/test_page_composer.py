@@ -285,3 +285,39 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     page = app_test("composer.py", timeout=120)
     ok(page)
     assert "CheckpointError" in page.error[0].value
+
+
+def chorus_chart_spec(page) -> dict:
+    """The figure JSON of the per-chorus form accuracy chart."""
+    return chart_spec(page, trace="form accuracy")
+
+
+def test_chord_sampling_switch_changes_the_chords_only_in_sample_mode(at, fast_audio):
+    page = at()
+    assert page.toggle(key="comp.sample_chords").disabled  # threshold mode
+    page.radio(key="comp.mode").set_value("sample").run()
+    ok(page)
+    assert not page.toggle(key="comp.sample_chords").disabled
+    kept = chart_spec(page)["data"][0]["z"]  # the chords trace
+    page.toggle(key="comp.sample_chords").set_value(True).run()
+    ok(page)
+    assert chart_spec(page)["data"][0]["z"] != kept  # an untrained model's chords drift
+
+
+def test_perturb_control_shows_recovery_and_marks_the_chorus_chart(at, fast_audio):
+    page = at()
+    assert page.number_input(key="comp.perturb_bar").disabled
+    assert "Recovery after the perturbation" not in metric_labels(page)
+    assert not [s for s in chorus_chart_spec(page)["layout"].get("shapes", [])
+                if s.get("name") == "perturbed"]  # fmt: skip
+    page.toggle(key="comp.perturb").set_value(True).run()
+    ok(page)
+    page.number_input(key="comp.perturb_bar").set_value(13).run()
+    page.selectbox(key="comp.perturb_bars").set_value(1).run()
+    ok(page)
+    assert "Recovery after the perturbation" in metric_labels(page)
+    layout = chorus_chart_spec(page)["layout"]
+    shapes = [s for s in layout["shapes"] if s.get("name") == "perturbed"]
+    assert len(shapes) == 1 and shapes[0]["x0"] == 1.5 and shapes[0]["x1"] == 2.5  # chorus 2
+    texts = [a["text"] for a in layout["annotations"]]
+    assert "bar 13 forced" in texts
