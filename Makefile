@@ -34,3 +34,14 @@ corpus: setup
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
+
+# The lab in Jupyter (issue 13): set up the same .venv with the `notebook` extra and start
+# JupyterLab on notebooks/, on loopback only, with no token prompt and no update checks.
+NB_PORT ?= 8888
+.PHONY: notebook
+notebook:
+	@bash scripts/setup.sh notebook
+	.venv/bin/python -m jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		--ServerApp.port=$(NB_PORT) --IdentityProvider.token= --ServerApp.password= \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		--LabApp.news_url=None

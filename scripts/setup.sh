@@ -3,7 +3,8 @@
 # message naming them), a .venv with the CPU torch pinned by $TORCH, and the project itself.
 # Re-running on a set-up machine does nothing but a few checks (stamp file keyed by inputs).
 #
-# Usage: scripts/setup.sh [run|test]      (test also needs chromium for the browser tests)
+# Usage: scripts/setup.sh [run|test|notebook]   (test also needs chromium for the browser tests;
+#                                               notebook adds JupyterLab, the `notebook` extra)
 # Env:   TORCH   the torch requirement to install first (default: torch==2.13.0, the CPU build
 #                on this machine's disk). Bring your own: TORCH='torch==2.5.1' or TORCH='' to
 #                keep whatever torch the venv already has.
@@ -67,10 +68,11 @@ if [ -n "$TORCH" ]; then
 fi
 extra=""
 [ "$purpose" = test ] && extra="[test]"
+[ "$purpose" = notebook ] && extra="[notebook]"
 say "installing GenEx Lab and its dependencies"
 "$VENV/bin/pip" install -q -e ".$extra"
 rm -f "$VENV"/.genex-setup-*
 touch "$stamp"
 # a test environment holds everything a run needs: `make run` after `make test` installs nothing
-[ "$purpose" = test ] && touch "$(stamp_for run)"
+[ "$purpose" = test ] || [ "$purpose" = notebook ] && touch "$(stamp_for run)"
 say "done"

@@ -30,6 +30,9 @@ The allowed directions (also in README.md, "Architecture")::
       ^
     pages               (scripts; nothing imports them)
 
+    widgets             (Jupyter explorers: core and dashboard.figures only, no streamlit;
+                         nothing imports them)
+
 and no circle anywhere in the graph.
 """
 
@@ -45,7 +48,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Folders whose modules make the graph (``pages/`` are scripts, named ``pages.<file>`` here).
-ROOTS = ("core", "dashboard", "pages")
+ROOTS = ("core", "dashboard", "pages", "widgets")
 
 #: The foundation of ``core``: modules every layer may use, which import no layer above.
 FOUNDATION = ("core.errors", "core.types", "core.paths", "core.io_utils", "core.checkpoint")
@@ -304,6 +307,13 @@ RULES = (
         allowed=("dashboard.figures",),
     ),
     Rule(("core", "dashboard"), ("pages",), "pages are scripts; nothing imports them"),
+    Rule(
+        ("widgets",),
+        ("streamlit", "dashboard", "pages"),
+        "the Jupyter explorers use core and the pure figure builders, never the Streamlit glue",
+        allowed=("dashboard.figures",),
+    ),
+    Rule(("core", "dashboard", "pages"), ("widgets",), "nothing depends on the Jupyter layer"),
 )
 
 
@@ -496,6 +506,7 @@ def test_the_graph_covers_the_layout(graph):
         "dashboard.figures.spectrogram",
         "dashboard.mask_explorer_view",
         "pages.mask_explorer",
+        "widgets.mask",
     ):
         assert name in graph, f"{name} missing: has the layout moved? update this test and README"
     assert sum(len(edges) for edges in graph.values()) > 100
@@ -532,7 +543,7 @@ def test_layer_rule(rule, graph):
 def test_each_concept_is_defined_once():
     # One name per concept: a public name defined in two modules is a duplicate (TrainResult,
     # SOURCES, METRICS, digest, the FluidSynth probe, ...) unless listed, with the reason.
-    defined = public_definitions(discover(REPO_ROOT, ("core", "dashboard")))
+    defined = public_definitions(discover(REPO_ROOT, ("core", "dashboard", "widgets")))
     dupes = [
         f"{name}: {', '.join(where)}"
         for name, where in sorted(defined.items())

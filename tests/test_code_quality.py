@@ -17,7 +17,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: What ruff checks (the whole code base but scripts/) and what mypy checks strictly.
-RUFF_PATHS = ("core", "dashboard", "pages", "tests", "bench")
+RUFF_PATHS = ("core", "dashboard", "pages", "widgets", "tests", "bench")
 MYPY_STRICT_PATHS = ("core/",)
 
 
