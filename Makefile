@@ -36,7 +36,8 @@ clean:
 	rm -rf .venv .pytest_cache build *.egg-info
 
 # The lab in Jupyter (issue 13): set up the same .venv with the `notebook` extra and start
-# JupyterLab on notebooks/, on loopback only, with no token prompt and no update checks.
+# JupyterLab on notebooks/, on loopback only, with no token prompt, no update or news checks and
+# no PyPI extension manager (nothing is fetched); --allow-root only when run as root (CI).
 NB_PORT ?= 8888
 .PHONY: notebook
 notebook:
@@ -44,4 +45,5 @@ notebook:
 	.venv/bin/python -m jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
 		--ServerApp.port=$(NB_PORT) --IdentityProvider.token= --ServerApp.password= \
 		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
-		--LabApp.news_url=None
+		--LabApp.news_url=None --LabApp.extension_manager=readonly \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)

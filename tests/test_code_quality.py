@@ -16,8 +16,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: What ruff checks (the whole code base but scripts/) and what mypy checks strictly.
-RUFF_PATHS = ("core", "dashboard", "pages", "widgets", "tests", "bench")
+#: What ruff checks (the whole code base but scripts/, notebooks included) and what mypy checks
+#: strictly.
+RUFF_PATHS = ("core", "dashboard", "pages", "widgets", "notebooks", "tests", "bench")
 MYPY_STRICT_PATHS = ("core/",)
 
 
