@@ -65,8 +65,11 @@ def test_mask_explorer_method_rule_and_band():
     assert ex.mask.method == "oracle-irm" and len(ex.figure.layout.images) == n_images
     ex.rule = "soft"
     assert "Soft" in ex.figure.layout.annotations[-2].text
-    ex._fmax.value = 2000.0
+    assert ex.fmax is None and ex._fmax.label == "full band"  # shown, not a blank selection
+    ex.fmax = 2000.0
     assert ex.figure.layout.yaxis.range[1] <= 2100
+    ex.fmax = None
+    assert ex.figure.layout.yaxis.range[1] == pytest.approx(sr / 2)
 
 
 def test_mask_explorer_refuses_bad_settings():

@@ -151,8 +151,11 @@ class MaskExplorer(w.VBox):
             options=[(label, r) for r, label in RULE_LABELS.items()], value=rule,
             description="Rule", layout=w.Layout(width="420px"),
         )  # fmt: skip
+        # 0.0 stands for "full band": a Dropdown whose value is None shows no selection
         self._fmax = w.Dropdown(
-            options=[(_fmax_label(f), f) for f in _FMAX_CHOICES], value=fmax, description="Band"
+            options=[(_fmax_label(f), f or 0.0) for f in _FMAX_CHOICES],
+            value=fmax or 0.0,
+            description="Band",
         )
         self._alpha = w.FloatSlider(
             value=alpha, min=_ALPHA_MIN, max=_ALPHA_MAX, step=_ALPHA_STEP, description="α",
@@ -296,8 +299,17 @@ class MaskExplorer(w.VBox):
             ),
         )  # fmt: skip
 
+    @property
+    def fmax(self) -> float | None:
+        """Top frequency of the panels in Hz (``None``: up to Nyquist; settable)."""
+        return float(self._fmax.value) or None
+
+    @fmax.setter
+    def fmax(self, value: float | None) -> None:
+        self._fmax.value = value or 0.0
+
     def _display(self) -> sg.Display:
-        method, fmax = self.method, self._fmax.value
+        method, fmax = self.method, self.fmax
 
         def make() -> sg.Display:
             res = self._mask(method)
