@@ -6,6 +6,8 @@ confirmed over 100), then reports the wall-clock time and the form accuracy of 1
 bars. Prints a markdown section and writes it to ``bench/results/composer_train.md``.
 
 Usage: OMP_NUM_THREADS=1 .venv/bin/python bench/bench_composer_train.py [--seed 0] [--epochs N]
+       [--chord-output softmax --stop-mode sample [--chord-noise 0.1]]   (issue 14's recipe;
+       written to ``bench/results/composer_train_<recipe>.md``)
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="epoch cap (default: CLI's)")
     parser.add_argument("--experiment", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument("--chord-output", choices=("sigmoid", "softmax"), default=None)
+    parser.add_argument("--chord-noise", type=float, default=None)
+    parser.add_argument("--stop-mode", choices=("threshold", "sample"), default=None)
     args = parser.parse_args()
 
     import torch
@@ -44,8 +49,13 @@ def main() -> None:
         ["train-composer", "--experiment", str(args.experiment), "--out", "unused.pt"]
     )
     epochs = args.epochs or cli.epochs
+    chord_output = args.chord_output or cli.chord_output
+    chord_noise = cli.chord_noise if args.chord_noise is None else args.chord_noise
+    stop_mode = args.stop_mode or cli.stop_mode
     cfg = TrainConfig(
-        model=ComposerConfig(experiment=args.experiment, melody_output=cli.melody_output),
+        model=ComposerConfig(experiment=args.experiment, melody_output=cli.melody_output,
+                             chord_output=chord_output),
+        chord_noise=chord_noise, stop_mode=stop_mode,
         epochs=epochs, seed=args.seed, n_segments=cli.n_segments,
         choruses_per_sequence=cli.choruses_per_sequence, batch_size=cli.batch_size, lr=cli.lr,
         restarts=cli.restarts, init=cli.init, chord_first=cli.chord_first,
@@ -90,14 +100,18 @@ def main() -> None:
             ("n_segments", cfg.n_segments), ("batch_size", cfg.batch_size), ("lr", cfg.lr),
             ("choruses_per_sequence", cfg.choruses_per_sequence), ("seed", cfg.seed),
             ("restarts", cfg.restarts), ("init", cfg.init), ("melody_epochs", cfg.melody_epochs),
-        )) + ". Early stop: form accuracy >= 0.99 over 24 free-running bars, confirmed over 100.",
+            ("chord_output", chord_output), ("chord_noise", chord_noise),
+            ("stop_mode", stop_mode),
+        )) + ". Early stop: form accuracy >= 0.99 over 24 free-running bars, confirmed over 100"
+        + (" (threshold rule and two sampled runs)." if stop_mode == "sample" else "."),
         "",
     ]  # fmt: skip
     text = "\n".join(lines)
     print(text)
-    out = REPO_ROOT / "bench" / "results" / (
-        "composer_train.md" if args.experiment == 2 else f"composer_train_exp{args.experiment}.md"
-    )
+    name = "composer_train" if args.experiment == 2 else f"composer_train_exp{args.experiment}"
+    if chord_output != "sigmoid" or chord_noise > 0 or stop_mode != "threshold":
+        name += f"_{chord_output}_{stop_mode}" + (f"_noise{chord_noise:g}" if chord_noise else "")
+    out = REPO_ROOT / "bench" / "results" / f"{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n", encoding="utf-8")
 

@@ -290,3 +290,20 @@ def test_cli_train_composer_maps_the_new_flags(tmp_path):
     assert meta["train_config"]["chord_noise"] == 0.1
     assert meta["train_config"]["stop_mode"] == "sample"
     assert load_composer(out).config.chord_output == "softmax"
+
+
+def test_shipped_form_model_keeps_the_form_with_sampled_chords():
+    from core.paths import assets_dir
+
+    path = assets_dir() / "composer" / "exp2_form.pt"
+    if not path.is_file():
+        pytest.skip("assets/composer/exp2_form.pt not shipped")
+    meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
+    assert meta["command"].startswith("genex train-composer --experiment 2 --chord-output softmax")
+    assert {"created", "seed", "summary"} <= set(meta)
+    model = load_composer(path)
+    assert model.config.chord_output == "softmax" and model.config.experiment == 2
+    assert form_accuracy(compose(model, bars=100).roll, form=FORM) >= 0.99
+    # one seed as a smoke check; bench/bench_composer_form.py measures the median of 10
+    sampled = compose(model, bars=200, seed=0, mode="sample", sample_chords=True)
+    assert form_accuracy(sampled.roll, form=FORM) >= 0.9
