@@ -64,11 +64,15 @@ def test_alpha_slider_redraws_binary_mask(app_url, page, tmp_path):
     assert after[binary] != before[binary]
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = tmp_path / "mask_explorer_figure.png"
+    error: PlaywrightError | None = None
     for _ in range(5):  # the chart element may be swapped by a late re-render
         try:
-            page.locator('[data-testid="stPlotlyChart"]').screenshot(path=str(shot))
+            # the panels' chart; the reliability diagram below it is a second plotly chart
+            page.locator('[data-testid="stPlotlyChart"]').first.screenshot(path=str(shot))
             break
-        except PlaywrightError:
+        except PlaywrightError as exc:
+            error = exc
             page.wait_for_timeout(500)
+    assert shot.is_file(), f"no screenshot of the figure: {error}"
     assert shot.stat().st_size > 20_000
     page.screenshot(path=str(tmp_path / "mask_explorer.png"), full_page=True)
