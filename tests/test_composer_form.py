@@ -296,8 +296,7 @@ def test_shipped_form_model_keeps_the_form_with_sampled_chords():
     from core.paths import assets_dir
 
     path = assets_dir() / "composer" / "exp2_form.pt"
-    if not path.is_file():
-        pytest.skip("assets/composer/exp2_form.pt not shipped")
+    assert path.is_file(), "assets/composer/exp2_form.pt is missing: the shipped model must exist"
     meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
     assert meta["command"].startswith("genex train-composer --experiment 2 --chord-output softmax")
     assert {"created", "seed", "summary"} <= set(meta)
