@@ -72,6 +72,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--overwrite", action="store_true", help="replace a run with a different configuration"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes: 1 (default) scores in this process; N > 1 runs one task per "
+        "track x method on a local Dask cluster of N processes",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="tcp://HOST:PORT of an existing Dask cluster (`dask scheduler` / `dask worker`) "
+        "to run the tasks on; workers read the tracks by path (shared filesystem)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_evaluate)
 
@@ -118,6 +131,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             command=command,
             progress=bars,
             max_alphas=args.max_alphas,
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
     finally:
         if bars is not None:
@@ -137,7 +152,12 @@ class _Bars:
         self._alpha: Any = None
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.stage == "track":
+        if event.stage == "task":  # on a cluster: finished track x method tasks
+            bar = self._track
+            bar.total = event.total
+            bar.set_description("tasks")
+            bar.unit = "task"
+        elif event.stage == "track":
             bar = self._track
         else:
             if self._alpha is None or event.done == 1:  # a new track x method starts

@@ -37,6 +37,7 @@ from core.errors import (
     ResultsError,
 )
 from core.evaluation.bss import BssEval, SweepEngine
+from core.evaluation.cluster import Call, check_cluster_options, run_tasks
 from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
 from core.io_utils import check_output_dir, output_lock
 from core.karaoke.methods import (
@@ -256,6 +257,8 @@ def evaluate_tracks(
     mask_fn: MaskFn | None = None,
     separate_fn: SeparateFn | None = None,
     max_alphas: int = MAX_ALPHAS,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> ResultsRun:
     """Score ``methods`` × ``alphas`` on ``tracks`` and store the results in ``out``.
 
@@ -299,6 +302,13 @@ def evaluate_tracks(
         :func:`core.karaoke.separate.separate_at_alpha` (tests, notebooks).
     max_alphas : int
         Most α values accepted (:func:`parse_alphas`).
+    workers : int
+        1 (default): score in this process. More: on a local Dask cluster of that many worker
+        processes (:mod:`core.evaluation.cluster`), one task per track x method; results are
+        written here as they arrive, and ``progress`` receives stage ``"task"`` events.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of an existing Dask cluster to run the tasks on instead (its
+        workers must see the track paths and any injected functions).
 
     Returns
     -------
@@ -309,7 +319,8 @@ def evaluate_tracks(
     ------
     InvalidConfigError
         Unknown method or rule, bad α grid (or more than ``max_alphas`` values), bad window,
-        hop or ``max_seconds``, no tracks, duplicate track names.
+        hop or ``max_seconds``, no tracks, duplicate track names, bad ``workers`` or
+        ``scheduler`` (or the scheduler cannot be reached).
     OutputError
         ``out`` is a file or not writable, or another run is writing to it (nothing is written
         then, and nothing before the options are valid).
@@ -317,6 +328,8 @@ def evaluate_tracks(
         ``out`` holds a run with a different configuration (and not ``overwrite``), or some
         tracks failed (unreadable, no reference stems, a reference stem silent throughout):
         they are skipped, the rest of the run completes, and the error lists them at the end.
+        On a cluster, any failing task is recorded so (its worker's error, or a worker that
+        kept dying).
     CheckpointError
         A model file is missing or corrupt.
     """
@@ -329,6 +342,7 @@ def evaluate_tracks(
             raise InvalidConfigError(f"{what} must be a positive number of seconds, got {seconds}")
     if max_seconds is not None:
         max_seconds = check_max_seconds(max_seconds)
+    on_cluster = check_cluster_options(workers=workers, scheduler=scheduler)
     out = check_output_dir(out, what="--out")
     if not tracks:
         raise InvalidConfigError("no tracks to evaluate")
@@ -351,11 +365,12 @@ def evaluate_tracks(
     # one run at a time per folder: two evaluations would interleave their files
     with output_lock(out, what="--out"):
         run = create_run(out, config, overwrite=overwrite)
-        _evaluate_all(
+        evaluate = _evaluate_on_cluster if on_cluster else _evaluate_all
+        evaluate(
             run, tracks, names, methods, alphas, rule=rule_,
             models={"dnn": ck_path, "traditional": nm_path}, win_seconds=win_seconds,
             hop_seconds=hop_seconds, max_seconds=max_seconds, mask_fn=mask_fn,
-            separate_fn=separate_fn, progress=progress,
+            separate_fn=separate_fn, progress=progress, workers=workers, scheduler=scheduler,
         )  # fmt: skip
     return run
 
@@ -375,6 +390,8 @@ def _evaluate_all(
     mask_fn: MaskFn | None,
     separate_fn: SeparateFn | None,
     progress: Progress | None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> None:
     """Step 3 of :func:`evaluate_tracks`: every unfinished track x method, then the table.
 
@@ -415,6 +432,87 @@ def _evaluate_all(
         )
 
 
+def _evaluate_on_cluster(
+    run: ResultsRun,
+    tracks: Sequence[TrackLike],
+    names: Sequence[str],
+    methods: Sequence[str],
+    alphas: Sequence[float],
+    *,
+    rule: Rule,
+    models: dict[str, Path | None],
+    win_seconds: float,
+    hop_seconds: float,
+    max_seconds: float | None,
+    mask_fn: MaskFn | None,
+    separate_fn: SeparateFn | None,
+    progress: Progress | None,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> None:
+    """Step 3 of :func:`evaluate_tracks` on a Dask cluster: one task per unfinished track x method.
+
+    Each result is written by this process as it arrives (atomically, as in-process), so an
+    interrupted run resumes; a failing task is recorded and the others go on.
+
+    Raises
+    ------
+    ResultsError
+        One or more tasks failed (the message lists them; re-running retries only them).
+    CheckpointError, DependencyError
+        A model file or a library is missing (the same for every task: the run stops).
+    """
+    calls: list[Call] = [
+        (
+            (name, method),
+            {
+                "track": track, "method": method, "alphas": list(alphas), "rule": rule,
+                "checkpoint": models.get(method), "win_seconds": win_seconds,
+                "hop_seconds": hop_seconds, "max_seconds": max_seconds, "mask_fn": mask_fn,
+                "separate_fn": separate_fn,
+            },
+        )  # fmt: skip
+        for track, name in zip(tracks, names, strict=True)
+        for method in methods
+        if not run.is_done(name, method)
+    ]
+    total = len(tracks) * len(methods)
+    done = total - len(calls)
+    failed: list[str] = []
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(ProgressEvent("task", done, total, message=label))
+
+    def on_done(key: Any, value: tuple[dict[float, BssEval], dict[str, Any]]) -> None:
+        name, method = key
+        run.write_track(name, method, value[0], extra=value[1])
+        tick(f"{name} {method}")
+
+    def on_error(key: Any, exc: BaseException) -> None:
+        if isinstance(exc, CheckpointError | DependencyError):
+            raise exc  # the same for every task: stop now
+        name, method = key
+        failed.append(f"{name} ({method}): {type(exc).__name__}: {' '.join(str(exc).split())}")
+        tick(f"{name} {method} FAILED")
+
+    if progress is not None:
+        progress(ProgressEvent("task", done, total, message="resumed" if done else "starting"))
+    if calls:
+        run_tasks(
+            evaluate_task, calls, on_done=on_done, on_error=on_error, workers=workers,
+            scheduler=scheduler,
+        )  # fmt: skip
+    run.write_tidy()
+    if failed:
+        raise ResultsError(
+            f"{len(failed)} of {total} track x method task(s) failed and were skipped (the "
+            f"others are complete in {run.path}): " + "; ".join(failed)
+        )
+
+
 def _path(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path)
 
@@ -449,38 +547,131 @@ def _evaluate_track(
     DatasetError
         The track has no reference stems.
     """
+    # the references are fixed: one engine serves every method and α of this track
+    engine = _engine(track, name, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    for method in methods:
+        results, extra = score_method(
+            track, method, alphas, engine=engine, rule=rule, checkpoint=models.get(method),
+            mask_fn=mask_fn, separate_fn=separate_fn, progress=progress, name=name,
+        )  # fmt: skip
+        run.write_track(name, method, results, extra=extra)
+
+
+def _engine(track: Track, name: str, *, win_seconds: float, hop_seconds: float) -> SweepEngine:
     references = track.references  # (2, channels, samples)
     if references is None:
         raise DatasetError(
             f"track {name!r} has no reference stems (vocals, accompaniment); BSS Eval needs them"
         )
-    # the references are fixed: one engine serves every method and α of this track
-    engine = SweepEngine(references, sr=track.sr, win_seconds=win_seconds, hop_seconds=hop_seconds)
-    for method in methods:
-        t0 = time.perf_counter()
-        mask = mask_fn(
-            track.mixture,
-            track.sr,
-            method=method,
-            references=references if method in ORACLE_METHODS else None,
-            checkpoint=models.get(method),
-        )
-        t_mask = time.perf_counter() - t0
-        results: dict[float, BssEval] = {}
-        for i, alpha in enumerate(alphas, start=1):
-            stems = np.asarray(separate_fn(mask, alpha=alpha, rule=rule))  # (2, channels, samples)
-            results[alpha] = engine.evaluate(stems)
-            if progress is not None:
-                label = f"{name} {method} α={alpha:.2f}"
-                progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, label))
-        extra = {
-            "sr": int(track.sr),
-            "channels": track.channels,
-            "seconds": round(track.seconds, 3),
-            "rule": rule,
-            "timing": {
-                "mask_seconds": round(t_mask, 3),
-                "total_seconds": round(time.perf_counter() - t0, 3),
-            },
-        }
-        run.write_track(name, method, results, extra=extra)
+    return SweepEngine(references, sr=track.sr, win_seconds=win_seconds, hop_seconds=hop_seconds)
+
+
+def score_method(
+    track: Track,
+    method: str,
+    alphas: Sequence[float],
+    *,
+    engine: SweepEngine,
+    rule: Rule,
+    checkpoint: Path | None,
+    mask_fn: MaskFn,
+    separate_fn: SeparateFn,
+    progress: Progress | None = None,
+    name: str | None = None,
+) -> tuple[dict[float, BssEval], dict[str, Any]]:
+    """One track x method: the mask once, then stems and BSS Eval at every α.
+
+    Parameters
+    ----------
+    track : Track
+        A loaded track with reference stems (``references`` is ``(2, channels, samples)``).
+    method : str
+        Method id of :data:`core.karaoke.methods.METHODS`.
+    alphas : sequence of float
+        Thresholds in [0, 1].
+    engine : SweepEngine
+        BSS Eval engine built on the track's references.
+    rule, checkpoint, mask_fn, separate_fn, progress
+        As :func:`evaluate_tracks` (``checkpoint`` is the method's model file).
+    name : str, optional
+        Track name for progress messages (default ``track.name``).
+
+    Returns
+    -------
+    results : dict of float to BssEval
+        Metrics at every α (each ``(sources, windows)``, float64 dB).
+    extra : dict
+        Track facts and timing for the results file.
+
+    Raises
+    ------
+    CoreError
+        Whatever the mask or separation raises (e.g. :class:`CheckpointError`).
+    """
+    label = track.name if name is None else name
+    t0 = time.perf_counter()
+    mask = mask_fn(
+        track.mixture,
+        track.sr,
+        method=method,
+        references=track.references if method in ORACLE_METHODS else None,
+        checkpoint=checkpoint,
+    )
+    t_mask = time.perf_counter() - t0
+    results: dict[float, BssEval] = {}
+    for i, alpha in enumerate(alphas, start=1):
+        stems = np.asarray(separate_fn(mask, alpha=alpha, rule=rule))  # (2, channels, samples)
+        results[alpha] = engine.evaluate(stems)
+        if progress is not None:
+            message = f"{label} {method} α={alpha:.2f}"
+            progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, message))
+    extra = {
+        "sr": int(track.sr),
+        "channels": track.channels,
+        "seconds": round(track.seconds, 3),
+        "rule": rule,
+        "timing": {
+            "mask_seconds": round(t_mask, 3),
+            "total_seconds": round(time.perf_counter() - t0, 3),
+        },
+    }
+    return results, extra
+
+
+def evaluate_task(
+    track: TrackLike,
+    method: str,
+    alphas: Sequence[float],
+    *,
+    rule: Rule,
+    checkpoint: Path | None,
+    win_seconds: float,
+    hop_seconds: float,
+    max_seconds: float | None,
+    mask_fn: MaskFn | None = None,
+    separate_fn: SeparateFn | None = None,
+) -> tuple[dict[float, BssEval], dict[str, Any]]:
+    """One cluster task: load ``track`` (by path), mask once, score every α of ``method``.
+
+    Runs on a Dask worker (:mod:`core.evaluation.cluster`); the client writes what it returns
+    with :meth:`core.evaluation.results.ResultsRun.write_track`, so the numbers are those of the
+    in-process path.
+
+    Returns
+    -------
+    tuple
+        As :func:`score_method`.
+
+    Raises
+    ------
+    CoreError
+        The track cannot be read or scored (no reference stems, a silent stem, bad model file).
+    """
+    loaded = _load(track, max_seconds)
+    name = track_name(track)
+    engine = _engine(loaded, name, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    return score_method(
+        loaded, method, alphas, engine=engine, rule=rule, checkpoint=checkpoint,
+        mask_fn=probability_mask if mask_fn is None else mask_fn,
+        separate_fn=separate_at_alpha if separate_fn is None else separate_fn, name=name,
+    )  # fmt: skip
