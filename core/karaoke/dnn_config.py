@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from core.errors import InvalidConfigError
-from core.signal.stft import StftConfig
+from core.signal.stft import FeatureGrid
 
 #: Floor added to magnitudes before the log (keeps silence finite; ~ -60 dB re. a full bin).
 LOG_EPS = 1e-3
 
 
 @dataclass(frozen=True)
-class DnnConfig:
+class DnnConfig(FeatureGrid):
     """Model, features and training settings of the separator.
 
     Attributes
@@ -142,16 +142,6 @@ class DnnConfig:
         )
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
-
-    @property
-    def stft_config(self) -> StftConfig:
-        """The model's STFT configuration."""
-        return StftConfig(n_fft=self.n_fft, hop_length=self.hop_length, window="hann", center=True)
-
-    @property
-    def n_bins(self) -> int:
-        """Frequency bins per frame (``n_fft // 2 + 1``)."""
-        return self.n_fft // 2 + 1
 
     @property
     def window_size(self) -> int:

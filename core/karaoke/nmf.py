@@ -45,7 +45,7 @@ from core.io_utils import atomic_write_bytes
 from core.karaoke.masks import context_windows, overlap_average
 from core.karaoke.tracks import load_track, split_tracks, training_parts
 from core.signal.audio import resample
-from core.signal.stft import StftConfig, stft
+from core.signal.stft import FeatureGrid, stft
 from core.types import FloatArray, Progress, ProgressEvent
 
 KIND = "nmf"
@@ -55,7 +55,7 @@ RANGE_DB = 80.0
 _EPS = 1e-9
 
 @dataclass(frozen=True)
-class NmfConfig:
+class NmfConfig(FeatureGrid):
     """Supervised NMF baseline settings.
 
     Attributes
@@ -99,16 +99,6 @@ class NmfConfig:
                 "or some frames would be covered by no window"
             )
         _ = self.stft_config  # validates n_fft / hop_length
-
-    @property
-    def stft_config(self) -> StftConfig:
-        """The STFT configuration of the features."""
-        return StftConfig(n_fft=self.n_fft, hop_length=self.hop_length, window="hann", center=True)
-
-    @property
-    def n_bins(self) -> int:
-        """Frequency bins per frame."""
-        return self.n_fft // 2 + 1
 
     def to_dict(self) -> dict[str, Any]:
         """Primitive fields."""

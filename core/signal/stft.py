@@ -69,6 +69,28 @@ class StftConfig:
             raise InvalidConfigError(f"not an STFT config: {data!r}") from exc
 
 
+class FeatureGrid:
+    """The STFT grid of a separator's magnitude features, shared by the DNN and NMF configs.
+
+    A mixin for frozen dataclasses that declare ``n_fft`` and ``hop_length`` fields
+    (:class:`core.karaoke.dnn_config.DnnConfig`, :class:`core.karaoke.nmf.NmfConfig`): both
+    models read Hann-windowed, centred frames, so one definition serves both.
+    """
+
+    n_fft: int
+    hop_length: int
+
+    @property
+    def stft_config(self) -> StftConfig:
+        """The model's STFT configuration (Hann window, centred frames)."""
+        return StftConfig(n_fft=self.n_fft, hop_length=self.hop_length, window="hann", center=True)
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins per frame (``n_fft // 2 + 1``)."""
+        return self.n_fft // 2 + 1
+
+
 def stft(y: FloatArray, config: StftConfig | None = None) -> ComplexArray:
     """Complex STFT of every channel.
 
