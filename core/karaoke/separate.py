@@ -219,35 +219,47 @@ def _check_references(references: Any, mixture: np.ndarray) -> np.ndarray:
     return ref
 
 
+def load_model(method: str, checkpoint: str | Path | Any | None) -> tuple[Any, dict[str, Any]]:
+    """The model of ``"dnn"`` or ``"traditional"``: ``(model, info)``.
+
+    ``checkpoint`` is a loaded ``KaraokeDNN`` / ``NmfModel`` (returned as it is), a model file, or
+    ``None`` for the shipped one; ``info["checkpoint"]`` names the file that was read.
+
+    Raises
+    ------
+    CheckpointError
+        A missing, corrupt or foreign model file.
+    """
+    info: dict[str, Any] = {}
+    if method == "dnn":
+        # lazy: the DNN module imports torch (~1 s), which the other methods never need
+        from core.karaoke.dnn import KaraokeDNN, load_separator
+
+        if isinstance(checkpoint, KaraokeDNN):
+            return checkpoint, info
+        path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
+        info["checkpoint"] = str(path)
+        return load_separator(path), info
+    if isinstance(checkpoint, NmfModel):
+        return checkpoint, info
+    path = Path(checkpoint) if checkpoint is not None else default_model_file("traditional")
+    info["checkpoint"] = str(path)
+    return load_nmf(path), info
+
+
 def _model_prob(
     mixture: np.ndarray, sr: int, method: str, checkpoint: Any
 ) -> tuple[np.ndarray, int, StftConfig, dict[str, Any]]:
     """Mask on the model's own grid: (prob (ch, bins, frames), model_sr, model_stft, info)."""
-    info: dict[str, Any] = {}
+    model, info = load_model(method, checkpoint)
+    cfg = model.config
+    y = resample(mixture, orig_sr=sr, target_sr=cfg.sr)
+    mag = np.abs(stft(y, cfg.stft_config))
     if method == "dnn":
-        # lazy: the DNN module imports torch (~1 s), which the other methods never need
-        from core.karaoke.dnn import KaraokeDNN, load_separator, predict_prob
+        from core.karaoke.dnn import predict_prob  # lazy: torch, as in load_model
 
-        if isinstance(checkpoint, KaraokeDNN):
-            model = checkpoint
-        else:
-            path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
-            model = load_separator(path)
-            info["checkpoint"] = str(path)
-        cfg = model.config
-        model_sr, model_stft = cfg.sr, cfg.stft_config
-        y = resample(mixture, orig_sr=sr, target_sr=model_sr)
-        return predict_prob(model, np.abs(stft(y, model_stft))), model_sr, model_stft, info
-    if isinstance(checkpoint, NmfModel):
-        nmf = checkpoint
-    else:
-        path = Path(checkpoint) if checkpoint is not None else default_model_file("traditional")
-        nmf = load_nmf(path)
-        info["checkpoint"] = str(path)
-    ncfg = nmf.config
-    y = resample(mixture, orig_sr=sr, target_sr=ncfg.sr)
-    mag = np.abs(stft(y, ncfg.stft_config))
-    return nmf_prob(nmf, mag), ncfg.sr, ncfg.stft_config, info
+        return predict_prob(model, mag), cfg.sr, cfg.stft_config, info
+    return nmf_prob(model, mag), cfg.sr, cfg.stft_config, info
 
 
 def probability_mask(

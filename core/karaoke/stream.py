@@ -48,8 +48,8 @@ from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
 from core.io_utils import OutputSet, check_output_dir, output_lock
 from core.karaoke.masks import threshold_masks
 from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
-from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
-from core.karaoke.separate import default_model_file, input_stft_config
+from core.karaoke.nmf import NmfModel, nmf_prob
+from core.karaoke.separate import input_stft_config, load_model
 from core.signal.audio import (
     MAX_ABS_SAMPLE,
     MAX_CHANNELS,
@@ -251,35 +251,17 @@ class _ModelStage:
 
     def __init__(self, method: str, checkpoint: Any, source_sr: int) -> None:
         self.method = method
-        self.info: dict[str, Any] = {}
-        self.sr: int
-        self.stft: StftConfig
-        self.context: int
+        model, self.info = load_model(method, checkpoint)
+        cfg = model.config
+        self.sr: int = int(cfg.sr)
+        self.stft: StftConfig = cfg.stft_config
         if method == "dnn":
-            # lazy: the DNN module imports torch (~1 s), which NMF never needs
-            from core.karaoke.dnn import KaraokeDNN, load_separator
-
-            if isinstance(checkpoint, KaraokeDNN):
-                self.dnn: Any = checkpoint
-            else:
-                path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
-                self.dnn = load_separator(path)
-                self.info["checkpoint"] = str(path)
+            self.dnn: Any = model
             self.dnn.eval()
-            cfg = self.dnn.config
-            self.sr, self.stft = int(cfg.sr), cfg.stft_config
-            self.context = int(cfg.frames) - 1
+            self.context = int(cfg.frames) - 1  # the DNN's windows reach this far each side
         else:
-            if isinstance(checkpoint, NmfModel):
-                self.nmf = checkpoint
-            else:
-                default = checkpoint is None
-                path = default_model_file("traditional") if default else Path(checkpoint)
-                self.nmf = load_nmf(path)
-                self.info["checkpoint"] = str(path)
-            ncfg = self.nmf.config
-            self.sr, self.stft = int(ncfg.sr), ncfg.stft_config
-            self.context = int(ncfg.frames)
+            self.nmf: NmfModel = model
+            self.context = int(cfg.frames)
         # float64, as librosa.stft multiplies the frames (the features match it bit for bit)
         self.window = _get_window(self.stft.window, self.stft.n_fft)
         self.seconds = 0.0
