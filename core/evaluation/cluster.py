@@ -20,6 +20,8 @@ from core.errors import DependencyError, InvalidConfigError
 
 #: ``(key, kwargs)`` of one call of the task function.
 Call = tuple[Hashable, Mapping[str, Any]]
+#: The Dask setting that makes worker processes trim freed memory eagerly (see docs/SCALING.md).
+UNTRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def check_cluster_options(*, workers: int = 1, scheduler: str | None = None) -> bool:
@@ -86,6 +88,7 @@ def run_tasks(
     """
     try:
         # lazy: dask.distributed is heavy (tornado, msgpack, ...); only cluster runs need it
+        import dask
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise DependencyError(
@@ -93,13 +96,17 @@ def run_tasks(
         ) from exc
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-        )
+        # Dask exports MALLOC_TRIM_THRESHOLD_=65536 to its workers; glibc then returns freed
+        # memory at once and fixes the mmap threshold, and the sweep (large numpy temporaries)
+        # ran 1.7x slower per task (bench/bench_scale.py): keep glibc's defaults
+        with dask.config.set({UNTRIM: None}):
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            )
         address: Any = cluster
     else:
         address = scheduler
