@@ -1,4 +1,4 @@
-"""``genex evaluate --workers N`` / ``--scheduler``: the same table as in-process (issue 12)."""
+"""``genex evaluate --workers N`` / ``--scheduler``: in-process tables, failures, a dead worker."""
 
 from __future__ import annotations
 
@@ -18,12 +18,25 @@ from core.errors import InvalidConfigError
 from core.evaluation.cluster import check_cluster_options
 from core.evaluation.results import open_run
 from core.evaluation.sweep import evaluate_tracks
+from core.karaoke.separate import probability_mask
 from tests.test_evaluate import _make_corpus
 
 pytest.importorskip("distributed")
 
 METHODS = "oracle,oracle-irm"
 ALPHAS = "0.25,0.5,0.75"
+
+
+_CRASH_MARKER = "GENEX_TEST_CRASH_MARKER"
+
+
+def _crash_once(mixture, sr, **kwargs):
+    """probability_mask, but the first call anywhere kills its worker process (no cleanup)."""
+    marker = Path(os.environ[_CRASH_MARKER])
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return probability_mask(mixture, sr, **kwargs)
 
 
 def _tidy(run: Path) -> pd.DataFrame:
@@ -58,7 +71,7 @@ def test_cluster_options_are_checked_before_any_work(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys):
+def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys, monkeypatch):
     corpus = _make_corpus(tmp_path / "data", rng, n=3, seconds=1.5)
     # song2 cannot be read: its tasks are recorded as failed, the others complete, exit 1
     mixture = (corpus / "song2" / "mixture.wav").read_bytes()
@@ -72,9 +85,15 @@ def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys):
         f"song{i}.{m}.json" for i in (0, 1) for m in ("oracle", "oracle-irm")
     )
     kept = (dask_run / "song0.oracle.json").stat().st_mtime_ns
-    # repaired: the re-run resumes (only song2's two tasks run) and completes
+    # repaired: the re-run resumes (only song2's two tasks run) and completes, although the
+    # first of them kills its worker (Dask restarts the worker and re-runs the task)
     (corpus / "song2" / "mixture.wav").write_bytes(mixture)
-    assert _evaluate(corpus, dask_run, "--workers", "2") == 0
+    monkeypatch.setenv(_CRASH_MARKER, str(tmp_path / "crashed"))
+    evaluate_tracks(
+        [corpus / f"song{i}" for i in range(3)], methods=METHODS.split(","),
+        alphas=[0.25, 0.5, 0.75], out=dask_run, data=corpus, workers=2, mask_fn=_crash_once,
+    )  # fmt: skip
+    assert (tmp_path / "crashed").is_file()
     assert (dask_run / "song0.oracle.json").stat().st_mtime_ns == kept
     assert _evaluate(corpus, tmp_path / "local") == 0
     assert sorted(p.name for p in dask_run.glob("song*.json")) == sorted(
