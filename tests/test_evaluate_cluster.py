@@ -16,7 +16,7 @@ import pytest
 from core.cli import main
 from core.errors import InvalidConfigError
 from core.evaluation.cluster import check_cluster_options
-from core.evaluation.results import open_run
+from core.evaluation.results import describe, open_run
 from core.evaluation.sweep import evaluate_tracks
 from core.karaoke.separate import probability_mask
 from tests.test_evaluate import _make_corpus
@@ -81,6 +81,7 @@ def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys, monk
     err = capsys.readouterr().err
     assert "2 of 6 track x method task(s) failed" in err
     assert "song2 (oracle): InvalidAudioError" in err and "song2 (oracle-irm)" in err
+    assert "failed: song2 (oracle): InvalidAudioError" in describe(open_run(dask_run))
     assert sorted(p.name for p in dask_run.glob("song*.json")) == sorted(
         f"song{i}.{m}.json" for i in (0, 1) for m in ("oracle", "oracle-irm")
     )
@@ -94,6 +95,7 @@ def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys, monk
         alphas=[0.25, 0.5, 0.75], out=dask_run, data=corpus, workers=2, mask_fn=_crash_once,
     )  # fmt: skip
     assert (tmp_path / "crashed").is_file()
+    assert open_run(dask_run).failures() == []
     assert (dask_run / "song0.oracle.json").stat().st_mtime_ns == kept
     assert _evaluate(corpus, tmp_path / "local") == 0
     assert sorted(p.name for p in dask_run.glob("song*.json")) == sorted(
@@ -101,6 +103,20 @@ def test_two_local_workers_give_the_in_process_table(tmp_path, rng, capsys, monk
     )
     pd.testing.assert_frame_equal(_tidy(dask_run), _tidy(tmp_path / "local"))
     assert (dask_run / "metrics.parquet").is_file()
+
+
+def test_failures_are_recorded_in_the_run_until_they_succeed(tmp_path, rng):
+    corpus = _make_corpus(tmp_path / "data", rng, n=2, seconds=1.0)
+    mixture = (corpus / "song1" / "mixture.wav").read_bytes()
+    (corpus / "song1" / "mixture.wav").write_bytes(b"garbage")
+    assert _evaluate(corpus, tmp_path / "run") == 2
+    run = open_run(tmp_path / "run")
+    assert len(run.failures()) == 1 and run.failures()[0].startswith("song1: ")
+    assert "failed: song1: " in describe(run) and "2 of 4 track×method files" in describe(run)
+    (corpus / "song1" / "mixture.wav").write_bytes(mixture)
+    assert _evaluate(corpus, tmp_path / "run") == 0
+    assert open_run(tmp_path / "run").failures() == []
+    assert "failed" not in describe(open_run(tmp_path / "run"))
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:

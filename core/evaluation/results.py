@@ -91,6 +91,7 @@ TIDY_COLUMNS: tuple[str, ...] = (
 _CONFIG = "config.json"
 _PARQUET = "metrics.parquet"
 _CSV = "metrics.csv"  # written by older versions; read, never written
+_FAILURES = "failures.meta.json"  # the failed track x method tasks of the last attempt
 _ALPHA_DECIMALS = 6
 _SUMMARY_KEYS = ("method", "alpha", "target", "metric")
 
@@ -407,6 +408,26 @@ class ResultsRun:
         atomic_write_text(path, text + "\n")
         return path
 
+    def write_failures(self, failures: list[str]) -> None:
+        """Record the failed tasks of this attempt (``"track (method): error"``), atomically.
+
+        An empty list removes the record: every task of the run has succeeded since.
+        """
+        path = self.path / _FAILURES
+        if failures:
+            atomic_write_json(path, {"failures": [str(f) for f in failures]})
+        else:
+            path.unlink(missing_ok=True)
+
+    def failures(self) -> list[str]:
+        """The failed tasks recorded by the last attempt (empty when none or unreadable)."""
+        try:
+            doc = json.loads((self.path / _FAILURES).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return []
+        items = doc.get("failures") if isinstance(doc, dict) else None
+        return [str(f) for f in items] if isinstance(items, list) else []
+
     def write_tidy(self) -> Path:
         """Write ``metrics.parquet`` from the finished JSON files (once per run, at its end).
 
@@ -567,7 +588,7 @@ def _clear_run(p: Path) -> None:
     run = ResultsRun(p, {})
     for track, method in run.finished():
         run.track_path(track, method).unlink(missing_ok=True)
-    for name in (_CONFIG, _PARQUET, _CSV):
+    for name in (_CONFIG, _PARQUET, _CSV, _FAILURES):
         (p / name).unlink(missing_ok=True)
 
 
@@ -741,6 +762,7 @@ def describe(run: ResultsRun, *, metric: str = "SDR") -> str:
         "re-run the run's genex evaluate command to redo it"
         for p in run.corrupt()
     ]
+    warnings += [f"  failed: {f}" for f in run.failures()]
     s = run.summary()
     if s.empty:
         return "\n".join([f"{run.path}: no finished tracks", *warnings])

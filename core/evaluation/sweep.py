@@ -425,6 +425,7 @@ def _evaluate_all(
         if progress is not None:
             progress(ProgressEvent("track", done, len(tracks), message=name))
     run.write_tidy()
+    run.write_failures(failed)
     if failed:
         raise ResultsError(
             f"{len(failed)} of {len(tracks)} track(s) failed and were skipped (the others are "
@@ -506,6 +507,7 @@ def _evaluate_on_cluster(
             scheduler=scheduler,
         )  # fmt: skip
     run.write_tidy()
+    run.write_failures(failed)
     if failed:
         raise ResultsError(
             f"{len(failed)} of {total} track x method task(s) failed and were skipped (the "
