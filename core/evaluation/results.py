@@ -5,6 +5,7 @@ Layout of a run folder::
     <run>/config.json              what was evaluated and how (see :data:`IDENTITY_KEYS`)
     <run>/<track>.<method>.json    framewise metrics of one track and method, every α
     <run>/metrics.parquet          tidy table of the finished files, written when a run ends
+    <run>/failures.meta.json       failed track x method tasks of the last attempt, if any
 
 ``<track>.<method>.json`` follows museval's ``TrackStore`` layout (``musdb.schema.json``)::
 
