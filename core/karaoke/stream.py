@@ -51,12 +51,12 @@ from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, nmf_prob
 from core.karaoke.separate import input_stft_config, load_model
 from core.signal.audio import (
-    MAX_ABS_SAMPLE,
     MAX_CHANNELS,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
     check_max_seconds,
     check_min_length,
+    check_samples,
 )
 from core.signal.stft import StftConfig, istft_frames_major
 from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
@@ -192,20 +192,7 @@ class _Source:
                 f"before the {self.length / self.sr:.1f} s its header announces (truncated file)"
             )
         y = np.ascontiguousarray(data.T)  # (channels, n)
-        finite = np.isfinite(y)
-        if not finite.all():
-            first = self.read_pos + int(np.argmin(finite.all(axis=0)))
-            raise InvalidAudioError(
-                f"{self.label} contains NaN or infinite samples (first at {first / self.sr:.2f} s);"
-                " the file is corrupt or was written from a failed computation"
-            )
-        peak = float(np.max(np.abs(y)))
-        if peak > MAX_ABS_SAMPLE:
-            raise InvalidAudioError(
-                f"{self.label} has samples up to {peak:.3g} (after {self.read_pos / self.sr:.1f} "
-                f"s); audio is expected in about [-1, 1] (at most {MAX_ABS_SAMPLE:.0e}): the "
-                "file is corrupt or was written unscaled"
-            )
+        check_samples(y, self.label, sr=self.sr, start=self.read_pos)
         self.read_pos += n
         self.audio.append(y)
         if self.model_sr is None:

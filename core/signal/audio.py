@@ -248,18 +248,45 @@ def validate_audio(
         shape = getattr(y, "shape", None)
         raise InvalidAudioError(f"{name} must be an array shaped (channels, samples), got {shape}")
     _check_header(repr(name), int(sr), y.shape[0], y.shape[1], max_seconds)
+    check_samples(y, repr(name))
+
+
+def check_samples(y: FloatArray, label: str, *, sr: int | None = None, start: int = 0) -> None:
+    """Refuse NaN/inf samples and samples beyond ``MAX_ABS_SAMPLE`` in magnitude.
+
+    Parameters
+    ----------
+    y : ndarray, shape (channels, samples)
+        Audio, or one block of a file being streamed.
+    label
+        How the messages name the audio (e.g. the file's quoted path).
+    sr, start
+        With ``sr``, the messages place the problem in the file: ``y`` starts at sample
+        ``start`` of it.
+
+    Raises
+    ------
+    InvalidAudioError
+        NaN or infinite samples (how many, and with ``sr`` where the first is), or a peak above
+        ``MAX_ABS_SAMPLE``.
+    """
     finite = np.isfinite(y)
     if not finite.all():
         bad = int(y.size - np.count_nonzero(finite))
+        where = ""
+        if sr is not None:
+            first = start + int(np.argmin(finite.all(axis=0)))
+            where = f" (first at {first / sr:.2f} s)"
         raise InvalidAudioError(
-            f"{name!r} contains {bad} NaN or infinite sample(s); the file is corrupt or was "
-            "written from a failed computation"
+            f"{label} contains {bad} NaN or infinite sample(s){where}; the file is corrupt or "
+            "was written from a failed computation"
         )
     peak = float(np.max(np.abs(y)))
     if peak > MAX_ABS_SAMPLE:
+        where = "" if sr is None else f" (after {start / sr:.1f} s)"
         raise InvalidAudioError(
-            f"{name!r} has samples up to {peak:.3g}; audio is expected in about [-1, 1] (at "
-            f"most {MAX_ABS_SAMPLE:.0e}): the file is corrupt or was written unscaled"
+            f"{label} has samples up to {peak:.3g}{where}; audio is expected in about [-1, 1] "
+            f"(at most {MAX_ABS_SAMPLE:.0e}): the file is corrupt or was written unscaled"
         )
 
 
