@@ -187,3 +187,22 @@ def test_storage_falls_back_to_int8(rng, tmp_path):
         np.testing.assert_allclose(predict_prob(back, mag), predict_prob(model, mag), atol=1e-2)
     fp16 = (tmp_path / "fp16.pt").stat().st_size
     assert (tmp_path / "int8.pt").stat().st_size < fp16
+
+
+def test_warp_and_cosine_schedule_train(rng):
+    from core.karaoke.dnn import _random_warp
+
+    x = (rng.standard_normal((3, 5, 40)) + 1j * rng.standard_normal((3, 5, 40))).astype(np.complex64)
+    same = _random_warp(np.random.default_rng(0), x, 1e-9)
+    np.testing.assert_array_equal(same, x)  # no warp: identity
+    warped = _random_warp(np.random.default_rng(0), x, 0.3)
+    assert warped.shape == x.shape and not np.array_equal(warped, x)
+    # every output bin is one of the same stretch's input bins (a pure re-indexing)
+    assert all(np.isin(warped[i], x[i]).all() for i in range(3))
+    cfg = DnnConfig(**TINY, epochs=3, patience=3, remix=0.5, warp=0.2, lr_schedule="cosine", seed=2)
+    res = train_separator(cfg, data=([_example(rng) for _ in range(2)], [_example(rng)]))
+    assert np.isfinite(res.best_valid_loss) and len(res.history) == 3
+    with pytest.raises(InvalidConfigError, match="warp"):
+        DnnConfig(warp=2.0)
+    with pytest.raises(InvalidConfigError, match="lr_schedule"):
+        DnnConfig(lr_schedule="step")  # type: ignore[arg-type]

@@ -312,6 +312,18 @@ def _random_eq(rng: np.random.Generator, n: int, bins: int, db: float) -> np.nda
     return (10.0 ** (curves / 20.0))[:, None, :].astype(np.float32)
 
 
+def _random_warp(rng: np.random.Generator, x: np.ndarray, warp: float) -> np.ndarray:
+    """Frequency-warp each stretch of ``x`` ``(n, span, bins)`` by its own random factor.
+
+    Bin ``k`` takes bin ``round(k / s)`` (clipped), ``s`` log-uniform in
+    ``[1 / (1 + warp), 1 + warp]``: vocal-tract-length perturbation on the STFT.
+    """
+    n, _, bins = x.shape
+    s = np.exp(rng.uniform(-math.log1p(warp), math.log1p(warp), (n, 1)))
+    src = np.clip(np.rint(np.arange(bins)[None, :] / s), 0, bins - 1).astype(np.intp)  # (n, bins)
+    return np.take_along_axis(x, src[:, None, :], axis=2)
+
+
 def _chunk_batch(
     data: WindowData, idx: np.ndarray, config: DnnConfig, rng: np.random.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -338,6 +350,9 @@ def _chunk_batch(
         if config.eq_db > 0:
             v = v * _random_eq(rng, len(idx), v.shape[2], config.eq_db)
             a = a * _random_eq(rng, len(idx), a.shape[2], config.eq_db)
+        if config.warp > 0:
+            v = _random_warp(rng, v, config.warp)
+            a = _random_warp(rng, a, config.warp)
         x = log_features(np.abs(v + a))
         y = (np.abs(v) > np.abs(a)).astype(np.float32)
     if rng is not None and config.gain_db > 0:
@@ -496,6 +511,8 @@ def train_separator(
     model.in_mean.copy_(torch.from_numpy(train.features.mean(axis=0)))
     model.in_std.copy_(torch.from_numpy(train.features.std(axis=0) + 1e-3))
     opt = _make_optimizer(model, config)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+             if config.lr_schedule == "cosine" else None)
     per_batch = max(1, config.batch_size // config.chunk_windows)
 
     history: list[dict[str, float]] = []
@@ -515,6 +532,8 @@ def train_separator(
             opt.step()
             total += float(loss.detach()) * len(idx)
         train_loss = total / n
+        if sched is not None:
+            sched.step()
         prob, target = valid_predictions(model, valid)
         valid_loss = bce(prob, target)
         history.append({"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,

@@ -70,6 +70,14 @@ class DnnConfig(FeatureGrid):
     eq_db
         With ``remix > 0``: a random smooth spectral envelope (peak ``eq_db`` dB) applied to each
         source, so the network cannot lean on one soundfont's or one voice's timbre.
+    warp
+        With ``remix > 0``: random frequency warping of each source (vocal-tract-length
+        perturbation): bin ``k`` of the warped STFT takes bin ``round(k / s)``, with ``s`` drawn
+        log-uniformly in ``[1 / (1 + warp), 1 + warp]`` per chunk and source, so formants and
+        pitch move together as between singers and instruments of different size. 0 = off.
+    lr_schedule
+        ``"constant"`` or ``"cosine"`` (the learning rate decays along a half cosine from
+        ``lr`` to 0 over ``epochs``; early stopping still applies).
     seed
         Seeds the weight init, the window order and the augmentation.
     """
@@ -97,6 +105,8 @@ class DnnConfig(FeatureGrid):
     remix: float = 0.75
     vocal_gain_db: float = 6.0
     eq_db: float = 6.0
+    warp: float = 0.0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -122,6 +132,12 @@ class DnnConfig(FeatureGrid):
             raise InvalidConfigError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if not 0.0 <= self.remix <= 1.0:
             raise InvalidConfigError(f"remix must be in [0, 1], got {self.remix}")
+        if not 0.0 <= self.warp <= 1.0:
+            raise InvalidConfigError(f"warp must be in [0, 1], got {self.warp}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InvalidConfigError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
         if not self.lr > 0:
             raise InvalidConfigError(f"lr must be positive, got {self.lr}")
         _ = self.stft_config  # validates n_fft / hop_length
@@ -138,7 +154,7 @@ class DnnConfig(FeatureGrid):
             sr=44100, n_fft=2048, hop_length=512, frames=20, hidden=20500, proj=0, basis=0,
             activation="sigmoid", average="prob", loss="mse", optimizer="sgd", lr=0.1, momentum=0.5,
             batch_size=100, epochs=100, patience=100, train_step=60, chunk_windows=1,
-            gain_db=0.0, remix=0.0, vocal_gain_db=0.0, eq_db=0.0,
+            gain_db=0.0, remix=0.0, vocal_gain_db=0.0, eq_db=0.0, warp=0.0, lr_schedule="constant",
         )
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
