@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import core.evaluation.results as results
 from core.errors import CoreError, InvalidConfigError, ResultsError
 from core.evaluation.bss import BssEval
 from core.evaluation.results import (
@@ -19,11 +25,13 @@ from core.evaluation.results import (
     museval_document,
     open_run,
     per_track_medians,
+    read_track_table,
     sir_sar_means,
     summary,
     tidy,
     track_summary,
 )
+from core.io_utils import output_lock
 
 CONFIG = {"methods": ["dnn", "oracle"], "alphas": [0.25, 0.5], "rule": "paper", "seed": 0}
 
@@ -100,8 +108,6 @@ def test_document_is_museval_schema_and_json2df_readable(tmp_path, rng):
     from core.evaluation.bss import _import_museval
 
     museval = _import_museval()
-    from pathlib import Path
-
     schema = json.loads((Path(museval.__path__[0]) / "musdb.schema.json").read_text())
     jsonschema.validate(doc, schema)
     jsonschema.validate(plain, schema)
@@ -226,3 +232,124 @@ def test_create_run_refuses_foreign_nonempty_folder(tmp_path):
     with pytest.raises(ResultsError, match="not empty"):
         create_run(tmp_path, CONFIG)
     assert (tmp_path / "notes.txt").is_file()
+
+
+# ----------------------------------------------------------------------- a run being written
+
+
+def test_status_counts_expected_results_corrupt_files_and_failures(tmp_path, rng):
+    run = create_run(tmp_path, {**CONFIG, "tracks": ["a", "b"]})
+    st = run.status()
+    assert (st.done, st.expected, st.corrupt, st.failures) == (0, 4, (), ())
+    assert not st.writing and not st.complete
+    assert st.headline().startswith("0 of 4 track×method files complete, not being written")
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    run.write_track("a", "oracle", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    (tmp_path / "b.dnn.json").write_text('{"targets": [{"name": "vocals", "fra')  # truncated
+    run.write_failures(["b (oracle): InvalidAudioError: silent vocals"])
+    st = run.status()
+    assert st.done == 2 and st.corrupt == ("b.dnn.json",)
+    assert st.failures == ("b (oracle): InvalidAudioError: silent vocals",)
+    text = describe(run)
+    assert "2 of 4 track×method files complete" in text
+    assert "b.dnn.json is corrupt" in text and "failed: b (oracle): InvalidAudioError" in text
+    # a run with nothing finished yet still says how far it is
+    empty = create_run(tmp_path / "empty", {**CONFIG, "tracks": ["a"]})
+    assert "0 of 2 track×method files complete" in describe(empty)
+
+
+def test_a_corrupt_file_is_named_when_read(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    run.write_track("a", "dnn", {0.5: _fake_eval(rng)})
+    (tmp_path / "b.dnn.json").write_text("{not json")
+    (tmp_path / "c.dnn.json").write_text('{"targets": [{"name": "vocals", "frames": [{}]}]}')
+    for name in ("b", "c"):
+        with pytest.raises(ResultsError, match=f"malformed results file .*{name}.dnn.json"):
+            read_track_table(tmp_path / f"{name}.dnn.json", track=name, method="dnn")
+    assert [t for t, _, _ in run.track_files()] == ["a", "b", "c"]
+    assert set(run.tidy()["track"]) == {"a"}  # left out of the table, not fatal
+
+
+def test_writer_pid_is_the_live_lock_holder(tmp_path, rng):
+    run = create_run(tmp_path, CONFIG)
+    assert run.writer_pid() is None and not run.status().writing
+    with output_lock(tmp_path):
+        assert run.writer_pid() == os.getpid()
+        st = run.status()
+        assert st.writing and f"being written now (pid {os.getpid()})" in st.headline()
+        assert f"pid {os.getpid()}" in describe(run)
+    assert run.writer_pid() is None  # the lock file is gone
+    # a killed run leaves its lock file with a pid that no longer runs (or is a zombie)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    stat = Path(f"/proc/{proc.pid}/stat")
+    while stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    (tmp_path / ".genex.lock").write_text(str(proc.pid))
+    assert run.writer_pid() is None  # a zombie, not reaped yet
+    proc.wait()
+    assert run.writer_pid() is None  # gone
+    (tmp_path / ".genex.lock").write_text("")
+    assert run.writer_pid() is None
+
+
+def test_write_tidy_on_resume_keeps_old_rows_and_equals_a_full_rebuild(tmp_path, rng, monkeypatch):
+    run = create_run(tmp_path, CONFIG)
+    for track in ("a", "b"):
+        run.write_track(track, "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    run.write_tidy()
+    # resume: two new files, one of them sorting between the old ones
+    run.write_track("ab", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    run.write_track("c", "oracle", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    parsed = []
+    real = results.read_track_table
+
+    def spy(path, **kwargs):
+        parsed.append(Path(path).name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(results, "read_track_table", spy)
+    run.write_tidy()
+    assert sorted(parsed) == ["ab.dnn.json", "c.oracle.json"]  # old rows reused
+    monkeypatch.setattr(results, "read_track_table", real)
+    stored = pd.read_parquet(tmp_path / "metrics.parquet")
+    pd.testing.assert_frame_equal(stored, run._tidy_from_json())
+    # a file rewritten after the table (e.g. redone after corruption) is read again
+    time.sleep(0.01)
+    run.write_track("a", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
+    run.write_tidy()
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "metrics.parquet"), run._tidy_from_json()
+    )
+
+
+@pytest.mark.slow
+def test_evaluate_writes_the_tidy_table_once_at_the_end(tmp_path, rng, monkeypatch):
+    from core.evaluation.sweep import evaluate_tracks
+    from tests.test_evaluate import _make_corpus
+
+    corpus = _make_corpus(tmp_path / "corpus", rng, n=3, seconds=1.0)
+    calls, seen = [], []
+    real = results.ResultsRun.write_tidy
+
+    def counting(self):
+        calls.append(len(self.finished()))
+        return real(self)
+
+    monkeypatch.setattr(results.ResultsRun, "write_tidy", counting)
+    out = tmp_path / "run"
+
+    def progress(event):
+        if event.stage == "track":
+            seen.append((event.done, (out / "metrics.parquet").exists()))
+
+    tracks = sorted(p for p in corpus.iterdir())
+    evaluate_tracks(tracks, methods=["oracle"], alphas=[0.25, 0.75], out=out, progress=progress)
+    assert calls == [3]  # one table, with every track, written after the last one
+    assert seen == [(1, False), (2, False), (3, False)]
+    # resume (nothing left to do): the table is rebuilt once more, from the same files
+    before = pd.read_parquet(out / "metrics.parquet")
+    evaluate_tracks(tracks, methods=["oracle"], alphas=[0.25, 0.75], out=out)
+    assert calls == [3, 3]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "metrics.parquet"), before)

@@ -43,8 +43,10 @@ import hashlib
 import io
 import json
 import math
+import os
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -152,10 +154,30 @@ def _safe_name(name: str, what: str) -> str:
 def _readable(path: Path) -> bool:
     """Whether ``path`` parses as a track document (a JSON object with a ``targets`` list)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        read_track_document(path)
+    except (OSError, ResultsError):
         return False
-    return isinstance(doc, dict) and isinstance(doc.get("targets"), list)
+    return True
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie does not count)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:  # no /proc (not Linux): trust kill()
+        return True
+    fields = stat.rsplit(")", 1)[-1].split()
+    return not fields or fields[0] != "Z"
 
 
 def _now() -> str:
@@ -245,23 +267,91 @@ def track_document(
 
 
 def document_to_tidy(doc: Mapping[str, Any], *, track: str, method: str) -> pd.DataFrame:
-    """Tidy rows (:data:`TIDY_COLUMNS`) of one track document."""
-    rows: dict[str, list[Any]] = {c: [] for c in TIDY_COLUMNS}
+    """Tidy rows (:data:`TIDY_COLUMNS`) of one track document.
+
+    Rows run over the document's targets, then windows, then :data:`METRICS`; a missing or
+    ``null`` value is NaN.
+    """
+    alphas: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    windows: list[np.ndarray] = []
+    times: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    n_metrics = len(METRICS)
     for tgt in doc.get("targets", []):
-        alpha = _alpha_key(tgt.get("alpha", float("nan")))
-        for w, fr in enumerate(tgt["frames"]):
-            for m in METRICS:
-                v = fr["metrics"].get(m)
-                rows["track"].append(track)
-                rows["method"].append(method)
-                rows["alpha"].append(alpha)
-                rows["target"].append(tgt["name"])
-                rows["metric"].append(m)
-                rows["window"].append(w)
-                rows["time"].append(float(fr["time"]))
-                rows["value"].append(float("nan") if v is None else float(v))
-    df = pd.DataFrame(rows)
+        frames = tgt["frames"]
+        n = len(frames) * n_metrics
+        vals = [fr["metrics"].get(m) for fr in frames for m in METRICS]
+        values.append(np.array([np.nan if v is None else v for v in vals], dtype=np.float64))
+        times.append(
+            np.repeat(np.array([fr["time"] for fr in frames], dtype=np.float64), n_metrics)
+        )
+        windows.append(np.repeat(np.arange(len(frames), dtype=np.int64), n_metrics))
+        alphas.append(np.full(n, _alpha_key(tgt.get("alpha", float("nan")))))
+        targets.append(np.full(n, str(tgt["name"]), dtype=object))
+    if not values:
+        return _empty_tidy()
+    value = np.concatenate(values)
+    n_rows = value.size
+    df = pd.DataFrame(
+        {
+            "track": np.full(n_rows, track, dtype=object),
+            "method": np.full(n_rows, method, dtype=object),
+            "alpha": np.concatenate(alphas),
+            "target": np.concatenate(targets),
+            "metric": np.tile(np.array(METRICS, dtype=object), n_rows // n_metrics),
+            "window": np.concatenate(windows),
+            "time": np.concatenate(times),
+            "value": value,
+        }
+    )
     return _tidy_dtypes(df)
+
+
+def read_track_document(path: str | Path) -> dict[str, Any]:
+    """Parse one ``<track>.<method>.json`` file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ResultsError
+        If it is malformed: truncated, not JSON, not UTF-8, or without a ``targets`` list.
+    """
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"malformed results file {p}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("targets"), list):
+        raise ResultsError(f"malformed results file {p}: no 'targets' list")
+    for i, tgt in enumerate(doc["targets"]):
+        frames = tgt.get("frames") if isinstance(tgt, dict) else None
+        if not isinstance(frames, list) or "name" not in tgt:
+            raise ResultsError(f"malformed results file {p}: target {i} has no name or frames")
+        if not all(isinstance(fr, dict) and isinstance(fr.get("metrics"), dict) for fr in frames):
+            raise ResultsError(f"malformed results file {p}: a frame of target {i} has no metrics")
+    return doc
+
+
+def read_track_table(path: str | Path, *, track: str, method: str) -> pd.DataFrame:
+    """Tidy rows (:data:`TIDY_COLUMNS`) of one ``<track>.<method>.json`` file.
+
+    Raises
+    ------
+    ResultsError
+        If the file is missing or malformed (truncated, not JSON, frames without metrics).
+    """
+    try:
+        doc = read_track_document(path)
+    except FileNotFoundError as exc:
+        raise ResultsError(f"no results file {path}") from exc
+    try:
+        return document_to_tidy(doc, track=track, method=method)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"malformed results file {path}: {exc!r}") from exc
 
 
 def _tidy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
@@ -289,6 +379,55 @@ def _empty_tidy() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunStatus:
+    """How far a results run is (:meth:`ResultsRun.status`).
+
+    Attributes
+    ----------
+    done : int
+        Finished track × method files (of those the configuration expects, when it lists them).
+    expected : int
+        Track × method results the configuration asks for (0 when it lists no tracks).
+    corrupt : tuple of str
+        Names of track × method files that cannot be read (truncated, not JSON, no targets):
+        left out of the tables, redone by re-running the run's command.
+    failures : tuple of str
+        Failed tasks recorded by the last finished attempt (``failures.meta.json``), with
+        their errors.
+    writer_pid : int or None
+        Process id of the ``genex`` run writing the folder now (``None``: nobody).
+    """
+
+    done: int
+    expected: int
+    corrupt: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
+    writer_pid: int | None = None
+
+    @property
+    def writing(self) -> bool:
+        """Whether a ``genex`` run is writing the folder now."""
+        return self.writer_pid is not None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every expected result is in (unknown expectations count as complete)."""
+        return self.expected == 0 or self.done >= self.expected
+
+    def headline(self) -> str:
+        """One line: ``"k of N track×method files complete"``, and whether it is being written."""
+        if self.expected:
+            text = f"{self.done} of {self.expected} track×method files complete"
+        else:
+            text = f"{self.done} track×method files complete"
+        if self.writing:
+            text += f", being written now (pid {self.writer_pid})"
+        elif not self.complete:
+            text += ", not being written (interrupted? re-run its command to finish it)"
+        return text
+
+
 class ResultsRun:
     """A results run folder (see the module docstring).
 
@@ -312,8 +451,12 @@ class ResultsRun:
         """Path of ``<track>.<method>.json``."""
         return self.path / f"{_safe_name(track, 'track')}.{_safe_name(method, 'method')}.json"
 
-    def _track_files(self) -> list[tuple[str, str, Path, bool]]:
-        """``(track, method, path, readable)`` of every ``<track>.<method>.json``, sorted."""
+    def track_files(self) -> list[tuple[str, str, Path]]:
+        """``(track, method, path)`` of every ``<track>.<method>.json`` in the folder, sorted.
+
+        Only lists the files (no parsing): whether each is readable is :meth:`finished` /
+        :meth:`corrupt`, or :func:`read_track_table` per file.
+        """
         out = []
         for p in sorted(self.path.glob("*.json")):
             if p.name == _CONFIG or p.name.startswith(".") or p.name.endswith(".meta.json"):
@@ -322,8 +465,12 @@ class ResultsRun:
             if "." not in stem:
                 continue
             track, method = stem.rsplit(".", 1)
-            out.append((track, method, p, _readable(p)))
+            out.append((track, method, p))
         return out
+
+    def _track_files(self) -> list[tuple[str, str, Path, bool]]:
+        """``(track, method, path, readable)`` of every ``<track>.<method>.json``, sorted."""
+        return [(t, m, p, _readable(p)) for t, m, p in self.track_files()]
 
     def finished(self) -> list[tuple[str, str]]:
         """``(track, method)`` pairs with a complete, readable file, sorted."""
@@ -335,6 +482,52 @@ class ResultsRun:
         They count as not finished: re-running the run's command redoes them.
         """
         return [p for _, _, p, ok in self._track_files() if not ok]
+
+    def writer_pid(self) -> int | None:
+        """The process id of the ``genex`` run writing this folder now, or ``None``.
+
+        :func:`core.io_utils.output_lock` keeps ``.genex.lock`` (holding the writer's pid) in
+        the folder while a run writes it and removes it at the end; a killed run leaves the
+        file behind with a pid that no longer runs (or is a zombie), which counts as not
+        writing. The pid is checked on this machine: watch a run from the machine that runs
+        ``genex evaluate`` (the Dask client, with ``--workers``/``--scheduler``).
+        """
+        try:
+            text = (self.path / LOCK_NAME).read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return None
+        text = text.strip()
+        if not text.isdigit():
+            return None
+        pid = int(text)
+        return pid if _process_alive(pid) else None
+
+    def status(self, *, files: list[tuple[str, str, bool]] | None = None) -> RunStatus:
+        """How far the run is: finished files of those expected, corrupt files, failures.
+
+        Parameters
+        ----------
+        files : list of (track, method, readable), optional
+            The folder's track files, when the caller already knows which are readable (the
+            dashboard caches that per file); default: :meth:`track_files`, each parsed.
+
+        Returns
+        -------
+        RunStatus
+        """
+        if files is None:
+            files = [(t, m, ok) for t, m, _, ok in self._track_files()]
+        finished = {(t, m) for t, m, ok in files if ok}
+        expected = self.expected()
+        done = len(finished & set(expected)) if expected else len(finished)
+        corrupt = tuple(self.track_path(t, m).name for t, m, ok in files if not ok)
+        return RunStatus(
+            done=done,
+            expected=len(expected),
+            corrupt=corrupt,
+            failures=tuple(self.failures()),
+            writer_pid=self.writer_pid(),
+        )
 
     def expected(self) -> list[tuple[str, str]]:
         """``(track, method)`` pairs the configuration asks for (empty if it lists no tracks)."""
@@ -358,16 +551,11 @@ class ResultsRun:
         """
         p = self.track_path(track, method)
         try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
+            return read_track_document(p)
         except FileNotFoundError as exc:
             raise ResultsError(
                 f"no results for track {track!r}, method {method!r} in {self.path}"
             ) from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ResultsError(f"malformed results file {p}: {exc}") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("targets"), list):
-            raise ResultsError(f"malformed results file {p}: no 'targets' list")
-        return doc
 
     # -- writing ------------------------------------------------------------------------------
     def write_track(
@@ -432,33 +620,84 @@ class ResultsRun:
     def write_tidy(self) -> Path:
         """Write ``metrics.parquet`` from the finished JSON files (once per run, at its end).
 
+        On a resumed run the rows of the files the existing table already holds are kept
+        (files written after the table are read again), and only the new files are parsed:
+        the table equals one rebuilt from every file.
+
         Returns
         -------
         Path
             The written table.
         """
+        finished = self.finished()
+        kept = self._reusable_rows(finished)
+        parts = [kept[pair] if pair in kept else self.track_table(*pair) for pair in finished]
+        df = pd.concat(parts, ignore_index=True) if parts else _empty_tidy()
         buf = io.BytesIO()
-        self._tidy_from_json().to_parquet(buf, index=False, compression="zstd")
+        _tidy_dtypes(df).to_parquet(buf, index=False, compression="zstd")
         path = atomic_write_bytes(self.path / _PARQUET, buf.getvalue())
         (self.path / _CSV).unlink(missing_ok=True)
         return path
 
+    def _reusable_rows(
+        self, finished: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], pd.DataFrame]:
+        """Rows of ``metrics.parquet`` per (track, method) whose file is older than the table."""
+        p = self.path / _PARQUET
+        try:
+            table_ns = p.stat().st_mtime_ns
+            df = pd.read_parquet(p)
+        except (OSError, ValueError):  # none yet, or corrupt (pyarrow's errors subclass these)
+            return {}
+        if set(TIDY_COLUMNS) - set(df.columns):
+            return {}
+        kept = {}
+        wanted = set(finished)
+        for (track, method), rows in df.groupby(["track", "method"], sort=False):
+            pair = (str(track), str(method))
+            if pair not in wanted:
+                continue
+            try:
+                fresh = self.track_path(*pair).stat().st_mtime_ns <= table_ns
+            except OSError:
+                fresh = False
+            if fresh:
+                kept[pair] = rows[list(TIDY_COLUMNS)]
+        return kept
+
     # -- reading ------------------------------------------------------------------------------
+    def track_table(self, track: str, method: str) -> pd.DataFrame:
+        """Tidy rows of one ``<track>.<method>.json`` (:func:`read_track_table`).
+
+        Raises
+        ------
+        ResultsError
+            If the file is missing or malformed (the message names it).
+        """
+        self.read_track(track, method)  # the missing-file message names track and method
+        return read_track_table(self.track_path(track, method), track=track, method=method)
+
     def _tidy_from_json(self) -> pd.DataFrame:
-        parts = [
-            document_to_tidy(self.read_track(t, m), track=t, method=m) for t, m in self.finished()
-        ]
+        parts = [self.track_table(t, m) for t, m in self.finished()]
         if not parts:
             return _empty_tidy()
         return pd.concat(parts, ignore_index=True)
 
-    def tidy(self) -> pd.DataFrame:
-        """The tidy table (:data:`TIDY_COLUMNS`), one row per framewise value.
+    def stored_table(self, finished: list[tuple[str, str]] | None = None) -> pd.DataFrame | None:
+        """``metrics.parquet`` (or an older run's ``metrics.csv``) if it covers every finished file.
 
-        Read from ``metrics.parquet``/``metrics.csv`` when it covers every finished file, else
-        rebuilt from the JSON files (e.g. after a crash between the two writes).
+        Parameters
+        ----------
+        finished : list of (track, method), optional
+            The finished pairs, when the caller already knows them (default: :meth:`finished`).
+
+        Returns
+        -------
+        DataFrame or None
+            ``None`` when there is no table, it is unreadable, or it is stale (a run still
+            being written, or a crash between the last file and the table).
         """
-        finished = set(self.finished())
+        want = set(self.finished() if finished is None else finished)
         for name in (_PARQUET, _CSV):
             p = self.path / name
             if not p.is_file():
@@ -470,9 +709,19 @@ class ResultsRun:
             if set(TIDY_COLUMNS) - set(df.columns):
                 continue
             have = set(zip(df["track"].astype(str), df["method"].astype(str), strict=True))
-            if have == finished:
+            if have == want:
                 return _tidy_dtypes(df[list(TIDY_COLUMNS)])
-        return self._tidy_from_json()
+        return None
+
+    def tidy(self) -> pd.DataFrame:
+        """The tidy table (:data:`TIDY_COLUMNS`), one row per framewise value.
+
+        Read from ``metrics.parquet``/``metrics.csv`` when it covers every finished file, else
+        rebuilt from the JSON files (a run still being written, or a crash between the two
+        writes). Corrupt track files are left out (:meth:`corrupt` names them).
+        """
+        stored = self.stored_table()
+        return self._tidy_from_json() if stored is None else stored
 
     def summary(self) -> pd.DataFrame:
         """:func:`summary` of this run's tidy table."""
@@ -752,21 +1001,17 @@ def describe(run: ResultsRun, *, metric: str = "SDR") -> str:
     """
     if metric not in METRICS:
         raise InvalidConfigError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    finished, expected = run.finished(), run.expected()
-    if expected:
-        done = len(set(finished) & set(expected))
-        head = f"{run.path}: {done} of {len(expected)} track×method files complete"
-    else:
-        head = f"{run.path}: {len(finished)} track×method files"
+    status = run.status()
+    head = f"{run.path}: {status.headline()}"
     warnings = [
-        f"  warning: {p.name} is corrupt (truncated or not a results file) and is left out; "
+        f"  warning: {name} is corrupt (truncated or not a results file) and is left out; "
         "re-run the run's genex evaluate command to redo it"
-        for p in run.corrupt()
+        for name in status.corrupt
     ]
-    warnings += [f"  failed: {f}" for f in run.failures()]
+    warnings += [f"  failed: {f}" for f in status.failures]
     s = run.summary()
     if s.empty:
-        return "\n".join([f"{run.path}: no finished tracks", *warnings])
+        return "\n".join([f"{head}; no finished tracks", *warnings])
     lines = [head, *warnings]
     sel = s[s["metric"] == metric]
     for (method, target), g in sel.groupby(["method", "target"], sort=False):
