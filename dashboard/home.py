@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,10 @@ from core.inventory import AssetInfo, Inventory, scan
 from core.karaoke.tracks import AUDIO_SUFFIXES
 from core.paths import assets_dir, repo_relative, results_dir
 from core.signal.soundfont import fluidsynth_available
+from dashboard.preload import preload_status
+
+#: What the "made by" column says when no sidecar names the command.
+NO_COMMAND = "(no sidecar)"
 
 
 @st.cache_data(ttl=10, max_entries=4, show_spinner=False)
@@ -35,15 +40,22 @@ def models_table(models: tuple[AssetInfo, ...]) -> pd.DataFrame:
             "model": m.path.name,
             "size (kB)": round(m.size_bytes / 1024, 1),
             "measures": ", ".join(f"{k}: {v}" for k, v in m.summary.items()) or "—",
-            "made by": m.command or "(no sidecar)",
+            "made by": m.command or NO_COMMAND,
         }
         for m in models
     ]
     return pd.DataFrame(rows, columns=["model", "size (kB)", "measures", "made by"])
 
 
-def tracks_table(tracks: tuple[Path, ...]) -> pd.DataFrame:
-    """One row per demo track folder: name, duration, rate, channels, stems present."""
+def tracks_table(
+    tracks: tuple[Path, ...], *, made_by: Mapping[Path, str] | None = None
+) -> pd.DataFrame:
+    """One row per demo track folder: name, duration, rate, channels, stems, made by.
+
+    ``made_by`` maps a folder to the command that made it
+    (:attr:`core.inventory.Inventory.made_by`).
+    """
+    made_by = made_by or {}
     rows = []
     for folder in tracks:
         files = sorted(p for p in folder.iterdir() if p.suffix in AUDIO_SUFFIXES)
@@ -55,13 +67,21 @@ def tracks_table(tracks: tuple[Path, ...]) -> pd.DataFrame:
                 "sr": info.samplerate if info else None,
                 "channels": info.channels if info else None,
                 "stems": ", ".join(p.stem for p in files),
+                "made by": made_by.get(folder) or NO_COMMAND,
             }
         )
-    return pd.DataFrame(rows, columns=["track", "seconds", "sr", "channels", "stems"])
+    return pd.DataFrame(rows, columns=["track", "seconds", "sr", "channels", "stems", "made by"])
 
 
-def runs_table(runs: tuple[Path, ...]) -> pd.DataFrame:
-    """One row per evaluation run: folder, methods, number of tracks and α values."""
+def runs_table(
+    runs: tuple[Path, ...], *, made_by: Mapping[Path, str] | None = None
+) -> pd.DataFrame:
+    """One row per evaluation run: folder, methods, number of tracks, α values, made by.
+
+    ``made_by`` maps a run folder to the command that made it
+    (:attr:`core.inventory.Inventory.made_by`).
+    """
+    made_by = made_by or {}
     rows = []
     for run in runs:
         try:
@@ -74,13 +94,14 @@ def runs_table(runs: tuple[Path, ...]) -> pd.DataFrame:
                 "methods": ", ".join(map(str, cfg.get("methods", []))) or "?",
                 "tracks": len(cfg.get("tracks", [])) or None,
                 "α values": len(cfg.get("alphas", [])) or None,
+                "made by": made_by.get(run) or NO_COMMAND,
             }
         )
-    return pd.DataFrame(rows, columns=["run", "methods", "tracks", "α values"])
+    return pd.DataFrame(rows, columns=["run", "methods", "tracks", "α values", "made by"])
 
 
 def system_status() -> dict[str, str]:
-    """What optional system pieces are present (FluidSynth, ffmpeg) and the code version."""
+    """The code version, optional system pieces (FluidSynth, ffmpeg), the pages' preload."""
     return {
         "GenEx Lab": __version__,
         "FluidSynth (General MIDI rendering)": "found"
@@ -89,4 +110,5 @@ def system_status() -> dict[str, str]:
         "ffmpeg (museval / stempeg)": "found"
         if shutil.which("ffmpeg") and shutil.which("ffprobe")
         else "missing: metrics unavailable (apt-get install ffmpeg)",
+        "Preload (the pages' models and first views)": preload_status().text(),
     }

@@ -44,12 +44,12 @@ with c1:
     st.subheader(f"Composer models ({len(inv.composer_models)})")
     st.dataframe(home.models_table(inv.composer_models), hide_index=True)
     st.subheader(f"Demo tracks ({len(inv.demo_tracks)})")
-    st.dataframe(home.tracks_table(inv.demo_tracks), hide_index=True)
+    st.dataframe(home.tracks_table(inv.demo_tracks, made_by=inv.made_by), hide_index=True)
 with c2:
     st.subheader(f"Separator models ({len(inv.separator_models)})")
     st.dataframe(home.models_table(inv.separator_models), hide_index=True)
     st.subheader(f"Evaluation runs ({len(inv.results_runs)})")
-    st.dataframe(home.runs_table(inv.results_runs), hide_index=True)
+    st.dataframe(home.runs_table(inv.results_runs, made_by=inv.made_by), hide_index=True)
 
 with st.expander("System"):
     for name, state in home.system_status().items():
