@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,10 +47,17 @@ import soundfile as sf
 
 from core.errors import CheckpointError, InvalidAudioError, InvalidConfigError
 from core.io_utils import OutputSet, check_output_dir, output_lock
+from core.karaoke.dnn_config import LOG_EPS
+from core.karaoke.infer import (
+    SeparatorWeights,
+    load_separator_weights,
+    predict_features_np,
+    weights_of_model,
+)
 from core.karaoke.masks import threshold_masks
 from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, nmf_prob
-from core.karaoke.separate import input_stft_config, load_model
+from core.karaoke.separate import default_model_file, input_stft_config, load_model
 from core.signal.audio import (
     MAX_CHANNELS,
     MAX_SAMPLE_RATE,
@@ -164,6 +172,8 @@ class _Source:
         self.model = _Buffer(1)
         self.model_length = 0
         self._resampler: Any = None
+        # the model stage (a worker thread) and the stems (the main thread) share the reader
+        self.lock = threading.Lock()
         if model_sr is not None:
             # librosa.resample's output length (soxr, then fixed to this many samples)
             self.model_length = int(np.ceil(self.length * (float(model_sr) / self.sr)))
@@ -207,18 +217,32 @@ class _Source:
         if self.read_pos >= self.length:
             self.audio.complete = self.model.complete = True
 
-    def need_audio(self, hi: int) -> None:
-        """Read until input samples ``< hi`` are buffered (or the file ends)."""
-        if hi > self.read_pos:
-            self._read(hi - self.read_pos)
+    def audio_segment(self, lo: int, hi: int) -> np.ndarray:
+        """Input samples ``[lo, hi)``, ``(channels, hi - lo)`` float32, reading as needed."""
+        with self.lock:
+            if hi > self.read_pos:
+                self._read(hi - self.read_pos)
+            return self.audio.get(lo, hi, self.length)
 
-    def need_model(self, hi: int) -> None:
-        """Read until model-rate samples ``< hi`` are buffered (or the file ends)."""
-        hi = min(hi, self.model_length)
-        while self.model.end < hi and self.read_pos < self.length:
-            assert self.model_sr is not None
-            missing = (hi - self.model.end) * self.sr / self.model_sr
-            self._read(max(int(missing) + self.sr // 10, 4096))
+    def model_segment(self, lo: int, hi: int) -> np.ndarray:
+        """Model-rate mono samples ``[lo, hi)``, ``(1, hi - lo)`` float32, reading as needed."""
+        with self.lock:
+            need = min(hi, self.model_length)
+            while self.model.end < need and self.read_pos < self.length:
+                assert self.model_sr is not None
+                missing = (need - self.model.end) * self.sr / self.model_sr
+                self._read(max(int(missing) + self.sr // 10, 4096))
+            return self.model.get(lo, hi, self.model_length)
+
+    def drop_audio(self, pos: int) -> None:
+        """Forget input samples before ``pos``."""
+        with self.lock:
+            self.audio.drop_before(pos)
+
+    def drop_model(self, pos: int) -> None:
+        """Forget model-rate samples before ``pos``."""
+        with self.lock:
+            self.model.drop_before(pos)
 
 
 # --------------------------------------------------------------------------- the model stage
@@ -234,21 +258,25 @@ def _frames(
 
 
 class _ModelStage:
-    """The vocal probability of any range of the model's frames (mono downmix)."""
+    """The vocal probability of any range of the model's frames (mono downmix).
+
+    The DNN runs in numpy (:mod:`core.karaoke.infer`): its checkpoint is read without torch,
+    so a ``genex separate`` with a checkpoint file never imports torch.
+    """
 
     def __init__(self, method: str, checkpoint: Any, source_sr: int) -> None:
         self.method = method
-        model, self.info = load_model(method, checkpoint)
-        cfg = model.config
-        self.sr: int = int(cfg.sr)
-        self.stft: StftConfig = cfg.stft_config
         if method == "dnn":
-            self.dnn: Any = model
-            self.dnn.eval()
+            self.dnn, self.info = _dnn_weights(checkpoint)
+            cfg: Any = self.dnn.config
             self.context = int(cfg.frames) - 1  # the DNN's windows reach this far each side
         else:
+            model, self.info = load_model(method, checkpoint)
             self.nmf: NmfModel = model
+            cfg = model.config
             self.context = int(cfg.frames)
+        self.sr: int = int(cfg.sr)
+        self.stft: StftConfig = cfg.stft_config
         # float64, as librosa.stft multiplies the frames (the features match it bit for bit)
         self.window = _get_window(self.stft.window, self.stft.n_fft)
         self.seconds = 0.0
@@ -257,27 +285,23 @@ class _ModelStage:
         return 1 + model_length // self.stft.hop_length
 
     def _mag(self, source: _Source, f0: int, f1: int) -> np.ndarray:
-        """Magnitudes ``(bins, f1 - f0)`` float32 of model frames ``[f0, f1)``, as librosa."""
+        """Magnitudes ``(1, bins, f1 - f0)`` float32 of model frames ``[f0, f1)``, as librosa."""
         n, h = self.stft.n_fft, self.stft.hop_length
         lo, hi = f0 * h - n // 2, (f1 - 1) * h + n // 2 + (n % 2)
-        source.need_model(hi)
-        seg = source.model.get(lo, hi, source.model_length)  # (1, samples)
+        seg = source.model_segment(lo, hi)  # (1, samples)
         spec = np.fft.rfft(_frames(seg, n, h, self.window, f1 - f0), axis=-1)
-        mag: np.ndarray = np.abs(spec.astype(np.complex64))[0].T  # (bins, frames)
-        return np.ascontiguousarray(mag)
+        mag: np.ndarray = np.abs(spec.astype(np.complex64))  # (1, frames, bins)
+        return mag.transpose(0, 2, 1)
 
     def prob(self, source: _Source, j0: int, j1: int) -> np.ndarray:
-        """Vocal probability ``(bins, j1 - j0)`` float32 of model frames ``[j0, j1)``."""
+        """Vocal probability ``(j1 - j0, bins)`` float32 of model frames ``[j0, j1)``."""
         t0 = time.perf_counter()
         total = self.n_frames(source.model_length)
         if self.method == "dnn":
-            # lazy: torch, as in __init__
-            from core.karaoke.dnn import _predict_features, log_features
-
             f0, f1 = max(0, j0 - self.context), min(total, j1 + self.context)
-            feats = log_features(self._mag(source, f0, f1))[None]  # (1, bins, frames)
-            p: np.ndarray = _predict_features(self.dnn, feats)[0]
-            out = p[:, j0 - f0 : j1 - f0]
+            feats = np.log(self._mag(source, f0, f1) + np.float32(LOG_EPS))  # (1, bins, frames)
+            p: np.ndarray = predict_features_np(self.dnn, feats, frames_major=True)[0]
+            out = p[j0 - f0 : j1 - f0]
         else:
             cfg = self.nmf.config
             f, s = cfg.frames, cfg.test_step
@@ -286,8 +310,9 @@ class _ModelStage:
             w0 = max(0, -(-(j0 - f + 1) // s)) // _NMF_CHUNK * _NMF_CHUNK
             w1 = min(n_win, -(-(min((j1 - 1) // s, n_win - 1) + 1) // _NMF_CHUNK) * _NMF_CHUNK)
             f0, f1 = w0 * s, min(total, (w1 - 1) * s + f)
-            p = nmf_prob(self.nmf, self._mag(source, f0, f1)[None], chunk=_NMF_CHUNK)[0]
-            out = p[:, j0 - f0 : j1 - f0]
+            mag = np.ascontiguousarray(self._mag(source, f0, f1))
+            p = nmf_prob(self.nmf, mag, chunk=_NMF_CHUNK)[0]
+            out = p[:, j0 - f0 : j1 - f0].T
         self.seconds += time.perf_counter() - t0
         return out
 
@@ -302,8 +327,28 @@ class _ModelStage:
         return f0 * self.stft.hop_length - self.stft.n_fft // 2
 
 
+def _dnn_weights(checkpoint: Any) -> tuple[SeparatorWeights, dict[str, Any]]:
+    """The DNN's weights from weights, a loaded network, a file or ``None`` (the shipped one)."""
+    info: dict[str, Any] = {}
+    if isinstance(checkpoint, SeparatorWeights):
+        weights = checkpoint
+    elif checkpoint is None or isinstance(checkpoint, str | Path):
+        path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
+        info["checkpoint"] = str(path)
+        weights = load_separator_weights(path)
+    else:
+        weights = weights_of_model(checkpoint)
+    info["dnn_reader"] = weights.reader
+    return weights, info
+
+
 def _map_positions(
-    dst_frames: np.ndarray, *, src_sr: int, src: StftConfig, dst_sr: int, dst: StftConfig,
+    dst_frames: np.ndarray,
+    *,
+    src_sr: int,
+    src: StftConfig,
+    dst_sr: int,
+    dst: StftConfig,
     src_frames: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Interpolation indices of :func:`core.karaoke.separate.map_mask` at global frames.
@@ -316,6 +361,22 @@ def _map_positions(
     i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, src_frames - 1)
     return i0, i1, (pos - i0).astype(np.float32)
+
+
+def _take_bins(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``np.take(x, idx, axis=1)``, as slices when ``idx`` is ``0, 1, ..., m-1, m-1, ..., m-1``.
+
+    That is the input grid of a rate above the model's: the bins above the model's Nyquist
+    frequency repeat its top bin.
+    """
+    m = int(idx.max()) + 1
+    if len(idx) >= m and np.array_equal(idx[:m], np.arange(m)) and not np.any(idx[m:] != m - 1):
+        out = np.empty((x.shape[0], len(idx)), dtype=x.dtype)
+        out[:, :m] = x[:, :m]
+        out[:, m:] = x[:, m - 1 : m]
+        return out
+    taken: np.ndarray = np.take(x, idx, axis=1)
+    return taken
 
 
 def _interp(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
@@ -422,45 +483,144 @@ def _window_sumsquare(window: np.ndarray, hop: int, frames: int) -> np.ndarray:
     return wss
 
 
-def _stem(
-    spec: ComplexArray, mask: FloatArray, cfg: StftConfig, window: np.ndarray,
-    first: int, a: int, b: int,
-) -> np.ndarray:
-    """Samples ``[a, b)`` of ``istft(spec * mask)``, whose first frame is centred at ``first``.
+def _rfft_scaled(frames: np.ndarray) -> np.ndarray:
+    """``rfft(frames) / n`` along the last axis (``n = frames.shape[-1]``), complex64.
 
-    ``spec`` (``(channels, frames, bins)``) holds every frame overlapping ``[a, b)``, so the
-    overlap-add and its window normalisation there are the whole file's. The arithmetic is
-    :func:`core.signal.stft.istft_frames_major`'s (which it calls when ``hop`` does not divide
-    ``n_fft``), with this module's window: no ``scipy.signal`` import. ``window`` is float32.
+    numpy's own FFT (pocketfft), as ``scipy.fft`` would cost the command 0.2-0.4 s of imports.
+    With ``norm="forward"`` numpy runs its float32 loop, four times faster than its default,
+    which computes a float32 input in float64; the caller multiplies the window by ``n`` to
+    undo the scaling (exactly, for a power-of-two ``n``).
+    """
+    out: np.ndarray = np.fft.rfft(frames, axis=-1, norm="forward")
+    return out.astype(np.complex64, copy=False)
+
+
+def _can_subtract(cfg: StftConfig) -> bool:
+    """Whether ``istft(stft(x)) == x`` on ``cfg``'s fast path (Hann, centred, ``n_fft / hop >= 2``).
+
+    The window's overlapped squares are then positive everywhere, so the normalised
+    overlap-add of the unmasked frames gives the mixture back (to float rounding).
+    """
+    return (
+        cfg.center
+        and cfg.window == "hann"
+        and not cfg.n_fft % cfg.hop_length
+        and (cfg.n_fft // cfg.hop_length >= 2)
+    )
+
+
+def _overlap_add(
+    spec: ComplexArray,
+    cfg: StftConfig,
+    window: np.ndarray,
+    first: int,
+    a: int,
+    b: int,
+    n_frames: int,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Samples ``[a, b)`` of the inverse STFT of frames whose first is centred at ``first``.
+
+    The arithmetic of :func:`core.signal.stft.istft_frames_major` (``hop`` divides ``n_fft``,
+    centred), with this module's window (no ``scipy.signal`` import).
+
+    Parameters
+    ----------
+    spec : ndarray, shape (..., n_frames or len(rows), bins), complex64
+        Every frame overlapping ``[a, b)`` (so the overlap-add and its normalisation there are
+        the whole file's), or only the frames ``rows`` (the others are zero).
+    window : ndarray, shape (n_fft,), float32
+    rows : ndarray of int, optional
+        Which of the ``n_frames`` frames ``spec`` holds (increasing).
 
     Returns
     -------
-    ndarray, shape (channels, b - a), float32
+    ndarray, shape (..., b - a), float32
     """
-    import scipy.fft  # lazy, as in _separate
-
     n_fft, hop = cfg.n_fft, cfg.hop_length
-    if n_fft % hop or not cfg.center:
-        y = istft_frames_major(spec * mask, cfg, length=b - first)
-        general: np.ndarray = y[:, a - first :]
-        return general
-    ch, frames, _ = spec.shape
-    fr = scipy.fft.irfft(spec * mask, n=n_fft, axis=-1).astype(np.float32, copy=False)
-    fr *= window  # (ch, frames, n_fft)
+    fr = np.fft.irfft(spec, n=n_fft, axis=-1).astype(np.float32, copy=False)
+    fr *= window  # (..., frames, n_fft)
     r = n_fft // hop
-    y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
-    for k in range(r):  # frame t's k-th hop block lands at sample (t + k) * hop
-        y[:, k * hop : k * hop + frames * hop].reshape(ch, frames, hop)[:] += fr[
-            :, :, k * hop : (k + 1) * hop
-        ]
+    lead = spec.shape[:-2]
+    y = np.zeros((*lead, n_frames + r - 1, hop), dtype=np.float32)
+    for k in range(r):  # frame t's k-th hop block lands at hop block t + k
+        if rows is None:
+            y[..., k : k + n_frames, :] += fr[..., k * hop : (k + 1) * hop]
+        else:
+            y[..., rows + k, :] += fr[..., k * hop : (k + 1) * hop]
     del fr
-    wss = _window_sumsquare(window, hop, frames)
-    np.divide(y, wss, out=y, where=wss > np.finfo(np.float32).tiny)
+    flat = y.reshape(*lead, -1)
+    wss = _window_sumsquare(window, hop, n_frames)
+    np.divide(flat, wss, out=flat, where=wss > np.finfo(np.float32).tiny)
     lo = n_fft // 2 + a - first  # the centring pad, then the samples before a
-    out = y[:, lo : lo + (b - a)]
-    if out.shape[1] < b - a:
-        out = np.pad(out, ((0, 0), (0, b - a - out.shape[1])))
-    return np.ascontiguousarray(out)
+    out = flat[..., lo : lo + (b - a)]
+    if out.shape[-1] < b - a:
+        out = np.pad(out, [(0, 0)] * len(lead) + [(0, b - a - out.shape[-1])])
+    return out
+
+
+def _stems(
+    spec: ComplexArray,
+    masks: tuple[FloatArray, FloatArray],
+    cfg: StftConfig,
+    window: np.ndarray,
+    first: int,
+    a: int,
+    b: int,
+    *,
+    rule: Rule,
+    mixture: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``[a, b)`` of ``istft(spec * vocal_mask)`` and ``istft(spec * accomp_mask)``.
+
+    ``spec`` (``(channels, frames, bins)``) holds every frame overlapping ``[a, b)``, the first
+    centred at sample ``first``; the masks are ``(1 | channels, frames, bins)``. The inverse STFT
+    is linear, so where the accompaniment's mask is one minus the vocals' (the complement and
+    soft rules; the paper rule at α = 0.5 but for bins at exactly 0.5) the accompaniment is
+    ``mixture - vocals`` (``mixture`` = the block's samples, given when :func:`_can_subtract`),
+    plus the inverse STFT of the few frames where the masks do not add up to one: one inverse
+    STFT instead of two.
+
+    Returns
+    -------
+    vocals, accompaniment : ndarray, shape (channels, b - a), float32
+    """
+    m_v, m_a = masks
+    ch, n, _ = spec.shape
+    if cfg.n_fft % cfg.hop_length or not cfg.center:
+        # the general path: both stems through one inverse STFT call
+        both = (spec[None] * np.stack([m_v, m_a])).reshape(2 * ch, n, -1)
+        y = istft_frames_major(both, cfg, length=b - first)[:, a - first :]
+        return y[:ch], y[ch:]
+    if mixture is None:
+        both = spec[None] * np.stack([m_v, m_a])  # (2, ch, frames, bins): one irfft call
+        y = _overlap_add(both, cfg, window, first, a, b, n)
+        return y[0], y[1]
+    voc = _overlap_add(spec * m_v, cfg, window, first, a, b, n)
+    acc = mixture - voc
+    if rule in ("soft", "complement"):
+        return voc, acc
+    extra = m_a + m_v
+    extra -= 1.0  # -1 (neither source), 0, or +1 (both)
+    rows = np.flatnonzero(extra.any(axis=(0, 2)))
+    if rows.size * 2 > n:  # too many frames: the accompaniment's own inverse STFT
+        return voc, _overlap_add(spec * m_a, cfg, window, first, a, b, n)
+    if rows.size:
+        acc += _overlap_add(spec[:, rows] * extra[:, rows], cfg, window, first, a, b, n, rows)
+    return voc, acc
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit numpy's BLAS to one thread while entered (the pipeline's two threads share 2 cores).
+
+    Through ``threadpoolctl`` (installed with scikit-learn); without it, nothing changes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        return contextlib.nullcontext()
+    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 # --------------------------------------------------------------------------- the driver
@@ -574,7 +734,7 @@ def separate_file(
     mixture, out_dir = Path(mixture), Path(out_dir)
     check_output_dir(out_dir, what="out_dir")  # before the model loads
     fh, label = _open_mixture(mixture, max_seconds)
-    with fh, (output_lock(out_dir, what="out_dir") if lock else contextlib.nullcontext()):
+    with fh, output_lock(out_dir, what="out_dir") if lock else contextlib.nullcontext():
         return _separate(
             fh, label, out_dir, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint,
             from_mask=None if from_mask is None else Path(from_mask), save_mask=save_mask,
@@ -628,10 +788,10 @@ def _separate(
         f_i0 = np.floor(fpos).astype(np.int64)
         f_i1 = np.minimum(f_i0 + 1, stage.stft.n_bins - 1)
         f_w = (fpos - f_i0).astype(np.float32)
-
-    import scipy.fft  # lazy, as in core.signal.stft (scipy.fft alone imports in ~0.3 s)
+        f_pure = not f_w.any()  # every input bin lies on a model bin (44.1 kHz: bin k on k)
 
     window = _get_window(cfg.window, n_fft).astype(np.float32)
+    window_n = window * np.float32(n_fft)  # for _rfft_scaled
     if stage is not None and stage.method == "traditional":
         # at least two of nmf_prob's 256-window fits per block: each block refits up to one
         # chunk at each end, which would otherwise dominate
@@ -642,6 +802,8 @@ def _separate(
     n_blocks = -(-length // block)
     wav_format = "RF64" if length * ch * 4 > _WAV_MAX_BYTES else "WAV"
     dtype = np.float16 if mask_dtype == "float16" else np.float32
+    # accompaniment = mixture - vocals where the two masks add up to one (see _stems)
+    subtract = _can_subtract(cfg)
 
     written = {"vocals.wav", "accompaniment.wav"}
     if saved is None and save_mask:
@@ -651,6 +813,72 @@ def _separate(
     if from_mask is not None and old_mask.is_file() and os.path.samefile(from_mask, old_mask):
         stale.discard("prob_mask.npy")  # the input of this run: it stays
     outputs = OutputSet(out_dir, stale=stale)
+
+    def frames_of(k: int) -> tuple[int, int, int, int]:
+        """Block ``k``: kept samples ``[a, b)`` and the frames ``[t_lo, t_hi)`` overlapping them."""
+        a, b = k * block, min(length, (k + 1) * block)
+        # frame t covers [t*hop - n_fft/2, t*hop + n_fft/2)
+        t_lo = max(0, (a - n_fft // 2) // hop + 1)
+        t_hi = min(n_frames, -(-(b + n_fft // 2) // hop))
+        return a, b, t_lo, t_hi
+
+    def mask_of(k: int, tmp_mask: Path | None) -> np.ndarray:
+        """The mask of block ``k``'s frames, ``(1 | channels, frames, bins)`` float32."""
+        a, b, t_lo, t_hi = frames_of(k)
+        if saved is not None:
+            part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
+            if not np.isfinite(part).all():  # NaN would silently give silent stems
+                raise InvalidConfigError(
+                    f"the mask {str(from_mask)!r} holds NaN or infinite values (first in "
+                    f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
+                    "--from-mask to compute it again"
+                )
+            return np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
+        assert stage is not None
+        i0, i1, w = _map_positions(
+            np.arange(t_lo, t_hi, dtype=np.float64), src_sr=stage.sr, src=stage.stft,
+            dst_sr=sr, dst=cfg, src_frames=model_frames,
+        )  # fmt: skip
+        j0, j1 = int(i0.min()), int(i1.max()) + 1
+        p = stage.prob(source, j0, j1)  # (j1 - j0, model bins)
+        if f_pure and not w.any():  # whole model frames and bins: round on the smaller grid
+            p = np.clip(p, 0.0, 1.0).astype(dtype)
+            if i0[0] != j0 or len(i0) != j1 - j0 or np.any(np.diff(i0) != 1):
+                p = p[i0 - j0]
+            p = _take_bins(p, f_i0)  # (frames, bins)
+        else:
+            p = _interp(p, f_i0, f_i1, f_w, axis=1)  # (j1 - j0, bins)
+            p = _interp(p, i0 - j0, i1 - j0, w, axis=0)  # (frames, bins)
+            p = np.clip(p, 0.0, 1.0).astype(dtype)
+        if tmp_mask is not None:
+            o_lo, o_hi = -(-a // hop), (n_frames if b == length else -(-b // hop))
+            mm = np.lib.format.open_memmap(tmp_mask, mode="r+")
+            mm[:, :, o_lo:o_hi] = p[o_lo - t_lo : o_hi - t_lo].T[None]
+            del mm  # unmapped each block: written pages do not pile up in RSS
+        if b < length:  # forget the model-rate samples the next blocks no longer need
+            nxt = max(0, (b - n_fft // 2) // hop + 1)
+            pos = nxt * (hop / sr) / (stage.stft.hop_length / stage.sr)
+            source.drop_model(stage.first_needed_sample(int(np.floor(min(pos, model_frames - 1)))))
+        return p.astype(np.float32)[None]
+
+    def stems_of(k: int, prob_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vocals and accompaniment of block ``k``'s samples, each ``(channels, b - a)``."""
+        a, b, t_lo, t_hi = frames_of(k)
+        lo = t_lo * hop - n_fft // 2
+        seg = source.audio_segment(lo, (t_hi - 1) * hop - n_fft // 2 + n_fft)
+        spec = _rfft_scaled(_frames(seg, n_fft, hop, window_n, t_hi - t_lo))  # (ch, frames, bins)
+        masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
+        stems = _stems(spec, masks, cfg, window, t_lo * hop, a, b, rule=rule,
+                       mixture=seg[:, a - lo : b - lo] if subtract else None)  # fmt: skip
+        # forget what the next block no longer needs
+        source.drop_audio(max(0, (b - n_fft // 2) // hop + 1) * hop - n_fft // 2)
+        return stems
+
+    # with several blocks, block k+1's mask (reading, resampling, the network) is computed in
+    # a worker thread while this thread makes block k's stems: the two halves of the work
+    # overlap on two cores; numpy's BLAS, FFTs and ufuncs release the GIL
+    ahead = n_blocks > 1
+    blas = _one_blas_thread if ahead and stage is not None else contextlib.nullcontext
     try:
         tmp_voc, tmp_acc = outputs.path("vocals.wav"), outputs.path("accompaniment.wav")
         tmp_mask = None
@@ -664,66 +892,30 @@ def _separate(
             open(tmp_acc, "wb") as acc_fh,
             sf.SoundFile(voc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as voc,
             sf.SoundFile(acc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as acc,
-            ThreadPoolExecutor(max_workers=2) as pool,
+            ThreadPoolExecutor(max_workers=1) as pool,
+            blas(),
         ):
-            for k in range(n_blocks):
-                a, b = k * block, min(length, (k + 1) * block)  # samples kept from this block
-                # every frame overlapping [a, b): frame t covers [t*hop - n_fft/2, t*hop + n_fft/2)
-                t_lo = max(0, (a - n_fft // 2) // hop + 1)
-                t_hi = min(n_frames, -(-(b + n_fft // 2) // hop))
-                frames = np.arange(t_lo, t_hi)
-
-                # the mask of these frames, (frames, bins)
-                if saved is not None:
-                    part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
-                    if not np.isfinite(part).all():  # NaN would silently give silent stems
-                        raise InvalidConfigError(
-                            f"the mask {str(from_mask)!r} holds NaN or infinite values (first in "
-                            f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
-                            "--from-mask to compute it again"
+            pending = pool.submit(mask_of, 0, tmp_mask) if ahead else None
+            try:
+                for k in range(n_blocks):
+                    if pending is not None:
+                        prob_t = pending.result()
+                        pending = (
+                            pool.submit(mask_of, k + 1, tmp_mask) if k + 1 < n_blocks else None
                         )
-                    prob_t = np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
-                else:
-                    assert stage is not None
-                    i0, i1, w = _map_positions(
-                        frames.astype(np.float64), src_sr=stage.sr, src=stage.stft, dst_sr=sr,
-                        dst=cfg, src_frames=model_frames,
-                    )  # fmt: skip
-                    j0, j1 = int(i0.min()), int(i1.max()) + 1
-                    p = stage.prob(source, j0, j1)  # (model bins, j1 - j0)
-                    p = _interp(p, f_i0, f_i1, f_w, axis=0)  # (bins, j1 - j0)
-                    p = _interp(p, i0 - j0, i1 - j0, w, axis=1)  # (bins, frames)
-                    p = np.clip(p, 0.0, 1.0).astype(dtype).astype(np.float32)
-                    prob_t = np.ascontiguousarray(p.T)[None]  # (1, frames, bins)
-                    if tmp_mask is not None:
-                        o_lo, o_hi = -(-a // hop), (n_frames if b == length else -(-b // hop))
-                        mm = np.lib.format.open_memmap(tmp_mask, mode="r+")
-                        mm[:, :, o_lo:o_hi] = p[None, :, o_lo - t_lo : o_hi - t_lo].astype(dtype)
-                        del mm  # unmapped each block: written pages do not pile up in RSS
-
-                # the input-rate STFT of these frames, frames-major (ch, frames, bins)
-                lo = t_lo * hop - n_fft // 2
-                hi = (t_hi - 1) * hop - n_fft // 2 + n_fft
-                source.need_audio(hi)
-                seg = source.audio.get(lo, hi, length)
-                spec = scipy.fft.rfft(_frames(seg, n_fft, hop, window, len(frames)), axis=-1,
-                                      workers=2).astype(np.complex64, copy=False)  # fmt: skip
-                masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
-                # the two stems invert in two threads (numpy and scipy.fft release the GIL)
-                jobs = [pool.submit(_stem, spec, m, cfg, window, t_lo * hop, a, b) for m in masks]
-                v, acc_y = (job.result() for job in jobs)
-                voc.write(np.ascontiguousarray(v.T))
-                acc.write(np.ascontiguousarray(acc_y.T))
-
-                # forget what the next block no longer needs
-                nxt = max(0, (b - n_fft // 2) // hop + 1)
-                source.audio.drop_before(nxt * hop - n_fft // 2)
-                if stage is not None and b < length:
-                    pos = nxt * (hop / sr) / (stage.stft.hop_length / stage.sr)
-                    j_next = int(np.floor(min(pos, model_frames - 1)))
-                    source.model.drop_before(stage.first_needed_sample(j_next))
-                if progress is not None:
-                    progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
+                    else:
+                        prob_t = mask_of(k, tmp_mask)
+                    v, acc_y = stems_of(k, prob_t)
+                    voc.write(np.ascontiguousarray(v.T))
+                    acc.write(np.ascontiguousarray(acc_y.T))
+                    if progress is not None:
+                        b = min(length, (k + 1) * block)
+                        progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
+            finally:
+                if pending is not None:  # an error or Ctrl-C here: let the worker finish
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        pending.result()
         info: dict[str, Any] = {
             "mask_dtype": mask_dtype,
             "mask_channels": "saved mask" if saved is not None else "mono downmix",
@@ -755,4 +947,3 @@ def _separate(
         outputs.discard()
         raise
     return result
-
