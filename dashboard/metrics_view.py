@@ -9,6 +9,7 @@ click stands for, and the selector state that must be forgotten when another run
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +21,31 @@ import plotly.graph_objects as go
 import soundfile as sf
 import streamlit as st
 
-from core.errors import DatasetError
-from core.evaluation.results import open_run, sir_sar_means, summary, track_summary
+from core.errors import DatasetError, ResultsError
+from core.evaluation.results import (
+    ResultsRun,
+    RunStatus,
+    open_run,
+    per_track_medians,
+    read_track_table,
+    sir_sar_means,
+    summary,
+    track_summary,
+)
 from core.inventory import scan
+from core.karaoke.methods import METHODS
 from core.karaoke.tracks import AUDIO_SUFFIXES, list_tracks
 from core.paths import REPO_ROOT
-from dashboard.figures.metric_curves import MEDIAN, alphas_of, methods_of, tracks_of
+from dashboard.figures.metric_curves import (
+    MEDIAN,
+    alphas_of,
+    methods_of,
+    off_scale_notes,
+    tracks_of,
+)
+
+#: Seconds between two refreshes of the Metrics view while its run is being written.
+REFRESH_SECONDS = 3.0
 
 # --------------------------------------------------------------------------- the run
 
@@ -41,15 +61,23 @@ class RunData:
     config
         Its configuration (command, methods, α grid, code version, ...).
     tidy
-        The tidy metrics table (:data:`core.evaluation.results.TIDY_COLUMNS`).
+        The tidy metrics table (:data:`core.evaluation.results.TIDY_COLUMNS`) of the readable
+        track files.
     summary
         :func:`core.evaluation.results.summary` of ``tidy`` (median and IQR over tracks).
+    medians
+        :func:`core.evaluation.results.per_track_medians` of ``tidy``.
+    status
+        How far the run is: results in of those expected, corrupt files, recorded failures,
+        and the pid of the ``genex`` process writing it now (see :func:`load_run`).
     """
 
     path: str
     config: dict[str, Any] = field(default_factory=dict)
     tidy: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    medians: pd.DataFrame = field(default_factory=pd.DataFrame)
+    status: RunStatus = field(default_factory=lambda: RunStatus(done=0, expected=0))
 
     @property
     def tracks(self) -> list[str]:
@@ -62,9 +90,26 @@ class RunData:
         return methods_of(self.tidy)
 
     @property
+    def method_choices(self) -> list[str]:
+        """Methods with results or asked for by the configuration, in the registry's order.
+
+        A run being written may not have them all yet; offering them from the start keeps
+        the page's method selection stable while results arrive.
+        """
+        asked = self.config.get("methods")
+        names = [str(m) for m in asked] if isinstance(asked, list) else []
+        both = list(dict.fromkeys([*names, *self.methods]))
+        return [m for m in METHODS if m in both] + sorted(m for m in both if m not in METHODS)
+
+    @property
     def alphas(self) -> list[float]:
         """The α grid, ascending."""
         return alphas_of(self.tidy)
+
+    @property
+    def refresh_every(self) -> float | None:
+        """Seconds between refreshes: :data:`REFRESH_SECONDS` while being written, else None."""
+        return REFRESH_SECONDS if self.status.writing else None
 
     def curve_stats(self, track: str = MEDIAN) -> pd.DataFrame:
         """What the α curves draw: the run's summary, or one track's (IQR over its windows)."""
@@ -75,8 +120,61 @@ class RunData:
         return sir_sar_means(self.tidy, target=target)
 
 
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _track_table(
+    path: str, mtime_ns: int, size: int, track: str, method: str
+) -> pd.DataFrame | None:
+    """One track file's tidy rows, cached per file version; ``None`` when it is corrupt.
+
+    While a run is being written, each refresh then parses only the files that are new.
+    """
+    del mtime_ns, size  # part of the cache key only
+    try:
+        return read_track_table(path, track=track, method=method)
+    except ResultsError:
+        return None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st_ = path.stat()
+    except OSError:  # removed between listing and reading
+        return (0, -1)
+    return (st_.st_mtime_ns, st_.st_size)
+
+
+def _run_table(run: ResultsRun) -> tuple[pd.DataFrame, list[tuple[str, str, bool]]]:
+    """The tidy table of the readable track files and ``(track, method, readable)`` per file.
+
+    The stored ``metrics.parquet`` is used when it holds every track file and is newer than
+    each (a finished run: no file is parsed); else every file is read through the per-file
+    cache, a corrupt one left out and reported.
+    """
+    files = run.track_files()
+    stamps = {(t, m): _stamp(p) for t, m, p in files}
+    table = run.path / "metrics.parquet"
+    if files and table.is_file():
+        newest = max(ns for ns, _ in stamps.values())
+        if table.stat().st_mtime_ns >= newest:
+            stored = run.stored_table([(t, m) for t, m, _ in files])
+            if stored is not None:
+                return stored, [(t, m, True) for t, m, _ in files]
+    parts, listing = [], []
+    for t, m, p in files:
+        part = _track_table(str(p), *stamps[(t, m)], t, m)
+        listing.append((t, m, part is not None))
+        if part is not None:
+            parts.append(part)
+    if parts:
+        return pd.concat(parts, ignore_index=True), listing
+    return run.tidy().iloc[:0], listing
+
+
 def read_run(path: str | Path) -> RunData:
     """Open a results run with :func:`core.evaluation.results.open_run` (uncached).
+
+    Track files are parsed through a per-file cache; ``status.writer_pid`` is the writer at
+    this moment.
 
     Raises
     ------
@@ -84,8 +182,15 @@ def read_run(path: str | Path) -> RunData:
         If ``path`` is not a results run (message from :mod:`core.evaluation.results`).
     """
     run = open_run(path)
-    tidy = run.tidy()
-    return RunData(path=str(path), config=dict(run.config), tidy=tidy, summary=summary(tidy))
+    tidy, files = _run_table(run)
+    return RunData(
+        path=str(path),
+        config=dict(run.config),
+        tidy=tidy,
+        summary=summary(tidy),
+        medians=per_track_medians(tidy),
+        status=run.status(files=files),
+    )
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
@@ -112,13 +217,52 @@ def _load_run_cached(path: str, fingerprint: tuple[tuple[str, int, int], ...]) -
 def load_run(path: str | Path) -> RunData:
     """Cached :func:`read_run`, keyed by the folder and the mtimes/sizes of its files.
 
+    The writer's pid (``status.writer_pid``, from the run's ``.genex.lock``) is looked up on
+    every call, so the page sees a run start and stop being written even when no result
+    file changed.
+
     Raises
     ------
     core.errors.ResultsError
         If ``path`` is not a results run.
     """
     p = Path(path).expanduser()
-    return _load_run_cached(str(p.resolve()), _fingerprint(p))
+    data = _load_run_cached(str(p.resolve()), _fingerprint(p))
+    pid = ResultsRun(p, {}).writer_pid()
+    if pid == data.status.writer_pid:
+        return data
+    return dataclasses.replace(data, status=dataclasses.replace(data.status, writer_pid=pid))
+
+
+def status_lines(status: RunStatus) -> dict[str, list[str]]:
+    """What the page says about a run's state, by kind (``info``, ``warning``, ``error``).
+
+    ``info``: the run is being written (k of N in, refreshing); ``warning``: it is incomplete
+    and nobody writes it, or some track files are corrupt (named, with what to do);
+    ``error``: the failed tasks of the last attempt, with their errors.
+    """
+    out: dict[str, list[str]] = {"info": [], "warning": [], "error": []}
+    if status.writing:
+        out["info"].append(
+            f"Run in progress: {status.headline()}. This view refreshes every "
+            f"{REFRESH_SECONDS:g} s; the curves grow as results arrive."
+        )
+    elif not status.complete:
+        out["warning"].append(f"Incomplete run: {status.headline()}.")
+    if status.corrupt:
+        files = ", ".join(f"`{name}`" for name in status.corrupt)
+        out["warning"].append(
+            f"{len(status.corrupt)} track file(s) cannot be read (truncated or not a results "
+            f"file) and are left out: {files}. Re-run the run's `genex evaluate` command to "
+            "redo them."
+        )
+    if status.failures:
+        items = "\n".join(f"- {f}" for f in status.failures)
+        out["error"].append(
+            f"{len(status.failures)} task(s) failed in the last attempt (re-running the "
+            f"command retries them):\n{items}"
+        )
+    return out
 
 
 def find_runs(assets: Path, results: Path) -> list[Path]:
@@ -323,3 +467,17 @@ def reset_on_run_change(run: RunData, state: Any) -> bool:
             del state[key]
     state["met._run"] = run.path
     return True
+
+
+def off_scale_caption(fig: go.Figure, *, most: int = 4) -> str | None:
+    """A caption naming the values a figure draws off scale (``None`` when there are none)."""
+    notes = off_scale_notes(fig)
+    if not notes:
+        return None
+    more = f"; and {len(notes) - most} more" if len(notes) > most else ""
+    return (
+        "Off scale (triangles on the axis edge; the range is chosen from the bulk of the "
+        "values, e.g. museval's ~140 dB when an estimate equals its reference up to rounding): "
+        + "; ".join(notes[:most])
+        + more
+    )

@@ -30,7 +30,8 @@ with pick:
 with typed:
     folder = st.text_input(
         "…or any results folder", key="met.folder", placeholder="/path/to/a/genex/results/run",
-        help="A folder written by `genex evaluate --out DIR`; it overrides the choice on the left.",
+        help="A folder written by `genex evaluate --out DIR`, also while it is being written; "
+        "it overrides the choice on the left.",
     )  # fmt: skip
 path = folder.strip() or chosen
 if not path:
@@ -40,102 +41,135 @@ if not path:
     )
     st.stop()
 try:
-    run = mv.load_run(path)
+    live_every = mv.load_run(path).refresh_every
 except CoreError as exc:
     show_error(exc)
     st.stop()
-if run.tidy.empty:
-    st.warning(f"The run in {path} holds no metrics yet.")
-    st.stop()
 
-mv.reset_on_run_change(run, st.session_state)
 
-with st.expander("Run configuration"):
-    st.markdown(
-        "\n".join(f"- **{name}**: `{value}`" for name, value in mv.config_rows(run.config))
-        or "(no configuration recorded)"
+def show_run() -> None:
+    """Everything below the run picker; reruns on its own while the run is being written."""
+    try:
+        run = mv.load_run(path)
+    except CoreError as exc:
+        show_error(exc)
+        return
+    if run.refresh_every != live_every:  # started or stopped being written: reset the timer
+        st.rerun()
+    lines = mv.status_lines(run.status)
+    for text in lines["info"]:
+        st.info(text, icon="⏳")
+    if run.status.writing and run.status.expected:
+        st.progress(min(run.status.done / run.status.expected, 1.0))
+    for text in lines["warning"]:
+        st.warning(text)
+    for text in lines["error"]:
+        st.error(text)
+    if run.tidy.empty:
+        if not run.status.writing:
+            st.warning(f"The run in {path} holds no metrics yet.")
+        return
+
+    mv.reset_on_run_change(run, st.session_state)
+    with st.expander("Run configuration"):
+        st.markdown(
+            "\n".join(f"- **{name}**: `{value}`" for name, value in mv.config_rows(run.config))
+            or "(no configuration recorded)"
+        )
+
+    # --- selectors ---------------------------------------------------------------------------
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
+    choices = run.method_choices
+    methods = c1.multiselect("Methods", choices, default=choices, key="met.methods")
+
+    def follow_track() -> None:
+        """The framewise view follows the track chosen above."""
+        if st.session_state["met.track"] != mc.MEDIAN:
+            st.session_state["met.fw_track"] = st.session_state["met.track"]
+
+    track = c2.selectbox(
+        "Track", [mc.MEDIAN, *run.tracks], key="met.track", on_change=follow_track,
+        format_func=lambda t: "median over tracks" if t == mc.MEDIAN else t,
+    )  # fmt: skip
+    target = c3.selectbox(
+        "Target", mc.targets_of(run.tidy), key="met.target", format_func=mc.TARGET_LABELS.get
+    )
+    metric = c4.selectbox(
+        "Metric", mc.metrics_of(run.tidy), key="met.metric", format_func=mc.metric_label
+    )
+    click_track = run.tracks[0] if track == mc.MEDIAN else track
+
+    def show(fig, key: str) -> None:
+        """Draw a clickable figure; a click switches to the Mask explorer at that point."""
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=key)
+        clicked = mv.points_to_target(event, figure=fig, fallback_track=click_track)
+        if clicked is not None:
+            params = mv.explorer_params(clicked, run.config, assets_dir())
+            st.switch_page("../pages/mask_explorer.py", query_params=params)
+        note = mv.off_scale_caption(fig)
+        if note:
+            st.caption(note)
+
+    if not methods:
+        st.info("Choose at least one method.")
+        return
+
+    # --- α curves ----------------------------------------------------------------------------
+    stats = run.curve_stats(track)
+    show(
+        mc.alpha_curves_figure(
+            stats, metric=metric, target=target, track_label=track, methods=methods
+        ),
+        "met.curves",
+    )
+    st.caption(
+        f"Shaded: interquartile range over {'tracks' if track == mc.MEDIAN else 'windows'}; "
+        f"dashed: the oracle mask, a ceiling. Click a point to open the Mask explorer at that "
+        f"method and α on track **{click_track}**."
+    )
+    st.caption("  \n".join(mc.metric_glossary(mc.metrics_of(run.tidy))))
+
+    st.subheader("SDR, SIR and SAR — vocal and non-vocal")
+    show(mc.alpha_panels_figure(stats, track_label=track, methods=methods), "met.panels")
+
+    st.subheader("Like to like: SAR as a function of SIR")
+    show(
+        mc.sar_vs_sir_figure(run.sir_sar_means(target), target=target, methods=methods),
+        "met.sarsir",
+    )
+    st.caption(
+        "Each point is one α: the mean over tracks of each track's median SIR and SAR. At "
+        "equal SIR, a higher curve has fewer artefacts."
     )
 
-# --- selectors -------------------------------------------------------------------------------
-c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
-methods = c1.multiselect("Methods", run.methods, default=run.methods, key="met.methods")
-
-
-def follow_track() -> None:
-    """The framewise view follows the track chosen above."""
-    if st.session_state["met.track"] != mc.MEDIAN:
-        st.session_state["met.fw_track"] = st.session_state["met.track"]
-
-
-track = c2.selectbox(
-    "Track", [mc.MEDIAN, *run.tracks], key="met.track", on_change=follow_track,
-    format_func=lambda t: "median over tracks" if t == mc.MEDIAN else t,
-)  # fmt: skip
-target = c3.selectbox(
-    "Target", mc.targets_of(run.tidy), key="met.target", format_func=mc.TARGET_LABELS.get
-)
-metric = c4.selectbox("Metric", mc.metrics_of(run.tidy), key="met.metric")
-click_track = run.tracks[0] if track == mc.MEDIAN else track
-
-
-def open_explorer(event, figure) -> None:
-    """Switch to the Mask explorer at the clicked (track, method, α)."""
-    clicked = mv.points_to_target(event, figure=figure, fallback_track=click_track)
-    if clicked is None:
-        return
-    params = mv.explorer_params(clicked, run.config, assets_dir())
-    st.switch_page("../pages/mask_explorer.py", query_params=params)
-
-
-if not methods:
-    st.info("Choose at least one method.")
-    st.stop()
-
-# --- α curves --------------------------------------------------------------------------------
-stats = run.curve_stats(track)
-fig = mc.alpha_curves_figure(
-    stats, metric=metric, target=target, track_label=track, methods=methods
-)
-event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="met.curves")
-open_explorer(event, fig)
-st.caption(
-    f"Shaded: interquartile range over {'tracks' if track == mc.MEDIAN else 'windows'}; dashed: "
-    f"the oracle mask, a ceiling. Click a point to open the Mask explorer at that method and α "
-    f"on track **{click_track}**."
-)
-
-st.subheader("SDR, SIR and SAR — vocal and non-vocal")
-panels = mc.alpha_panels_figure(stats, track_label=track, methods=methods)
-event = st.plotly_chart(panels, on_select="rerun", selection_mode="points", key="met.panels")
-open_explorer(event, panels)
-
-st.subheader("Like to like: SAR as a function of SIR")
-sarsir = mc.sar_vs_sir_figure(run.sir_sar_means(target), target=target, methods=methods)
-event = st.plotly_chart(sarsir, on_select="rerun", selection_mode="points", key="met.sarsir")
-open_explorer(event, sarsir)
-st.caption(
-    "Each point is one α: the mean over tracks of each track's median SIR and SAR. At equal "
-    "SIR, a higher curve has fewer artefacts."
-)
-
-# --- framewise -------------------------------------------------------------------------------
-st.subheader("Over time at one α")
-f1, f2, f3 = st.columns([2, 2, 3])
-if st.session_state.get("met.fw_track") not in run.tracks:
-    st.session_state["met.fw_track"] = click_track
-fw_track = f1.selectbox("Track", run.tracks, key="met.fw_track")
-fw_method = f2.selectbox("Method", methods, key="met.fw_method")
-fw_alpha = f3.select_slider(
-    "α", run.alphas, value=mc.nearest_alpha(run.alphas, 0.5), key="met.fw_alpha",
-    format_func=lambda a: f"{a:.2f}",
-)  # fmt: skip
-audio = mv.track_audio(run.config, fw_track, assets_dir())
-st.plotly_chart(
-    mc.framewise_figure(
+    # --- at one α: per track, and over time ---------------------------------------------------
+    st.subheader("At one α: per track, and over time")
+    fw_alpha = st.select_slider(
+        "α", run.alphas, value=mc.nearest_alpha(run.alphas, 0.5), key="met.fw_alpha",
+        format_func=lambda a: f"{a:.2f}",
+    )  # fmt: skip
+    show(
+        mc.per_track_figure(
+            run.medians, metric=metric, target=target, alpha=fw_alpha, methods=methods
+        ),
+        "met.pertrack",
+    )
+    f1, f2 = st.columns(2)
+    if st.session_state.get("met.fw_track") not in run.tracks:
+        st.session_state["met.fw_track"] = click_track
+    fw_track = f1.selectbox("Track", run.tracks, key="met.fw_track")
+    fw_method = f2.selectbox("Method", methods, key="met.fw_method")
+    audio = mv.track_audio(run.config, fw_track, assets_dir())
+    framewise = mc.framewise_figure(
         run.tidy, track=fw_track, method=fw_method, alpha=fw_alpha, target=target,
         duration=audio.duration if audio else None,
-    ),
-    key="met.framewise",
-)  # fmt: skip
-if audio is not None:
-    st.audio(str(audio.path))
+    )  # fmt: skip
+    st.plotly_chart(framewise, key="met.framewise")
+    note = mv.off_scale_caption(framewise)
+    if note:
+        st.caption(note)
+    if audio is not None:
+        st.audio(str(audio.path))
+
+
+st.fragment(show_run, run_every=live_every)()

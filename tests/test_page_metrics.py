@@ -92,7 +92,7 @@ def test_default_run_renders_every_view(run_dir):
     assert at.title[0].value == "Metrics"
     assert at.selectbox(key="met.run").value == run_dir
     charts = at.get("plotly_chart")
-    assert len(charts) == 4  # α curves, panels, SAR vs SIR, framewise
+    assert len(charts) == 5  # α curves, panels, SAR vs SIR, per track, framewise
     spec = _spec(at)
     assert {t["meta"]["method"] for t in _curves(spec)} == {"dnn", "traditional", "oracle"}
     assert "median over tracks" in spec["layout"]["title"]["text"]
@@ -119,7 +119,7 @@ def test_method_and_track_switches_redraw_the_curves(run_dir):
     _ok(at)
     assert [t["meta"]["method"] for t in _curves(_spec(at))] == ["dnn"]
     assert at.selectbox(key="met.fw_method").value == "dnn"  # a dropped method is not kept
-    assert "· dnn ·" in _spec(at, 3)["layout"]["title"]["text"]
+    assert "· dnn ·" in _spec(at, 4)["layout"]["title"]["text"]
     sarsir = _spec(at, 2)
     assert [t["meta"]["method"] for t in sarsir["data"]] == ["dnn"]
     at.selectbox(key="met.track").set_value("song_b").run()
@@ -145,10 +145,10 @@ def test_no_method_selected_asks_for_one(run_dir):
 @pytest.mark.slow
 def test_framewise_alpha_slider_moves_the_framewise_view(run_dir):
     at = app_test("metrics.py", timeout=120)
-    assert "α = 0.45" in _spec(at, 3)["layout"]["title"]["text"]  # nearest to 0.5
+    assert "α = 0.45" in _spec(at, 4)["layout"]["title"]["text"]  # nearest to 0.5
     at.select_slider(key="met.fw_alpha").set_value(0.85).run()
     _ok(at)
-    assert "α = 0.85" in _spec(at, 3)["layout"]["title"]["text"]
+    assert "α = 0.85" in _spec(at, 4)["layout"]["title"]["text"]
 
 
 @pytest.mark.slow
@@ -164,7 +164,7 @@ def test_a_folder_that_is_not_a_run_shows_an_error(run_dir, tmp_path):
     assert not at.get("plotly_chart")
     at.text_input(key="met.folder").set_value("").run()  # back to the picked run
     _ok(at)
-    assert not at.error and len(at.get("plotly_chart")) == 4
+    assert not at.error and len(at.get("plotly_chart")) == 5
 
 
 def test_no_runs_found_says_how_to_make_one(tmp_path, monkeypatch):
@@ -281,6 +281,6 @@ def test_the_shipped_run_is_shown_by_default(monkeypatch, tmp_path):
     _ok(at)
     assert not at.error
     assert Path(at.selectbox(key="met.run").value).resolve() == shipped.resolve()
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5
     assert at.selectbox(key="met.track").options == ["median over tracks", *run.tracks]
     assert {t["meta"]["method"] for t in _curves(_spec(at))} == set(run.methods)

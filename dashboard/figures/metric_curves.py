@@ -48,6 +48,25 @@ METHOD_COLORS = {
 }
 _FALLBACK_COLORS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 METRIC_COLORS = {"SDR": "#2ca02c", "SIR": "#d62728", "SAR": "#9467bd", "ISR": "#8c564b"}
+#: What each BSS Eval metric is called.
+METRIC_NAMES = {
+    "SDR": "signal-to-distortion ratio",
+    "SIR": "signal-to-interference ratio",
+    "SAR": "signal-to-artefacts ratio",
+    "ISR": "source image-to-spatial-distortion ratio",
+}
+#: One line per metric: what it measures (all in dB, higher is better).
+METRIC_HELP = {
+    "SDR": "overall quality: everything in the estimate that differs from the true source "
+    "(leaks of the other source, artefacts, spatial distortion)",
+    "SIR": "how little of the other source leaks into the estimate",
+    "SAR": "how few artefacts the separation adds (musical noise, holes cut by the mask)",
+    "ISR": "how well the source's own level and stereo image are kept",
+}
+#: Tukey's "far out" fence: values beyond 3 interquartile ranges (and 20 dB) of the quartiles
+#: are drawn off scale (e.g. museval's ~140 dB SAR when an estimate equals its reference up to
+#: rounding), so the ordinary values keep a readable axis.
+OUTLIER_FENCE = 3.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -110,6 +129,155 @@ def nearest_alpha(alphas: Sequence[float], alpha: float) -> float:
         raise ValueError("nearest_alpha: empty α grid")
     arr = np.asarray(alphas, dtype=float)
     return float(arr[int(np.argmin(np.abs(arr - alpha)))])
+
+
+def metric_label(metric: str) -> str:
+    """``"SDR (signal-to-distortion ratio)"``; unknown metrics unchanged."""
+    return f"{metric} ({METRIC_NAMES[metric]})" if metric in METRIC_NAMES else metric
+
+
+def metric_glossary(metrics: Sequence[str] = METRICS) -> list[str]:
+    """One markdown line per metric: its name, what it measures, and that higher is better."""
+    return [
+        f"**{m}** — {METRIC_NAMES[m]}: {METRIC_HELP[m]}; dB, higher is better."
+        for m in metrics
+        if m in METRIC_HELP
+    ]
+
+
+def _hover_help(metric: str) -> str:
+    return f"<br><i>{METRIC_NAMES[metric]}, higher is better</i>" if metric in METRIC_NAMES else ""
+
+
+def robust_range(
+    values: Iterable[float] | np.ndarray,
+    *,
+    fence: float = OUTLIER_FENCE,
+    min_gap: float = 20.0,
+) -> tuple[float, float] | None:
+    """An axis range that keeps ordinary values readable when a few are far out.
+
+    Parameters
+    ----------
+    values
+        Every value drawn on the axis (dB; NaN/inf ignored).
+    fence
+        Values more than ``max(fence·IQR, min_gap)`` below the first quartile or above the
+        third (quartiles and interquartile range of ``values``) are left off scale.
+    min_gap
+        The least distance (dB) beyond a quartile that counts as far out, so a quiet window a
+        few dB below the rest is not an "outlier" when the values are tightly grouped.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(low, high)`` covering every value inside the fences with a 6 % margin, or ``None``
+        when no value is outside them (or there are fewer than 4): let plotly autorange.
+    """
+    v = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 4:
+        return None
+    q1, q3 = np.percentile(v, [25, 75])
+    gap = max(fence * float(q3 - q1), min_gap)
+    inside = v[(v >= q1 - gap) & (v <= q3 + gap)]
+    if inside.size == v.size:
+        return None
+    lo, hi = float(inside.min()), float(inside.max())
+    pad = 0.06 * max(hi - lo, 1.0)
+    return (lo - pad, hi + pad)
+
+
+def _point_text(trace: dict[str, Any], i: int, track_label: str) -> str:
+    """Where an off-scale point comes from: method, α and track (or window time)."""
+    custom = trace.get("customdata")
+    if custom is not None:
+        track, method, alpha = custom[i][0], custom[i][1], float(custom[i][2])
+        where = f"on track {track}" if track else f"({track_label})"
+        return f"{method}, α {alpha:.2f}, {where}"
+    x = np.asarray(trace["x"], dtype=float)[i]
+    return f"at {x:.0f} s ({track_label})"
+
+
+def _off_scale(
+    traces: list[dict[str, Any]],
+    *,
+    axis: str,
+    axes: tuple[str, str],
+    label: str,
+    track_label: str = MEDIAN,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Robust range of one axis (``"x"``/``"y"``) of the traces drawn on ``axes``.
+
+    Returns
+    -------
+    tuple
+        ``(axis layout update, marker traces, annotations, notes)``: points of curve-like
+        traces beyond the range become triangles on its edge (hover: the true value and where
+        it comes from, clickable like the curve), one annotation per panel names the largest
+        and how many, and ``notes`` are plain-text lines for a caption.
+    """
+    on = [t for t in traces if (t.get("xaxis", "x"), t.get("yaxis", "y")) == axes]
+    values = np.concatenate([np.asarray(t[axis], dtype=float) for t in on]) if on else []
+    rng = robust_range(values)
+    if rng is None:
+        return {}, [], [], []
+    lo, hi = rng
+    edge = 0.015 * (hi - lo)
+    off: list[tuple[float, str, dict[str, Any], int]] = []
+    markers: list[dict[str, Any]] = []
+    for t in on:
+        if (t.get("meta") or {}).get("role") == "band":
+            continue  # bands are context: clipped, not reported
+        vals = np.asarray(t[axis], dtype=float)
+        idx = [i for i, v in enumerate(vals) if math.isfinite(v) and not lo <= v <= hi]
+        if not idx:
+            continue
+        other = "y" if axis == "x" else "x"
+        pos = [hi - edge if vals[i] > hi else lo + edge for i in idx]
+        texts = [
+            f"{label} {vals[i]:.1f} dB, {_point_text(t, i, track_label)} (off scale)" for i in idx
+        ]
+        off += [(float(vals[i]), texts[k], t, i) for k, i in enumerate(idx)]
+        up = "up" if axis == "y" else "right"
+        down = "down" if axis == "y" else "left"
+        marker = dict(
+            type="scatter", mode="markers", showlegend=False,
+            marker={"symbol": [f"triangle-{up if vals[i] > hi else down}" for i in idx],
+                    "size": 11, "color": (t.get("line") or {}).get("color", "#333333")},
+            hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+            meta={"role": "off_scale", "method": (t.get("meta") or {}).get("method")},
+            xaxis=axes[0], yaxis=axes[1],
+        )  # fmt: skip
+        marker[axis] = pos
+        marker[other] = [np.asarray(t[other])[i] for i in idx]
+        if t.get("customdata") is not None:
+            marker["customdata"] = [t["customdata"][i] for i in idx]
+        markers.append(marker)
+    if not off:
+        return {"range": list(rng)}, [], [], []
+    off.sort(key=lambda o: -abs(o[0]))
+    first = off[0][1]
+    text = first if len(off) == 1 else f"{len(off)} points off scale, e.g. {first}"
+    xref = f"{axes[0]} domain"
+    yref = f"{axes[1]} domain"
+    note = dict(
+        text=text, showarrow=False, xref=xref, yref=yref, x=1, y=1 if axis == "y" else 0.02,
+        xanchor="right", yanchor="top" if axis == "y" else "bottom",
+        font={"size": 10, "color": "#444444"}, bgcolor="rgba(255,255,255,0.8)",
+    )  # fmt: skip
+    return {"range": list(rng)}, markers, [note], [o[1] for o in off]
+
+
+def off_scale_notes(fig: go.Figure) -> list[str]:
+    """The off-scale values a builder of this module reported (``layout.meta["off_scale"]``)."""
+    meta = fig.layout.meta
+    return list(meta.get("off_scale", [])) if isinstance(meta, dict) else []
+
+
+def _axis_name(axis: str, ref: str) -> str:
+    """``("y", "y3")`` -> ``"yaxis3"``."""
+    return f"{axis}axis{ref[1:]}"
 
 
 def _empty_figure(message: str, *, height: int = 360) -> go.Figure:
@@ -176,7 +344,7 @@ def _alpha_traces(
                 text=[f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(s["q25"], s["q75"], strict=True)],
                 hovertemplate=(
                     f"<b>{method}</b> · {track_label}<br>α = %{{x:.2f}}<br>"
-                    f"{metric} = %{{y:.2f}} dB<br>{spread}: %{{text}} dB"
+                    f"{metric} = %{{y:.2f}} dB<br>{spread}: %{{text}} dB{_hover_help(metric)}"
                     "<br><i>click: open in Mask explorer</i><extra></extra>"
                 ),
                 meta={"role": "ceiling" if ceiling else "curve", "method": method},
@@ -222,7 +390,9 @@ def alpha_curves_figure(
         Per method: two band traces (``meta.role == "band"``; none for a ceiling) then the
         curve (``mode="lines+markers"`` so points are clickable, ``meta.role`` ``"curve"`` or
         ``"ceiling"``) whose ``customdata`` rows are ``[track, method, alpha]`` (track ``""``
-        for the median over tracks).
+        for the median over tracks). The y range is :func:`robust_range`: points beyond it
+        are triangles on its edge (``meta.role == "off_scale"``), named in an annotation and
+        in ``layout.meta["off_scale"]`` (:func:`off_scale_notes`).
     """
     methods = list(methods) if methods is not None else methods_of(stats)
     sel = stats[
@@ -234,12 +404,18 @@ def alpha_curves_figure(
     )
     if sel.empty:
         return _empty_figure(f"No {metric} values for {label} ({track_label}).", height=height)
-    fig = go.Figure(_alpha_traces(sel, metric=metric, track_label=track_label, methods=methods))
+    traces = _alpha_traces(sel, metric=metric, track_label=track_label, methods=methods)
+    yaxis, markers, notes, off = _off_scale(
+        traces, axis="y", axes=("x", "y"), label=metric, track_label=track_label
+    )
+    fig = go.Figure(traces + markers)
     fig.update_layout(
         title=title,
         height=height,
         xaxis_title="confidence threshold α",
-        yaxis_title=f"{metric} (dB)",
+        yaxis={"title": {"text": f"{metric} (dB, higher is better)"}, **yaxis},
+        annotations=notes,
+        meta={"off_scale": off},
         hovermode="closest",
         clickmode="event+select",
         legend={"orientation": "h", "y": -0.2},
@@ -282,23 +458,36 @@ def alpha_panels_figure(
     )
     traces: list[dict[str, Any]] = []
     layout: dict[str, Any] = {}
+    annotations: list[dict[str, Any]] = []
+    off_scale: list[str] = []
     all_stats = stats[stats["method"].isin(methods)]
     for r, target in enumerate(targets):
         for c, metric in enumerate(metrics):
             n = r * len(metrics) + c + 1
             suffix = "" if n == 1 else str(n)
             panel = all_stats[(all_stats["target"] == target) & (all_stats["metric"] == metric)]
-            traces += _alpha_traces(
+            axes = (f"x{suffix}", f"y{suffix}")
+            these = _alpha_traces(
                 panel, metric=metric, track_label=track_label, methods=methods,
-                axes=(f"x{suffix}", f"y{suffix}"), showlegend=not traces,
+                axes=axes, showlegend=not traces,
             )  # fmt: skip
+            yaxis, markers, notes, off = _off_scale(
+                these, axis="y", axes=axes, label=metric, track_label=track_label
+            )
+            traces += these + markers
+            annotations += notes
+            off_scale += off
+            layout[f"yaxis{suffix}"] = dict(yaxis)
             if c == 0:
-                layout[f"yaxis{suffix}"] = {"title": {"text": "dB"}}
+                layout[f"yaxis{suffix}"]["title"] = {"text": "dB"}
             if r == len(targets) - 1:
                 layout[f"xaxis{suffix}"] = {"title": {"text": "α"}}
     fig.add_traces(traces)
     fig.update_layout(layout)
+    for note in annotations:
+        fig.add_annotation(note)
     fig.update_layout(
+        meta={"off_scale": off_scale},
         height=height_per_row * len(targets) + 80,
         hovermode="closest",
         clickmode="event+select",
@@ -370,17 +559,26 @@ def sar_vs_sir_figure(
                 customdata=[["", method, float(a)] for a in alphas],
                 hovertemplate=(
                     f"<b>{method}</b><br>α = %{{customdata[2]:.2f}}<br>"
-                    "mean SIR = %{x:.2f} dB<br>mean SAR = %{y:.2f} dB<extra></extra>"
+                    f"mean SIR = %{{x:.2f}} dB{_hover_help('SIR')}<br>"
+                    f"mean SAR = %{{y:.2f}} dB{_hover_help('SAR')}<extra></extra>"
                 ),
                 meta={"role": "curve", "method": method},
             )
         )
-    fig = go.Figure(traces)
+    xaxis, xmarkers, xnotes, xoff = _off_scale(
+        traces, axis="x", axes=("x", "y"), label="mean SIR", track_label="mean over tracks"
+    )
+    yaxis, ymarkers, ynotes, yoff = _off_scale(
+        traces, axis="y", axes=("x", "y"), label="mean SAR", track_label="mean over tracks"
+    )
+    fig = go.Figure(traces + xmarkers + ymarkers)
     fig.update_layout(
         title=f"Mean SAR vs mean SIR over tracks — {label}",
         height=height,
-        xaxis_title="mean SIR (dB)",
-        yaxis_title="mean SAR (dB)",
+        xaxis={"title": {"text": "mean SIR (dB, higher: less leakage)"}, **xaxis},
+        yaxis={"title": {"text": "mean SAR (dB, higher: fewer artefacts)"}, **yaxis},
+        annotations=xnotes + ynotes,
+        meta={"off_scale": xoff + yoff},
         hovermode="closest",
         clickmode="event+select",
         legend={"orientation": "h", "y": -0.2},
@@ -436,6 +634,8 @@ def framewise_figure(
     shapes: list[dict[str, Any]] = []
     titles: list[str] = []
     layout: dict[str, Any] = {}
+    annotations: list[dict[str, Any]] = []
+    off_scale: list[str] = []
     for r, metric in enumerate(metrics):
         suffix = "" if r == 0 else str(r + 1)
         s = sub[sub["metric"] == metric].sort_values("time")
@@ -450,7 +650,10 @@ def framewise_figure(
                 line={"color": color},
                 marker={"size": 5, "color": color},
                 connectgaps=False,
-                hovertemplate=f"t = %{{x:.1f}} s<br>{metric} = %{{y:.2f}} dB<extra></extra>",
+                hovertemplate=(
+                    f"t = %{{x:.1f}} s<br>{metric} = %{{y:.2f}} dB{_hover_help(metric)}"
+                    "<extra></extra>"
+                ),
                 meta={"role": "framewise", "metric": metric},
                 xaxis=f"x{suffix}",
                 yaxis=f"y{suffix}",
@@ -465,13 +668,22 @@ def framewise_figure(
                     y0=med, y1=med, line={"dash": "dot", "color": color, "width": 1},
                 )
             )  # fmt: skip
-        layout[f"yaxis{suffix}"] = {"title": {"text": "dB"}}
+        yaxis, markers, notes, off = _off_scale(
+            traces[-1:], axis="y", axes=(f"x{suffix}", f"y{suffix}"), label=metric,
+            track_label=track,
+        )  # fmt: skip
+        traces += markers
+        annotations += notes
+        off_scale += off
+        layout[f"yaxis{suffix}"] = {"title": {"text": "dB"}, **yaxis}
     fig = make_subplots(
         rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08,
         subplot_titles=titles,
     )  # fmt: skip
     fig.add_traces(traces)
-    fig.update_layout(layout, shapes=shapes)
+    fig.update_layout(layout, shapes=shapes, meta={"off_scale": off_scale})
+    for note in annotations:
+        fig.add_annotation(note)
     end = duration if duration is not None else float(times_all[-1]) + step
     fig.update_xaxes(range=[0, end])
     fig.update_xaxes(title_text="time (s, window start)", row=len(metrics), col=1)
@@ -481,5 +693,95 @@ def framewise_figure(
         showlegend=False,
         hovermode="x unified",
         margin={"l": 60, "r": 20, "t": 60, "b": 40},
+    )
+    return fig
+
+
+def per_track_figure(
+    medians: pd.DataFrame,
+    *,
+    metric: str,
+    target: str,
+    alpha: float,
+    methods: Sequence[str] | None = None,
+    height: int = 360,
+) -> go.Figure:
+    """Each track's median ``metric`` at one α, one point per track and method.
+
+    It grows by a point per finished track × method while a run is being written, and shows
+    which tracks are hard.
+
+    Parameters
+    ----------
+    medians
+        :func:`core.evaluation.results.per_track_medians` (columns ``track, method, alpha,
+        target, metric, value``).
+    metric, target
+        Which values.
+    alpha
+        The threshold; the nearest α of ``medians`` is used.
+    methods
+        Methods to draw (default: all in ``medians``).
+
+    Returns
+    -------
+    go.Figure
+        One ``markers`` trace per method (``meta.role == "per_track"``), ``x`` = track names
+        (sorted), ``y`` = per-track median (dB), ``customdata`` rows ``[track, method,
+        alpha]``; the y range is :func:`robust_range` (off-scale points as in
+        :func:`alpha_curves_figure`).
+    """
+    methods = list(methods) if methods is not None else methods_of(medians)
+    label = TARGET_LABELS.get(target, target)
+    sel = medians[(medians["metric"] == metric) & (medians["target"] == target)]
+    sel = sel[sel["method"].isin(methods)]
+    if sel.empty:
+        return _empty_figure(f"No {metric} values for {label} yet.", height=height)
+    a = nearest_alpha(alphas_of(sel), alpha)
+    sel = sel[np.isclose(sel["alpha"], a)]
+    traces: list[dict[str, Any]] = []
+    for method in methods:
+        s = sel[sel["method"] == method].sort_values("track")
+        if s.empty:
+            continue
+        color = method_color(method, methods)
+        ceiling = method in ORACLE_METHODS
+        tracks = s["track"].astype(str).to_list()
+        traces.append(
+            dict(
+                type="scatter",
+                x=tracks,
+                y=s["value"].to_numpy(float),
+                mode="markers",
+                name=f"{method} (ceiling)" if ceiling else method,
+                marker={"size": 10, "color": color, "symbol": "diamond" if ceiling else "circle"},
+                customdata=[[t, method, a] for t in tracks],
+                hovertemplate=(
+                    f"<b>{method}</b> · %{{x}}<br>α = {a:.2f}<br>median {metric} = %{{y:.2f}} dB"
+                    f"{_hover_help(metric)}<br><i>click: open in Mask explorer</i><extra></extra>"
+                ),
+                meta={"role": "per_track", "method": method},
+            )
+        )
+    yaxis, markers, notes, off = _off_scale(
+        traces, axis="y", axes=("x", "y"), label=metric, track_label="per track"
+    )
+    n = sel["track"].nunique()
+    fig = go.Figure(traces + markers)
+    fig.update_layout(
+        title=f"Per track: median {metric} of {label} at α = {a:.2f} — {n} track(s)",
+        height=height,
+        xaxis={
+            "title": {"text": "track"},
+            "type": "category",
+            "categoryorder": "category ascending",
+        },
+        yaxis={"title": {"text": f"{metric} (dB, higher is better)"}, **yaxis},
+        annotations=notes,
+        meta={"off_scale": off},
+        hovermode="closest",
+        clickmode="event+select",
+        legend={"orientation": "h", "y": -0.3},
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
     )
     return fig
