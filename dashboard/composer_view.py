@@ -7,9 +7,11 @@ live in :mod:`dashboard.figures.piano_roll`, the maths in :mod:`core.blues`.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,13 +31,67 @@ from core.blues.model import (
 )
 from core.blues.representation import BluesCorpus, BluesForm, Composition, make_corpus
 from core.blues.train import train_composer
-from core.errors import CheckpointError
+from core.errors import CheckpointError, InvalidConfigError
 from core.paths import assets_dir
-from core.types import FloatArray, Progress
+from core.types import FloatArray, Progress, ProgressEvent
 from dashboard.ui import digest
 
 #: Where a composition's prime can come from (the page's "Priming" select box).
 PRIME_SOURCES = ("none", "corpus chorus", "uploaded MIDI", "first-bar pattern")
+
+#: Bars the page composes: at least one chorus, at most 200 (the piano roll stays readable).
+BARS_RANGE = (12, 200)
+
+#: Plot-area width in px the main piano roll gets on a 1400 px wide window (3/4 of the wide
+#: layout's content, minus the figure margins): used to thin its chord labels.
+ROLL_PLOT_WIDTH_PX = 640
+
+
+def check_bars(value: float | None) -> int:
+    """The bar count typed into the page, validated.
+
+    Parameters
+    ----------
+    value
+        What the user typed (a number input without bounds, so the browser does not clamp
+        it silently).
+
+    Returns
+    -------
+    int
+        Bars to compose, in :data:`BARS_RANGE`.
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Empty, not a whole number, or outside :data:`BARS_RANGE`.
+    """
+    lo, hi = BARS_RANGE
+    if value is None:
+        raise InvalidConfigError(f"Bars: enter a whole number of bars from {lo} to {hi}")
+    v = float(value)
+    if not v.is_integer() or not lo <= v <= hi:
+        raise InvalidConfigError(f"Bars: expected a whole number from {lo} to {hi}, got {value:g}")
+    return int(v)
+
+
+def seed_help(mode: str) -> str:
+    """Help text of the Seed input: what it does, or why it is disabled."""
+    if seed_matters(mode):
+        return "Seed of the random draws: the same seed gives the same sampled piece."
+    return (
+        "Disabled: no effect in threshold mode. The threshold rule is deterministic (the same "
+        "model and settings always give the same piece); the seed drives sample mode's draws."
+    )
+
+
+def seed_matters(mode: str) -> bool:
+    """True when the composition depends on the seed: only sample mode draws at random.
+
+    The threshold rule (:func:`core.blues.generate.compose`) never touches its random
+    generator, so in threshold mode every seed gives the same piece.
+    """
+    return mode == "sample"
 
 
 def array_key(arr: np.ndarray | None) -> str:
@@ -219,8 +275,8 @@ def composition(
     The key: model key, bars, seed, mode, the setting that mode uses, prime, chord sampling,
     perturbation. The setting the mode ignores is normalised away, so moving the temperature
     in threshold mode (or the threshold in sample mode) does not recompose; chord sampling
-    only counts in sample mode. ``perturb`` is ``(start_bar, n_bars)`` of forced wrong chords
-    (:func:`core.blues.generate.compose`).
+    and the seed only count in sample mode. ``perturb`` is ``(start_bar, n_bars)`` of forced
+    wrong chords (:func:`core.blues.generate.compose`).
 
     Returns
     -------
@@ -236,6 +292,8 @@ def composition(
         sample_chords = False
     else:
         threshold = 0.5
+    if not seed_matters(mode):
+        seed = 0
     pert = None if perturb is None else (int(perturb[0]), int(perturb[1]))
     return _compose(
         model_key, int(bars), int(seed), mode, float(threshold), float(temperature),
@@ -351,19 +409,134 @@ def midi_prime(data: bytes, *, form: BluesForm, max_bars: int = 12) -> FloatArra
 
 
 # --------------------------------------------------------------------------------------------
-# quick training
+# quick training (in a background thread, so the page stays usable while it runs)
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class TrainSchedule:
+    """The epochs a quick training runs: one stage, or Experiment 2's chord then melody stage.
+
+    Attributes
+    ----------
+    chord_epochs
+        Maximum epochs of the first stage (the only one for Experiments 1 and 0); it ends
+        early once free-running generation keeps the form.
+    melody_epochs
+        Epochs of the melody stage (chord side frozen); 0 for a single-stage run.
+    """
+
+    chord_epochs: int
+    melody_epochs: int = 0
+
+    @property
+    def staged(self) -> bool:
+        """True for a two-stage (chord, then melody) run."""
+        return self.melody_epochs > 0
+
+    @property
+    def total(self) -> int:
+        """Most epochs the run can take."""
+        return self.chord_epochs + self.melody_epochs
+
+
+def quick_config(*, experiment: int, epochs: int, seed: int, n_segments: int = 512) -> TrainConfig:
+    """The :class:`core.blues.model.TrainConfig` of a quick training from the page.
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Bad settings.
+    """
+    return TrainConfig(
+        model=ComposerConfig(experiment=int(experiment)), epochs=int(epochs), seed=int(seed),
+        n_segments=int(n_segments),
+    )  # fmt: skip
+
+
+def train_schedule(config: TrainConfig) -> TrainSchedule:
+    """The stages :func:`core.blues.train.train_composer` runs for ``config``."""
+    staged = bool(config.chord_first and config.model.experiment == 2)
+    return TrainSchedule(int(config.epochs), int(config.melody_epochs) if staged else 0)
+
+
+def schedule_caption(*, experiment: int, epochs: int) -> str:
+    """What a quick training with these settings will run, in one sentence.
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Bad settings.
+    """
+    sched = train_schedule(quick_config(experiment=experiment, epochs=epochs, seed=0))
+    if sched.staged:
+        return (
+            f"Two stages: the chords for up to {sched.chord_epochs} epochs (until the form is "
+            f"kept), then the melody for {sched.melody_epochs} epochs with the chord side frozen."
+        )
+    return f"One stage: up to {sched.chord_epochs} epochs (until the form is kept)."
+
+
+def stage_change(schedule: TrainSchedule, events: list[ProgressEvent]) -> int | None:
+    """Epochs the chord stage took, once the melody stage has begun (else None).
+
+    ``train_composer`` reports chord-stage epochs out of ``chord_epochs`` and melody-stage
+    epochs out of ``chord_epochs + melody_epochs`` (numbered on from the chord stage), so the
+    first event with the larger total is the first melody epoch.
+    """
+    if not schedule.staged:
+        return None
+    for ev in events:
+        if ev.total == schedule.total:
+            return int(ev.done) - 1
+    return None
+
+
+def epochs_left(schedule: TrainSchedule, events: list[ProgressEvent]) -> int:
+    """Epochs still to run at most (0 once the last one has been reported)."""
+    change = stage_change(schedule, events)
+    done = int(events[-1].done) if events else 0
+    if change is not None:
+        return schedule.melody_epochs - (done - change)
+    return schedule.total - done
+
+
+def schedule_text(schedule: TrainSchedule, events: list[ProgressEvent]) -> str:
+    """The epoch counter of a running training, stating the real schedule.
+
+    Examples: ``"epoch 3/20 (stops early once the form is kept)"``;
+    ``"chord stage epoch 3/10 (ends early once the form is kept), then melody stage 0/8"``;
+    ``"chord stage done after 4/10 epochs, melody stage epoch 2/8"``.
+    """
+    done = int(events[-1].done) if events else 0
+    if not schedule.staged:
+        return f"epoch {done}/{schedule.chord_epochs} (stops early once the form is kept)"
+    change = stage_change(schedule, events)
+    if change is None:
+        return (
+            f"chord stage epoch {done}/{schedule.chord_epochs} (ends early once the form is "
+            f"kept), then melody stage 0/{schedule.melody_epochs}"
+        )
+    return (
+        f"chord stage done after {change}/{schedule.chord_epochs} epochs, "
+        f"melody stage epoch {done - change}/{schedule.melody_epochs}"
+    )
+
+
+@dataclass(frozen=True)
 class QuickTraining:
-    """A model trained from the page: its picker entry, the model and its loss history."""
+    """A model trained from the page: its picker entry, the model and its loss history.
+
+    ``chord_epochs`` is the number of chord-stage epochs of a two-stage (Experiment 2) run,
+    where the loss curve changes meaning, and None for a single-stage run.
+    """
 
     choice: ModelChoice
     model: ComposerModel
     history: list[dict[str, float]]
     stopped_early: bool
     seconds: float
+    chord_epochs: int | None = None
 
 
 def train_quick(
@@ -382,7 +555,8 @@ def train_quick(
     experiment
         1, 2 or 0 (modern LSTM).
     epochs
-        Maximum epochs (training stops early once the form is learned).
+        Maximum epochs of the (chord) stage (training stops early once the form is learned);
+        Experiment 2 then runs the melody stage (:func:`train_schedule`).
     seed
         Seeds corpus, weights and batch order.
     n_segments
@@ -398,12 +572,189 @@ def train_quick(
     core.errors.InvalidConfigError
         Bad settings.
     """
-    config = TrainConfig(
-        model=ComposerConfig(experiment=int(experiment)), epochs=int(epochs), seed=int(seed),
-        n_segments=int(n_segments),
-    )  # fmt: skip
+    config = quick_config(experiment=experiment, epochs=epochs, seed=seed, n_segments=n_segments)
+    schedule = train_schedule(config)
     result = train_composer(config, progress=progress)
     name = f"quick #{number}: exp{experiment}, {result.epochs_run} ep, seed {seed}, {n_segments} ch"
     choice = ModelChoice(name, None, f"session:{uuid.uuid4().hex}")
+    chord = result.epochs_run - schedule.melody_epochs if schedule.staged else None
     return QuickTraining(choice, result.model, list(result.history), result.stopped_early,
-                         float(result.seconds))  # fmt: skip
+                         float(result.seconds), chord)  # fmt: skip
+
+
+class TrainingStopped(Exception):
+    """Raised inside a training's progress callback to end it when the user stops it."""
+
+
+@dataclass(eq=False)
+class TrainingJob:
+    """A quick training running in a background thread, kept in the session state.
+
+    The page starts it (:func:`start_training`) and returns at once; reruns caused by other
+    controls leave the thread alone, a polling fragment shows :meth:`status` and the loss
+    curve, and once it has finished :func:`collect_training` adds the model to the picker.
+
+    Attributes
+    ----------
+    settings
+        ``experiment``, ``epochs``, ``seed``, ``n_segments`` and ``number`` of the run.
+    schedule
+        Its stages (:func:`train_schedule`).
+    result
+        The trained model once finished, else None.
+    error
+        What the training raised (a :class:`core.errors.CoreError` is shown to the user,
+        anything else is a bug and re-raised on the page).
+    stopped
+        True when the user stopped it (no model is kept).
+    collected
+        True once its model joined the session's models.
+    """
+
+    settings: dict[str, int]
+    schedule: TrainSchedule
+    result: QuickTraining | None = None
+    error: BaseException | None = None
+    stopped: bool = False
+    collected: bool = False
+    _events: list[ProgressEvent] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def running(self) -> bool:
+        """True while the training thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def events(self) -> list[ProgressEvent]:
+        """A copy of the progress events so far (one per finished epoch)."""
+        with self._lock:
+            return list(self._events)
+
+    def status(self) -> str:
+        """One line: the epoch counter (:func:`schedule_text`), or how the run ended."""
+        events = self.events()
+        counter = schedule_text(self.schedule, events)
+        if self.running:
+            elapsed = time.perf_counter() - self._t0
+            if self._stop.is_set():
+                return f"Stopping after the current epoch… ({counter})"
+            tail = (
+                ": measuring the trained model…" if epochs_left(self.schedule, events) == 0 else ""
+            )
+            return f"Training {elapsed:.0f} s: {counter}{tail}"
+        if self.stopped:
+            return f"Stopped by you at {counter}; no model kept."
+        if self.error is not None:
+            return f"Failed at {counter}."
+        return f"Finished: {counter}."
+
+    def stop(self) -> None:
+        """Ask the training to end after the current epoch (no model is kept)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the thread ends (or ``timeout`` s); True when it has ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _run(self, train: Callable[..., QuickTraining]) -> None:
+        def progress(event: ProgressEvent) -> None:
+            with self._lock:
+                self._events.append(event)
+            if self._stop.is_set():
+                raise TrainingStopped("stopped by the user")
+
+        try:
+            self.result = train(**self.settings, progress=progress)
+        except TrainingStopped:
+            self.stopped = True
+        except BaseException as exc:  # handed to the page: CoreError shown, others re-raised
+            self.error = exc
+
+
+def start_training(
+    *,
+    experiment: int,
+    epochs: int,
+    seed: int,
+    n_segments: int = 512,
+    number: int = 1,
+    train: Callable[..., QuickTraining] | None = None,
+) -> TrainingJob:
+    """Start :func:`train_quick` in a daemon thread and return its job at once.
+
+    Parameters
+    ----------
+    experiment, epochs, seed, n_segments, number
+        As for :func:`train_quick`.
+    train
+        The training function (default: this module's :func:`train_quick`, looked up at
+        call time); called with the settings and ``progress=``.
+
+    Raises
+    ------
+    core.errors.InvalidConfigError
+        Bad settings (checked here, before the thread starts).
+    """
+    schedule = train_schedule(
+        quick_config(experiment=experiment, epochs=epochs, seed=seed, n_segments=n_segments)
+    )
+    settings = {"experiment": int(experiment), "epochs": int(epochs), "seed": int(seed),
+                "n_segments": int(n_segments), "number": int(number)}  # fmt: skip
+    job = TrainingJob(settings, schedule)
+    fn = train if train is not None else train_quick
+    job._thread = threading.Thread(
+        target=job._run, args=(fn,), name=f"genex-quick-train-{number}", daemon=True
+    )
+    job._thread.start()
+    return job
+
+
+def collect_training(job: TrainingJob | None, state: MutableMapping[str, Any]) -> bool:
+    """Add a finished job's model to the session, once: it joins the picker and is selected.
+
+    Writes ``state["comp.trained"][key] = model``, appends the choice to
+    ``state["comp.trained_choices"]`` and sets ``state["comp.pending_model"]`` (the page
+    selects it on this run). The model then stays in the session whatever the user changes.
+
+    Returns
+    -------
+    bool
+        True when a model was added now.
+    """
+    if job is None or job.running or job.collected or job.result is None:
+        return False
+    run = job.result
+    state.setdefault("comp.trained", {})[run.choice.key] = run.model
+    state.setdefault("comp.trained_choices", []).append(run.choice)
+    state["comp.pending_model"] = run.choice.name
+    job.collected = True
+    return True
+
+
+def training_curve(
+    job: TrainingJob | None = None, run: QuickTraining | None = None
+) -> tuple[list[float], list[float], int | None, int]:
+    """What :func:`dashboard.figures.piano_roll.loss_figure` needs, from a job or a result.
+
+    Returns
+    -------
+    (losses, form_accuracies, stage_change, epochs_planned)
+        Per finished epoch; ``stage_change`` as :func:`stage_change`.
+    """
+    if run is not None:
+        losses = [h["loss"] for h in run.history]
+        accs = [h["form_accuracy"] for h in run.history]
+        return losses, accs, run.chord_epochs, len(losses)
+    if job is None:
+        return [], [], None, 0
+    events = job.events()
+    losses = [float(e.metrics["loss"]) for e in events]
+    accs = [float(e.metrics["form_accuracy"]) for e in events]
+    change = stage_change(job.schedule, events)
+    planned = job.schedule.total if change is None else change + job.schedule.melody_epochs
+    return losses, accs, change, planned

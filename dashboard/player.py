@@ -9,10 +9,18 @@ so a rerun with unchanged inputs leaves the iframe — and the playback — unto
 Long pieces show a window of bars that pages along with the playhead, above a thin overview
 of the whole piece.
 
+The same playhead also moves over the page's main piano roll: a plotly chart drawn with
+``piano_roll_figure(..., playhead=<key>)`` (its ``layout.meta["playhead"]`` is the player's
+key; x axis in bars) gets a thin red line ``<key>-main-playhead`` laid over its plot area,
+placed with the chart's own axis (``xaxis.l2p``), so both lines show the same time. The
+iframe reaches the chart through ``window.parent`` (Streamlit's iframes are same-origin);
+where that is not allowed, only the mini roll has a playhead.
+
 For tests and other pages: the roll SVG ``<key>-roll`` carries ``data-playhead-x`` (playhead
 position in roll steps), ``data-current-time`` (seconds), ``data-steps``,
 ``data-steps-per-second`` and ``data-window-start`` (first step shown); the playhead line has
-id ``<key>-playhead``, the audio element ``<key>-audio``.
+id ``<key>-playhead``, the audio element ``<key>-audio``. The main-roll line carries
+``data-playhead-x`` (steps), ``data-bar-x`` (its x in bars) and ``data-current-time``.
 """
 
 from __future__ import annotations
@@ -68,12 +76,57 @@ body {{ margin: 0; font-family: sans-serif; font-size: 12px; color: #444; }}
   const line = document.getElementById("{key}-playhead");
   const pos = document.getElementById("{key}-pos");
   const steps = {steps}, sps = {sps}, spb = {spb}, bars = {bars}, rows = {rows}, win = {win};
-  let last = -1, start = 0;
+  let last = -1, start = 0, chart = null, lookedUp = 0;
+  function mainChart() {{  // the page's plotly roll whose layout.meta.playhead is this key
+    try {{
+      const doc = window.parent.document;
+      if (chart && doc.contains(chart) && chart._fullLayout) return chart;
+      chart = null;
+      const now = Date.now();
+      if (now - lookedUp < 400) return null;  // not on the page (yet): look again soon
+      lookedUp = now;
+      for (const gd of doc.querySelectorAll(".js-plotly-plot")) {{
+        const meta = gd.layout && gd.layout.meta;
+        if (meta && meta.playhead === "{key}") {{ chart = gd; break; }}
+      }}
+      return chart;
+    }} catch (e) {{
+      return null;  // cross-origin parent: the mini roll only
+    }}
+  }}
+  function drawMain(x, t) {{
+    const gd = mainChart();
+    if (!gd) return;
+    const fl = gd._fullLayout, xa = fl && fl.xaxis, box = gd.querySelector(".svg-container");
+    if (!xa || !xa.l2p || !box) return;
+    let el = box.querySelector("#{key}-main-playhead");
+    if (!el) {{
+      el = gd.ownerDocument.createElement("div");
+      el.id = "{key}-main-playhead";
+      el.className = "main-playhead";
+      el.style.cssText = "position:absolute;width:2px;margin-left:-1px;background:#d62728;"
+        + "pointer-events:none;z-index:5;";
+      box.appendChild(el);
+    }}
+    const bx = x / spb, px = xa._offset + xa.l2p(bx);
+    const state = px + "|" + fl._size.t + "|" + fl._size.h;
+    if (el.getAttribute("data-state") === state) return;  // unchanged: no layout work
+    el.setAttribute("data-state", state);
+    const inside = px >= xa._offset - 1 && px <= xa._offset + xa._length + 1;
+    el.style.display = inside ? "block" : "none";
+    el.style.left = px + "px";
+    el.style.top = fl._size.t + "px";
+    el.style.height = fl._size.h + "px";
+    el.setAttribute("data-playhead-x", x.toFixed(3));
+    el.setAttribute("data-bar-x", bx.toFixed(4));
+    el.setAttribute("data-current-time", t.toFixed(3));
+  }}
   function draw() {{
     const t = audio.currentTime || 0;
+    const x = Math.min(t * sps, steps);
+    drawMain(x, t);  // every frame: the chart may have been redrawn or resized
     if (t === last) return;
     last = t;
-    const x = Math.min(t * sps, steps);
     if (win < steps) {{  // page the window along with the playhead
       const s = Math.floor(Math.min(x, steps - 1e-6) / win) * win;
       if (s !== start) {{

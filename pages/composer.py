@@ -7,7 +7,6 @@ import streamlit as st
 from core.blues.midi import steps_per_second
 from core.blues.priming import BAR_PATTERNS, bar_pattern_prime, corpus_prime, fit_prime
 from core.errors import CoreError
-from core.types import ProgressEvent
 from dashboard import composer_view as cv
 from dashboard.figures.piano_roll import form_accuracy_chart, loss_figure, piano_roll_figure
 from dashboard.player import roll_player
@@ -21,51 +20,86 @@ st.caption(
 
 
 def train_panel() -> None:
-    """Expander: train a small model with a live loss curve; it joins the model picker."""
-    with st.expander("Train a quick model", expanded=not choices):
+    """Expander: train a small model in the background; it joins the model picker when done.
+
+    The training runs in a thread kept in the session (``comp.train_job``), so changing any
+    other control goes on while it trains; a fragment polls it once a second.
+    """
+    job = st.session_state.get("comp.train_job")
+    running = job is not None and job.running
+    with st.expander("Train a quick model", expanded=not choices or running):
         t1, t2, t3, t4 = st.columns(4)
-        exp = t1.selectbox("Experiment", [2, 1, 0], key="comp.train_exp",
+        lock = {"disabled": running, "help": "Locked while a training runs." if running else None}
+        exp = t1.selectbox("Experiment", [2, 1, 0], key="comp.train_exp", **lock,
                            format_func=lambda e: {1: "1: chords", 2: "2: chords + melody",
                                                   0: "modern LSTM"}[e])  # fmt: skip
-        epochs = t2.number_input("Epochs", 1, 100, 20, key="comp.train_epochs")
-        tseed = t3.number_input("Seed", 0, 10_000, 0, key="comp.train_seed")
+        epochs = t2.number_input("Epochs", 1, 100, 20, key="comp.train_epochs", **lock)
+        tseed = t3.number_input("Seed", 0, 10_000, 0, key="comp.train_seed", **lock)
         segments = t4.selectbox("Corpus (choruses)", [128, 512, 1024, 4096], index=1,
-                                key="comp.train_segments")  # fmt: skip
-        if st.button("Train", key="comp.train_go", type="primary"):
-            bar, chart = st.progress(0.0, text="Training…"), st.empty()
-            losses: list[float] = []
-            accs: list[float] = []
-
-            def progress(event: ProgressEvent) -> None:
-                epoch, n = event.done, event.total
-                loss, acc = event.metrics["loss"], event.metrics["form_accuracy"]
-                losses.append(loss)
-                accs.append(acc)
-                bar.progress(epoch / n, text=f"epoch {epoch}/{n}: loss {loss:.3f}, form {acc:.0%}")
-                chart.plotly_chart(loss_figure(losses, accs), key=f"comp.loss_live_{epoch}")
-
+                                key="comp.train_segments", **lock)  # fmt: skip
+        if not running:
+            st.caption(cv.schedule_caption(experiment=exp, epochs=int(epochs)))
+        if st.button("Train", key="comp.train_go", type="primary", disabled=running):
+            number = st.session_state["comp.train_count"] = (
+                st.session_state.get("comp.train_count", 0) + 1
+            )
             try:
-                run = cv.train_quick(experiment=exp, epochs=int(epochs), seed=int(tseed),
-                                     n_segments=int(segments), progress=progress,
-                                     number=len(trained) + 1)  # fmt: skip
+                job = cv.start_training(experiment=exp, epochs=int(epochs), seed=int(tseed),
+                                        n_segments=int(segments), number=number)  # fmt: skip
             except CoreError as exc:
                 show_error(exc)
-            else:
-                trained[run.choice.key] = run.model
-                st.session_state["comp.trained_choices"].append(run.choice)
-                st.session_state["comp.pending_model"] = run.choice.name
-                st.session_state["comp.last_training"] = run
-                st.rerun()
-        last = st.session_state.get("comp.last_training")
-        if last is not None:
-            early = " (stopped early: form learned)" if last.stopped_early else ""
-            st.success(f"Trained **{last.choice.name}** in {last.seconds:.1f} s{early}")
-            st.plotly_chart(loss_figure([h["loss"] for h in last.history],
-                                           [h["form_accuracy"] for h in last.history]),
-                            key="comp.loss_last")  # fmt: skip
+                return
+            st.session_state["comp.train_job"] = job
+            st.rerun()  # draw the panel locked, with the live progress
+        if running:
+            live_training()
+        elif job is not None:
+            finished_training(job)
+
+
+@st.fragment(run_every=1.0)
+def live_training() -> None:
+    """Progress of the running training, redrawn every second; a full rerun once it ends."""
+    job = st.session_state.get("comp.train_job")
+    if job is None:
+        return
+    if not job.running:  # finished: rerun the page so the model joins the picker
+        st.rerun(scope="app")
+    st.info(job.status())
+    losses, accs, change, planned = cv.training_curve(job)
+    st.plotly_chart(loss_figure(losses, accs, stage_change=change, epochs_planned=planned),
+                    key="comp.loss_live")  # fmt: skip
+    if st.button("Stop training", key="comp.train_stop"):
+        job.stop()
+
+
+def finished_training(job: cv.TrainingJob) -> None:
+    """How the last training ended: its model and loss curve, or why there is none."""
+    if job.error is not None:
+        if not isinstance(job.error, CoreError):
+            raise job.error  # a bug: let it surface
+        show_error(job.error)
+        return
+    if job.stopped or job.result is None:
+        st.info(job.status())
+        return
+    run = job.result
+    early = " (stopped early: form learned)" if run.stopped_early else ""
+    st.success(f"Trained **{run.choice.name}** in {run.seconds:.1f} s{early}. {job.status()}")
+    losses, accs, change, planned = cv.training_curve(run=run)
+    st.plotly_chart(loss_figure(losses, accs, stage_change=change, epochs_planned=planned),
+                    key="comp.loss_last")  # fmt: skip
+
+
+def stop_page() -> None:
+    """End this run early, but keep the training panel (a running training stays visible)."""
+    train_panel()
+    st.stop()
 
 
 trained: dict = st.session_state.setdefault("comp.trained", {})  # key -> ComposerModel
+st.session_state.setdefault("comp.trained_choices", [])
+cv.collect_training(st.session_state.get("comp.train_job"), st.session_state)  # once finished
 choices = {c.name: c for c in cv.shipped_models()}
 choices.update({c.name: c for c in st.session_state.setdefault("comp.trained_choices", [])})
 if not choices:
@@ -78,9 +112,11 @@ elif "exp2" in choices:
 
 c1, c2, c3, c4, c5, c6 = st.columns([2, 1, 1, 1.3, 1.3, 1.3])
 name = c1.selectbox("Model", list(choices), key="comp.model")
-bars = c2.number_input("Bars", 12, 200, 48, step=12, key="comp.bars")
-seed = c3.number_input("Seed", 0, 10_000, 0, key="comp.seed",
-                       help="Used by sampling; the threshold rule is deterministic.")  # fmt: skip
+bars_in = c2.number_input("Bars", value=48, step=12, key="comp.bars",
+                          help=f"{cv.BARS_RANGE[0]} to {cv.BARS_RANGE[1]} bars.")  # fmt: skip
+mode = st.session_state.get("comp.mode", "threshold")  # the radio is drawn after the seed
+seed = c3.number_input("Seed", 0, 10_000, 0, key="comp.seed", help=cv.seed_help(mode),
+                       disabled=not cv.seed_matters(mode))  # fmt: skip
 mode = c4.radio("Generation", ["threshold", "sample"], key="comp.mode", horizontal=True)
 threshold = c5.slider("Threshold", 0.05, 0.95, 0.5, 0.05, key="comp.threshold",
                       disabled=mode != "threshold")  # fmt: skip
@@ -110,9 +146,16 @@ if name is not None:
     except CoreError as exc:
         show_error(exc)
 if model is None:
-    train_panel()
-    st.stop()
+    stop_page()
 st.caption(f"**{name}** — {cv.model_summary(model)}")
+try:
+    bars = cv.check_bars(bars_in)
+    st.session_state["comp.bars_ok"] = bars
+except CoreError as exc:
+    bars = st.session_state.get("comp.bars_ok", 48)
+    show_error(exc)
+    st.warning(f"Bar count {bars_in:g} refused: still showing the last valid length, "
+               f"{bars} bars.")  # fmt: skip
 corpus, corpus_key = cv.training_corpus(model)
 
 prime = None
@@ -137,26 +180,27 @@ if prime is not None:
 
 try:
     comp = cv.composition(
-        model, model_key=choices[name].key, bars=int(bars), seed=int(seed), mode=mode,
+        model, model_key=choices[name].key, bars=bars, seed=int(seed), mode=mode,
         threshold=threshold, temperature=temperature, prime=prime,
         sample_chords=bool(sample_chords), perturb=perturb,
     )  # fmt: skip
     m = cv.measures(comp)
 except CoreError as exc:
     show_error(exc)
-    st.stop()
+    stop_page()
 
 roll_col, measure_col = st.columns([3, 1])
 with roll_col:
     primed = comp.n_prime_steps if prime is not None else 0  # not the default 1-step prime
     rows, probs = cv.shown_rows(comp)  # no empty melody rows for a chords-only model
-    fig = piano_roll_figure(rows, form=comp.form, probs=probs, n_prime_steps=primed)
+    fig = piano_roll_figure(rows, form=comp.form, probs=probs, n_prime_steps=primed,
+                            plot_width=cv.ROLL_PLOT_WIDTH_PX, playhead="comp-player")  # fmt: skip
     st.plotly_chart(fig, key="comp.roll_chart")
     try:
         audio = cv.render(comp.roll, form=comp.form, tempo=float(tempo))
     except CoreError as exc:
         show_error(exc)
-        st.stop()
+        stop_page()
     roll_player(
         audio.player_audio, roll=rows, mime=audio.player_mime, key="comp-player",
         steps_per_second=steps_per_second(comp.form, float(tempo)),
@@ -164,7 +208,8 @@ with roll_col:
     )  # fmt: skip
     synth = ("FluidSynth with the General MIDI soundfont" if audio.synth == "fluidsynth" else
              "sine waves (FluidSynth not available: apt-get install libfluidsynth3)")  # fmt: skip
-    st.caption(f"Audio: {audio.seconds:.0f} s rendered with {synth}. Click the roll to seek.")
+    st.caption(f"Audio: {audio.seconds:.0f} s rendered with {synth}. Click the small roll to "
+               "seek; the red line follows the audio on both rolls.")  # fmt: skip
     d1, d2 = st.columns(2)
     d1.download_button("Download MIDI", audio.midi, file_name="blues.mid", mime="audio/midi",
                        key="comp.dl_midi")  # fmt: skip

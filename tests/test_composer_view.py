@@ -124,8 +124,53 @@ def test_roll_figure_rejects_bad_shapes(form):
 def test_long_rolls_stay_light(form):
     fig = pr.piano_roll_figure(blues_roll(form, 200), form=form, probs=blues_roll(form, 200))
     assert len(named(fig.layout.shapes, "bar line")) == 201
-    assert len(named(fig.layout.annotations, "chord label")) == 200
+    assert 0 < len(named(fig.layout.annotations, "chord label")) < 200  # thinned
     assert fig.layout.xaxis.dtick == 12
+
+
+def drawn_labels_do_not_overlap(labels, bar_px: float) -> None:
+    """Neighbouring chord labels (centred on their bar) keep at least the label gap apart."""
+    for a, b in zip(labels, labels[1:], strict=False):
+        room = (b.x - a.x) * bar_px
+        need = (pr.label_width_px(a.text, a.font.size) + pr.label_width_px(b.text, b.font.size)) / 2
+        assert room >= need + pr.CHORD_LABEL_GAP, (a.x, b.x, room, need)
+
+
+def test_chord_labels_are_readable_and_thinned_at_48_bars(form):
+    width = 640  # the page's roll on a 1400 px window: 13 px a bar
+    fig = pr.piano_roll_figure(blues_roll(form, 48), form=form, plot_width=width)
+    labels = named(fig.layout.annotations, "chord label")
+    assert 12 <= len(labels) < 48  # thinned, not gone
+    assert all(a.font.size >= pr.CHORD_LABEL_FONT for a in labels)  # readable size
+    drawn_labels_do_not_overlap(labels, bar_px=width / 48)
+    bars = [int(a.x - 0.5) for a in labels]
+    assert {0, 12, 24, 36} <= set(bars)  # every chorus start is labelled
+    assert all(a.text == form.chord_label(b) for a, b in zip(labels, bars, strict=True))
+    # the hover text of a label names the bars it stands for, up to the next label
+    assert labels[0].hovertext.split("<br>")[0] == f"bar 1: {form.chord_label(0)}"
+    assert labels[0].hovertext.count("<br>") == bars[1] - bars[0] - 1
+    # the old fixed sizes drew 48 labels at 8 px, overlapping at this width
+    wide = pr.piano_roll_figure(blues_roll(form, 48), form=form, plot_width=4000)
+    assert len(named(wide.layout.annotations, "chord label")) == 48
+
+
+def test_chord_label_bars_priorities_and_room():
+    labels = ["C7", "C7", "C7", "C7", "F7", "F7", "C7", "C7", "G7", "F7", "C7", "G7"] * 4
+    assert pr.chord_label_bars(labels, bar_px=100) == list(range(48))  # room for all
+    few = pr.chord_label_bars(labels, bar_px=8)
+    assert few == sorted(few) and {0, 12, 24, 36} <= set(few)
+    for a, b in zip(few, few[1:], strict=False):
+        assert (b - a) * 8 >= pr.label_width_px("C7", 10) + pr.CHORD_LABEL_GAP
+    # chord changes come before repeated chords: at 2 bars of room, bar 4 (F7) beats bar 3
+    two = pr.chord_label_bars(labels[:12], bar_px=9)
+    assert 4 in two and 3 not in two
+    assert pr.chord_label_bars([], bar_px=10) == []
+
+
+def test_roll_figure_names_the_player_whose_playhead_it_shows(form):
+    fig = pr.piano_roll_figure(blues_roll(form, 2), form=form, playhead="comp-player")
+    assert fig.layout.meta == {"playhead": "comp-player"}
+    assert pr.piano_roll_figure(blues_roll(form, 2), form=form).layout.meta is None
 
 
 def test_note_names():
@@ -135,22 +180,41 @@ def test_note_names():
 # ---------------------------------------------------------------- small charts
 
 
-def test_form_accuracy_chart():
+def test_form_accuracy_chart_has_a_legend_and_a_visible_goal_line():
     fig = pr.form_accuracy_chart([1.0, 0.995, 0.5])
-    (bar,) = fig.data
-    assert list(bar.x) == [1, 2, 3]
-    assert np.allclose(bar.y, [100, 99.5, 50])
-    assert tuple(fig.layout.yaxis.range) == (0, 100.5)
-    assert bar.marker.color[2] != bar.marker.color[0]  # below the goal is flagged
+    on, off, goal = fig.data
+    assert (on.name, off.name, goal.name) == (
+        "on the form (≥ 99 %)", "off the form (< 99 %)", "99 % goal",
+    )  # fmt: skip
+    assert list(on.x) == [1, 2] and np.allclose(on.y, [100, 99.5])
+    assert list(off.x) == [3] and np.allclose(off.y, [50])
+    assert on.marker.color != off.marker.color  # below the goal is flagged
+    assert fig.layout.showlegend is True
+    assert all(t.showlegend is not False for t in fig.data)
+    # the goal line is a trace (so it is in the legend), inside the y range with room above
+    assert list(goal.y) == [99, 99] and goal.line.dash == "dash"
+    lo, hi = fig.layout.yaxis.range
+    assert lo <= 99 and hi - 99 >= 5
+    assert tuple(goal.x) == (0.5, 3.5) == tuple(fig.layout.xaxis.range)  # spans every bar
+    (label,) = named(fig.layout.annotations, "goal label")
+    assert label.y == 99 and "99 %" in label.text
+    assert len(pr.form_accuracy_chart([0.2, 0.3]).data[0].x) == 0  # none on the form
     with pytest.raises(ValueError):
         pr.form_accuracy_chart(np.zeros((2, 2)))
 
 
-def test_loss_figure():
+def test_loss_figure_marks_the_stage_change():
     fig = pr.loss_figure([1.0, 0.5, 0.2], [0.1, 0.5, 1.0])
     assert [t.name for t in fig.data] == ["loss", "form accuracy"]
     assert list(fig.data[0].x) == [1, 2, 3]
+    assert not named(fig.layout.shapes, "stage change")
     assert len(pr.loss_figure([]).data) == 1
+    staged = pr.loss_figure([0.5, 0.3, 0.2, 9.0, 7.0], stage_change=3, epochs_planned=11)
+    (line,) = named(staged.layout.shapes, "stage change")
+    assert line.x0 == line.x1 == 3.5 and (line.y0, line.y1, line.yref) == (0, 1, "paper")
+    (label,) = named(staged.layout.annotations, "stage change")
+    assert "melody stage" in label.text and "3 chord epochs" in label.text
+    assert tuple(staged.layout.xaxis.range) == (0.5, 11.5)  # the whole planned schedule
 
 
 # ---------------------------------------------------------------- priming helpers
@@ -203,14 +267,15 @@ def test_player_html_is_stable_and_holds_audio_roll_and_playhead(form):
     assert 'id="comp-player-playhead"' in doc and 'data-playhead-x="0"' in doc
     assert "requestAnimationFrame" in doc and "currentTime" in doc
     assert 'viewBox="0 0 32 25"' in doc
+    # the same line on the page's main roll: the chart named by its layout.meta.playhead
+    assert 'meta.playhead === "comp-player"' in doc and "comp-player-main-playhead" in doc
+    assert "window.parent.document" in doc and "xa.l2p(bx)" in doc and "x / spb" in doc
     assert doc.count('class="bar"') == 4 + 1
     # held chord notes are merged into one rect per run
     chord_rects = re.findall(r'<rect class="note"[^>]*fill="#3b6fb6"', doc)
     runs = sum(len(player._runs(r)) for r in roll[:12])
     assert len(chord_rects) == runs
-    assert len(re.findall(r'<rect class="note"', doc)) == sum(
-        len(player._runs(r)) for r in roll
-    )
+    assert len(re.findall(r'<rect class="note"', doc)) == sum(len(player._runs(r)) for r in roll)
 
 
 def test_long_pieces_get_a_paging_window_and_an_overview(form):
@@ -311,3 +376,141 @@ def test_model_summary_and_training_corpus():
     assert corpus.sequences.shape == (8, 25, 96) and corpus.seed == 3
     assert corpus.sequences[:, 12:].sum() == 0  # chords-only corpus for Experiment 1
     assert cv.training_corpus(model)[0] is corpus  # cached
+
+
+# ---------------------------------------------------------------- page rules
+
+
+def test_check_bars_refuses_out_of_range_input():
+    from core.errors import InvalidConfigError
+
+    assert cv.check_bars(48) == 48 and cv.check_bars(12.0) == 12 and cv.check_bars(200) == 200
+    for bad in (500, 11, 0, -12, 30.5, None):
+        with pytest.raises(InvalidConfigError, match="Bars"):
+            cv.check_bars(bad)
+    with pytest.raises(InvalidConfigError, match=r"12 to 200, got 500"):
+        cv.check_bars(500)
+
+
+def test_seed_matters_only_when_sampling(monkeypatch):
+    import core.blues.generate
+
+    assert cv.seed_matters("sample") and not cv.seed_matters("threshold")
+    assert "deterministic" in cv.seed_help("threshold") and "Disabled" in cv.seed_help("threshold")
+    assert "Disabled" not in cv.seed_help("sample")
+    calls = []
+    monkeypatch.setattr(core.blues.generate, "compose", lambda *a, **k: calls.append(k) or k)
+    kw = {"model_key": "seed-test", "bars": 12}
+    cv.composition(None, **kw, seed=0, mode="threshold")
+    cv.composition(None, **kw, seed=7, mode="threshold")  # same piece: cached
+    assert len(calls) == 1
+    cv.composition(None, **kw, seed=7, mode="sample")
+    assert len(calls) == 2 and calls[1]["seed"] == 7
+
+
+# ---------------------------------------------------------------- quick training
+
+
+def event(done: int, total: int, loss: float = 1.0):
+    from core.types import ProgressEvent
+
+    return ProgressEvent("epoch", done, total, {"loss": loss, "form_accuracy": 0.5})
+
+
+def test_schedule_of_each_experiment():
+    two = cv.train_schedule(cv.quick_config(experiment=2, epochs=10, seed=0))
+    assert (two.chord_epochs, two.melody_epochs, two.staged, two.total) == (10, 8, True, 18)
+    one = cv.train_schedule(cv.quick_config(experiment=1, epochs=10, seed=0))
+    assert (one.chord_epochs, one.melody_epochs, one.staged) == (10, 0, False)
+    assert "Two stages" in cv.schedule_caption(experiment=2, epochs=10)
+    assert "One stage" in cv.schedule_caption(experiment=0, epochs=10)
+
+
+def test_epoch_counter_states_the_real_schedule():
+    sched = cv.TrainSchedule(10, 8)
+    assert cv.schedule_text(sched, []) == (
+        "chord stage epoch 0/10 (ends early once the form is kept), then melody stage 0/8"
+    )
+    chord = [event(d, 10) for d in (1, 2, 3)]
+    assert cv.schedule_text(sched, chord).startswith("chord stage epoch 3/10 ")
+    assert cv.stage_change(sched, chord) is None and cv.epochs_left(sched, chord) == 15
+    # the chord stage stopped early after 4 epochs; melody epochs are numbered on from 5 of 18
+    melody = [*(event(d, 10) for d in (1, 2, 3, 4)), event(5, 18), event(6, 18)]
+    assert cv.stage_change(sched, melody) == 4
+    assert cv.schedule_text(sched, melody) == (
+        "chord stage done after 4/10 epochs, melody stage epoch 2/8"
+    )
+    assert cv.epochs_left(sched, melody) == 6
+    single = cv.TrainSchedule(20)
+    assert cv.schedule_text(single, [event(3, 20)]) == (
+        "epoch 3/20 (stops early once the form is kept)"
+    )
+    assert cv.stage_change(single, [event(3, 20)]) is None
+
+
+def fake_training(events, *, gate=None, fail=None):
+    """A train_quick stand-in that reports ``events``, waits for ``gate``, then returns."""
+    from core.blues.model import ComposerConfig, build_model
+
+    def train(*, experiment, epochs, seed, n_segments, number, progress):
+        for k, ev in enumerate(events):
+            progress(ev)
+            if gate is not None and k == 0:
+                assert gate.wait(10)
+        if fail is not None:
+            raise fail
+        choice = cv.ModelChoice(f"quick #{number}", None, f"session:fake{number}")
+        model = build_model(ComposerConfig(experiment=experiment), seed=0)
+        hist = [{"loss": e.metrics["loss"], "form_accuracy": 0.5} for e in events]
+        return cv.QuickTraining(choice, model, hist, False, 0.1, 2)
+
+    return train
+
+
+def test_training_job_runs_in_the_background_and_is_collected_once():
+    import threading
+
+    gate = threading.Event()
+    evs = [event(1, 2, 3.0), event(2, 2, 2.0), event(3, 10, 5.0)]
+    job = cv.start_training(experiment=2, epochs=2, seed=0, n_segments=16, number=1,
+                            train=fake_training(evs, gate=gate))  # fmt: skip
+    state: dict = {}
+    assert job.running
+    assert not cv.collect_training(job, state)  # not finished: nothing yet
+    assert "chord stage epoch" in job.status() and job.status().startswith("Training")
+    gate.set()
+    assert job.wait(10) and not job.running
+    assert job.error is None and job.result is not None
+    assert job.status() == "Finished: chord stage done after 2/2 epochs, melody stage epoch 1/8."
+    assert cv.collect_training(job, state)
+    key = job.result.choice.key
+    assert state["comp.trained"][key] is job.result.model
+    assert [c.name for c in state["comp.trained_choices"]] == ["quick #1"]
+    assert state["comp.pending_model"] == "quick #1"
+    assert not cv.collect_training(job, state)  # once only
+    assert len(state["comp.trained_choices"]) == 1
+    losses, accs, change, planned = cv.training_curve(job)
+    assert losses == [3.0, 2.0, 5.0] and change == 2 and planned == 10
+    assert cv.training_curve(run=job.result)[2] == 2
+
+
+def test_training_job_stop_and_errors():
+    import threading
+
+    from core.errors import InvalidConfigError
+
+    gate = threading.Event()
+    job = cv.start_training(experiment=1, epochs=3, seed=0, number=2,
+                            train=fake_training([event(1, 3), event(2, 3)], gate=gate))  # fmt: skip
+    job.stop()
+    assert job.status().startswith("Stopping after the current epoch")
+    gate.set()
+    assert job.wait(10)
+    assert job.stopped and job.result is None and "no model kept" in job.status()
+    assert not cv.collect_training(job, {})
+    bad = cv.start_training(experiment=1, epochs=1, seed=0,
+                            train=fake_training([], fail=InvalidConfigError("x")))  # fmt: skip
+    assert bad.wait(10) and isinstance(bad.error, InvalidConfigError)
+    assert bad.status().startswith("Failed")
+    with pytest.raises(InvalidConfigError):  # bad settings fail before a thread starts
+        cv.start_training(experiment=1, epochs=0, seed=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -88,11 +89,25 @@ def test_page_renders_roll_player_measures_and_downloads(at):
                   "In scale", "Note density", "Rest ratio", "Longest copied run",
                   "n-gram overlap"):  # fmt: skip
         assert label in labels
-    chorus = chart_spec(page, "form accuracy")
-    assert len(chorus["data"][0]["x"]) in (4, 48 // 12) or chorus["data"][0]["x"]
+    chorus = chorus_chart_spec(page)  # legend, and the 99 % line inside the y range
+    assert chorus["layout"]["showlegend"] is True
+    names = [t["name"] for t in chorus["data"]]
+    assert names == ["on the form (≥ 99 %)", "off the form (< 99 %)", "99 % goal"]
+    assert chorus["layout"]["yaxis"]["range"][1] > 99 + 4
+    assert [a for a in chorus["layout"]["annotations"] if a.get("name") == "goal label"]
+    # chord labels: readable size, thinned at 48 bars, never overlapping
+    labels = [a for a in spec["layout"]["annotations"] if a.get("name") == "chord label"]
+    assert 12 <= len(labels) < 48 and all(a["font"]["size"] >= 10 for a in labels)
+    bar_px = cv.ROLL_PLOT_WIDTH_PX / 48
+    for a, b in zip(labels, labels[1:], strict=False):
+        need = (len(a["text"]) + len(b["text"])) / 2 * 0.62 * a["font"]["size"] + 4
+        assert (b["x"] - a["x"]) * bar_px >= need
+    # the main roll names the player whose playhead moves over it
+    assert spec["layout"]["meta"] == {"playhead": "comp-player"}
     (player,) = page.get("iframe")
     doc = player.proto.srcdoc
     assert 'id="comp-player-audio"' in doc and 'id="comp-player-playhead"' in doc
+    assert 'meta.playhead === "comp-player"' in doc  # finds the main roll above
     assert "data:audio/" in doc
     captions = " ".join(c.value for c in page.caption)
     assert "rendered with" in captions and ("FluidSynth" in captions or "sine" in captions)
@@ -125,8 +140,12 @@ def test_model_switch_exp1_and_back(at, fast_audio):
 
 def test_seed_changes_the_sampled_roll_and_is_deterministic(at, fast_audio):
     page = at()
+    seed = page.number_input(key="comp.seed")  # threshold mode: the seed changes nothing
+    assert seed.disabled and "deterministic" in seed.help
     page.radio(key="comp.mode").set_value("sample").run()
     ok(page)
+    assert not page.number_input(key="comp.seed").disabled
+    assert "deterministic" not in page.number_input(key="comp.seed").help
     first = roll_z(page)
     page.number_input(key="comp.seed").set_value(1).run()
     ok(page)
@@ -151,13 +170,30 @@ def test_threshold_and_temperature_change_the_roll(at, fast_audio):
     assert roll_z(page) != cold
 
 
-def test_bars_control_sets_the_length(at, fast_audio):
+def n_bar_lines(page) -> int:
+    return len([s for s in chart_spec(page)["layout"]["shapes"] if s.get("name") == "bar line"])
+
+
+def test_bars_control_sets_the_length_and_refuses_out_of_range_input(at, fast_audio):
     page = at()
     page.number_input(key="comp.bars").set_value(12).run()
     ok(page)
     spec = chart_spec(page)
-    assert len([s for s in spec["layout"]["shapes"] if s.get("name") == "bar line"]) == 13
+    assert n_bar_lines(page) == 13
     assert len([a for a in spec["layout"]["annotations"] if a.get("name") == "chord label"]) == 12
+    assert not page.error and not page.warning
+    # out of range: an error and a warning that the last valid length (12) is still shown
+    page.number_input(key="comp.bars").set_value(500).run()
+    ok(page)
+    errors = " ".join(e.value for e in page.error)
+    assert "Bars" in errors and "12 to 200" in errors and "500" in errors
+    (warning,) = page.warning
+    assert "500 refused" in warning.value and "12 bars" in warning.value
+    assert page.number_input(key="comp.bars").value == 500  # the input keeps what was typed
+    assert n_bar_lines(page) == 13
+    page.number_input(key="comp.bars").set_value(24).run()
+    ok(page)
+    assert not page.error and not page.warning and n_bar_lines(page) == 25
 
 
 def test_bad_midi_upload_shows_a_clear_error_and_the_page_keeps_running(at, fast_audio):
@@ -224,9 +260,9 @@ def test_unchanged_composition_is_not_recomputed(at, fast_audio, monkeypatch):
     page.run()
     ok(page)
     assert len(calls) == 1
-    page.number_input(key="comp.seed").set_value(5).run()  # threshold mode: new key anyway
+    page.slider(key="comp.threshold").set_value(0.3).run()
     assert len(calls) == 2
-    page.number_input(key="comp.seed").set_value(0).run()  # back: cached
+    page.slider(key="comp.threshold").set_value(0.5).run()  # back: cached
     assert len(calls) == 2
 
 
@@ -244,30 +280,72 @@ def test_irrelevant_setting_is_normalised_away(tiny_assets, monkeypatch):
     assert len(calls) == 2 and calls[1]["temperature"] == 2.5
 
 
-def test_quick_training_adds_the_model_to_the_picker(at, fast_audio, monkeypatch):
+def test_quick_training_runs_on_while_other_controls_change(at, fast_audio, monkeypatch):
+    """The training runs in a background thread: reruns from other controls leave it alone,
+    the counter states the two-stage schedule, and the finished model joins the picker."""
     real = cv.train_quick
-    seen = []
+    seen, started, gate = [], threading.Event(), threading.Event()
 
-    def tiny(**kw):  # a 16-chorus corpus keeps the test quick
+    def gated(**kw):  # a 16-chorus corpus keeps it quick; held after the first epoch
         seen.append(kw)
-        return real(**{**kw, "n_segments": 16})
+        report = kw.pop("progress")
 
-    monkeypatch.setattr(cv, "train_quick", tiny)
+        def progress(event):
+            report(event)
+            if not started.is_set():
+                started.set()
+                assert gate.wait(120)
+
+        return real(**{**kw, "n_segments": 16}, progress=progress)
+
+    monkeypatch.setattr(cv, "train_quick", gated)
     page = at()
-    page.selectbox(key="comp.train_exp").set_value(1)
-    page.number_input(key="comp.train_epochs").set_value(1)
+    page.selectbox(key="comp.train_exp").set_value(2)
+    page.number_input(key="comp.train_epochs").set_value(2)
     page.selectbox(key="comp.train_segments").set_value(128)
     page.button(key="comp.train_go").click().run()
     ok(page)
-    model = page.selectbox(key="comp.model")
-    assert len(model.options) == 3
-    assert seen[0]["experiment"] == 1 and seen[0]["epochs"] == 1 and callable(seen[0]["progress"])
-    assert model.value.startswith("quick #1: exp1") and model.value == model.options[-1]
-    assert any("Trained" in s.value for s in page.success)
-    assert chart_spec(page, "loss")  # the loss curve of the finished run
-    assert "Experiment 1" in " ".join(c.value for c in page.caption)
-    page.number_input(key="comp.seed").set_value(2).run()  # the session model keeps working
+    job = page.session_state["comp.train_job"]
+    try:
+        assert started.wait(120)
+        assert seen[0]["experiment"] == 2 and seen[0]["epochs"] == 2 and seen[0]["number"] == 1
+        page.run()
+        ok(page)
+        status = " ".join(i.value for i in page.info)
+        assert "chord stage epoch 1/2" in status and "then melody stage 0/8" in status
+        assert page.button(key="comp.train_go").disabled  # the panel is locked while it runs
+        assert page.selectbox(key="comp.train_exp").disabled
+        assert chart_spec(page, "loss")  # the live curve
+        # other controls change while it trains: the training goes on
+        page.slider(key="comp.threshold").set_value(0.3).run()
+        ok(page)
+        page.selectbox(key="comp.model").set_value("exp1").run()
+        ok(page)
+        assert job.running and page.session_state["comp.train_job"] is job
+        assert "chord stage epoch 1/2" in " ".join(i.value for i in page.info)
+    finally:
+        gate.set()
+    assert job.wait(300) and job.error is None, job.error
+    page.run()
     ok(page)
+    model = page.selectbox(key="comp.model")
+    assert len(model.options) == 3 and model.value == model.options[-1]
+    assert model.value.startswith("quick #1: exp2")
+    quick = model.value
+    success = " ".join(s.value for s in page.success)
+    assert "Trained" in success and "melody stage epoch 8/8" in success
+    loss = chart_spec(page, "loss")  # the finished run's curve marks the stage change
+    (line,) = [s for s in loss["layout"]["shapes"] if s.get("name") == "stage change"]
+    assert line["x0"] == job.result.chord_epochs + 0.5 and 1 <= job.result.chord_epochs <= 2
+    # the finished model is never dropped: it stays in the picker whatever changes
+    page.selectbox(key="comp.model").set_value("exp2").run()
+    page.number_input(key="comp.tempo").set_value(100).run()
+    ok(page)
+    options = page.selectbox(key="comp.model").options
+    assert [o for o in options if o.startswith("quick #1")] == [quick]
+    page.selectbox(key="comp.model").set_value(quick).run()
+    ok(page)
+    assert "Experiment 2" in " ".join(c.value for c in page.caption)
 
 
 def test_no_models_shows_how_to_get_one(tmp_path, monkeypatch):
@@ -289,7 +367,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
 
 def chorus_chart_spec(page) -> dict:
     """The figure JSON of the per-chorus form accuracy chart."""
-    return chart_spec(page, trace="form accuracy")
+    return chart_spec(page, trace="99 % goal")
 
 
 def test_chord_sampling_switch_changes_the_chords_only_in_sample_mode(at, fast_audio):

@@ -11,6 +11,7 @@ units (``chord_low`` .. ``chord_low + n_chord - 1``) followed by the melody unit
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -37,7 +38,6 @@ class FormLike(Protocol):
     steps_per_bar: int
 
     def chord_label(self, bar: int) -> str: ...  # noqa: D102
-
 
 
 def note_name(pitch: int) -> str:
@@ -87,6 +87,70 @@ def _on_or_nan(rows: np.ndarray) -> np.ndarray:
     return np.where(rows > 0.5, 1.0, np.nan).astype(np.float32)
 
 
+#: Font size (px) of the chord labels over the roll: the smallest that stays readable.
+CHORD_LABEL_FONT = 10
+#: Free space (px) kept between two neighbouring chord labels.
+CHORD_LABEL_GAP = 4.0
+
+
+def label_width_px(text: str, font_size: float) -> float:
+    """Estimated rendered width in px of a one-line label (sans-serif, ~0.62 em a character)."""
+    return 0.62 * float(font_size) * len(text)
+
+
+def chord_label_bars(
+    labels: Sequence[str],
+    *,
+    bar_px: float,
+    font_size: float = CHORD_LABEL_FONT,
+    chorus_bars: int = 12,
+    gap: float = CHORD_LABEL_GAP,
+) -> list[int]:
+    """The bars whose chord label is drawn, so that no two drawn labels overlap.
+
+    Labels are centred on their bar. They are placed greedily by priority: first the
+    chorus starts, then the bars where the chord changes, then the rest, each group from
+    left to right; a label is dropped when it would come closer than ``gap`` px to one
+    already placed. With room enough every bar is labelled.
+
+    Parameters
+    ----------
+    labels
+        ``(bars,)`` chord symbol of each bar.
+    bar_px
+        Width of one bar on screen in px.
+    font_size
+        Label font size in px (see :func:`label_width_px`).
+    chorus_bars
+        Bars per chorus.
+    gap
+        Minimum free space between two labels in px.
+
+    Returns
+    -------
+    list of int
+        Sorted 0-based bar indices.
+    """
+    n = len(labels)
+    if n == 0:
+        return []
+    half = [label_width_px(t, font_size) / 2 for t in labels]
+    starts = [b for b in range(n) if b % max(int(chorus_bars), 1) == 0]
+    changes = [b for b in range(1, n) if labels[b] != labels[b - 1]]
+    order = list(dict.fromkeys([*starts, *changes, *range(n)]))  # priority, no repeats
+    placed: list[int] = []  # sorted bars
+    for b in order:
+        i = bisect.bisect_left(placed, b)
+        left = placed[i - 1] if i > 0 else None
+        right = placed[i] if i < len(placed) else None
+        if left is not None and (b - left) * bar_px < half[left] + half[b] + gap:
+            continue
+        if right is not None and (right - b) * bar_px < half[right] + half[b] + gap:
+            continue
+        placed.insert(i, b)
+    return placed
+
+
 def piano_roll_figure(
     roll: FloatArray,
     *,
@@ -95,6 +159,8 @@ def piano_roll_figure(
     n_prime_steps: int = 0,
     height: int | None = None,
     label_chords: bool = True,
+    plot_width: float = 900.0,
+    playhead: str | None = None,
 ) -> go.Figure:
     """Piano roll of chords and melody, with bar lines, chord labels and probabilities under it.
 
@@ -113,7 +179,16 @@ def piano_roll_figure(
     height
         Figure height in px (default: 320, plus 240 with probabilities).
     label_chords
-        Write ``form.chord_label(bar)`` above every bar.
+        Write ``form.chord_label(bar)`` above the bars, thinned when crowded (see
+        :func:`chord_label_bars`): a label never overlaps its neighbour, chorus starts and
+        chord changes are labelled first, and each label's hover text lists the bars it
+        stands for.
+    plot_width
+        Expected width of the plot area in px (where the figure will be shown), used only to
+        thin the chord labels.
+    playhead
+        Key of a :func:`dashboard.player.roll_player` whose playhead should also move over
+        this roll: stored as ``layout.meta["playhead"]`` (the player finds the chart by it).
 
     Returns
     -------
@@ -121,7 +196,7 @@ def piano_roll_figure(
         Traces: ``chords`` and ``melody`` heatmaps (melody only when the roll has melody rows),
         then ``probabilities``. Shapes named ``bar line`` (``bars + 1`` of them, spanning both
         panels), ``voice split`` (with melody) and ``prime`` (when primed); annotations named
-        ``chord label``.
+        ``chord label`` (font size in ``font.size``). The x axis is in bars (step / steps_per_bar).
 
     Raises
     ------
@@ -199,12 +274,17 @@ def piano_roll_figure(
             "font": {"size": 10}, "yshift": 14,
         })  # fmt: skip
     if label_chords:
-        size = 10 if bars <= 24 else 8 if bars <= 64 else 6
+        labels = [form.chord_label(b) for b in range(bars)]
+        bar_px = float(plot_width) * spb / steps
+        size = CHORD_LABEL_FONT + 1 if bar_px >= 40 else CHORD_LABEL_FONT
+        shown = chord_label_bars(labels, bar_px=bar_px, font_size=size, chorus_bars=chorus_bars)
+        ends = [*shown[1:], bars]
         notes.extend({
             "x": b + 0.5, "y": 1.0, "xref": "x", "yref": "y domain", "yanchor": "bottom",
-            "text": form.chord_label(b), "showarrow": False, "name": "chord label",
+            "text": labels[b], "showarrow": False, "name": "chord label",
             "font": {"size": size},
-        } for b in range(bars))  # fmt: skip
+            "hovertext": "<br>".join(f"bar {c + 1}: {labels[c]}" for c in range(b, end)),
+        } for b, end in zip(shown, ends, strict=True))  # fmt: skip
     fig.update_layout(
         shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *notes]
     )
@@ -227,7 +307,14 @@ def piano_roll_figure(
         height=height or (560 if has_probs else 320), margin={"l": 50, "r": 20, "t": 40, "b": 40},
         showlegend=False, plot_bgcolor="white", hovermode="closest",
     )  # fmt: skip
+    if playhead is not None:
+        fig.update_layout(meta={"playhead": str(playhead)})
     return fig
+
+
+#: Colour of the choruses below the goal accuracy in :func:`form_accuracy_chart`.
+OFF_FORM_COLOR = "#c0392b"
+GOAL_COLOR = "#333333"
 
 
 def form_accuracy_chart(
@@ -237,14 +324,15 @@ def form_accuracy_chart(
     perturb: tuple[int, int] | None = None,
     bars_per_chorus: int = 12,
 ) -> go.Figure:
-    """Chord-form accuracy per 12-bar chorus as a small bar chart.
+    """Chord-form accuracy per 12-bar chorus as a small bar chart with a legend.
 
     Parameters
     ----------
     per_chorus
         ``(n_choruses,)`` accuracies in [0, 1] (share of steps whose chord follows the form).
     goal
-        Accuracy drawn as a dashed reference line (the issue's 99 % target).
+        Accuracy drawn as a dashed, labelled reference line (the issue's 99 % target); the
+        y range always leaves room above it, so the line shows even over full bars.
     perturb
         ``(start_bar, n_bars)`` of forced wrong chords (0-based bars): the choruses holding
         them are shaded and labelled, so the recovery shows in the following bars.
@@ -254,7 +342,9 @@ def form_accuracy_chart(
     Returns
     -------
     plotly.graph_objects.Figure
-        One bar trace (``form accuracy``) in percent, x = chorus number from 1, y in [0, 100].
+        Bar traces ``on the form`` (accuracy >= goal) and ``off the form`` (below it), in
+        percent, x = chorus number from 1; a line trace ``<goal> % goal`` at ``100 * goal``
+        (all three in the legend); an annotation named ``goal label``. y range [0, 108].
 
     Raises
     ------
@@ -265,14 +355,38 @@ def form_accuracy_chart(
     if acc.ndim != 1:
         raise ValueError(f"per_chorus must be 1-D, got shape {acc.shape}")
     x = np.arange(1, acc.size + 1)
-    colors = [CHORD_COLOR if a >= goal else "#c0392b" for a in acc]
-    fig = go.Figure(
-        go.Bar(
-            x=x, y=100 * acc, name="form accuracy", marker_color=colors,
-            hovertemplate="chorus %{x}: %{y:.1f} %<extra></extra>",
+    ok = acc >= goal
+    pct = f"{100 * goal:g} %"
+    fig = go.Figure()
+    for name, sel, color in (
+        (f"on the form (≥ {pct})", ok, CHORD_COLOR),
+        (f"off the form (< {pct})", ~ok, OFF_FORM_COLOR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=x[sel],
+                y=100 * acc[sel],
+                name=name,
+                marker_color=color,
+                hovertemplate="chorus %{x}: %{y:.1f} %<extra></extra>",
+            )  # fmt: skip
+        )
+    fig.add_trace(  # a trace, not a shape, so that it has a legend entry
+        go.Scatter(
+            x=[0.5, max(acc.size, 1) + 0.5],
+            y=[100 * goal] * 2,
+            mode="lines",
+            name=f"{pct} goal",
+            line={"dash": "dash", "color": GOAL_COLOR, "width": 1.5},
+            hoverinfo="skip",
         )  # fmt: skip
     )
-    fig.add_hline(y=100 * goal, line={"dash": "dash", "color": "grey", "width": 1})
+    annotations = [{
+        "x": 1.0, "xref": "x domain", "y": 100 * goal, "yref": "y", "xanchor": "right",
+        "yanchor": "bottom", "text": f"goal {pct}", "showarrow": False, "name": "goal label",
+        "font": {"size": 10, "color": GOAL_COLOR}, "bgcolor": "rgba(255,255,255,0.7)",
+    }]  # fmt: skip
+    fig.update_layout(annotations=annotations)
     if perturb is not None:
         b0, n = int(perturb[0]), int(perturb[1])
         c0, c1 = b0 // bars_per_chorus + 1, (b0 + n - 1) // bars_per_chorus + 1
@@ -283,15 +397,23 @@ def form_accuracy_chart(
             annotation_font_size=10, name="perturbed",
         )  # fmt: skip
     fig.update_layout(
-        height=220, margin={"l": 40, "r": 10, "t": 30, "b": 35}, showlegend=False,
+        height=300, margin={"l": 40, "r": 10, "t": 30, "b": 35}, showlegend=True,
         title={"text": "Form accuracy per 12-bar chorus", "font": {"size": 12}},
-        xaxis={"title": "chorus", "dtick": 1 if acc.size <= 20 else None},
-        yaxis={"title": "%", "range": [0, 100.5]},
+        xaxis={"title": "chorus", "dtick": 1 if acc.size <= 20 else None,
+               "range": [0.5, max(acc.size, 1) + 0.5]},
+        yaxis={"title": "%", "range": [0, 108]}, barmode="overlay",
+        legend={"orientation": "h", "y": -0.3, "x": 0, "font": {"size": 10}},
     )  # fmt: skip
     return fig
 
 
-def loss_figure(losses: Sequence[float], form_accs: Sequence[float] | None = None) -> go.Figure:
+def loss_figure(
+    losses: Sequence[float],
+    form_accs: Sequence[float] | None = None,
+    *,
+    stage_change: int | None = None,
+    epochs_planned: int | None = None,
+) -> go.Figure:
     """Training curve: loss per epoch, and form accuracy (right axis) when given.
 
     Parameters
@@ -300,6 +422,14 @@ def loss_figure(losses: Sequence[float], form_accs: Sequence[float] | None = Non
         Training loss per finished epoch.
     form_accs
         Form accuracy in [0, 1] per finished epoch (same length), optional.
+    stage_change
+        Epochs of the first (chord) stage of a two-stage Experiment 2 run, once the second
+        (melody) stage has begun: a vertical line at ``stage_change + 0.5`` named ``stage
+        change`` and a label. Its loss is the chord loss only; the melody stage's loss adds
+        the melody's, so the curve jumps there.
+    epochs_planned
+        Epochs the run may take in all (the x axis spans them, so a live curve shows how
+        far it is); default: the finished epochs.
 
     Returns
     -------
@@ -311,13 +441,33 @@ def loss_figure(losses: Sequence[float], form_accs: Sequence[float] | None = Non
     if form_accs is not None and len(form_accs):
         fig.add_trace(
             go.Scatter(
-                x=x[: len(form_accs)], y=[100 * a for a in form_accs], name="form accuracy",
-                mode="lines", yaxis="y2", line={"dash": "dot"},
+                x=x[: len(form_accs)],
+                y=[100 * a for a in form_accs],
+                name="form accuracy",
+                mode="lines",
+                yaxis="y2",
+                line={"dash": "dot"},
             )  # fmt: skip
         )
+    if stage_change is not None:
+        at = int(stage_change) + 0.5
+        fig.update_layout(
+            shapes=[{
+                "type": "line", "x0": at, "x1": at, "xref": "x", "y0": 0, "y1": 1,
+                "yref": "paper", "name": "stage change",
+                "line": {"color": "#7f3fbf", "width": 1.5, "dash": "dash"},
+            }],
+            annotations=[{
+                "x": at, "y": 1.0, "xref": "x", "yref": "paper", "xanchor": "left",
+                "yanchor": "top", "showarrow": False, "name": "stage change",
+                "text": f"melody stage ▸<br>(after {int(stage_change)} chord epochs)",
+                "font": {"size": 10, "color": "#7f3fbf"}, "align": "left",
+            }],
+        )  # fmt: skip
+    span = max(len(losses), int(epochs_planned or 0), 1)
     fig.update_layout(
         height=260, margin={"l": 40, "r": 40, "t": 20, "b": 35},
-        xaxis={"title": "epoch"}, yaxis={"title": "loss"},
+        xaxis={"title": "epoch", "range": [0.5, span + 0.5]}, yaxis={"title": "loss"},
         yaxis2={"title": "form %", "overlaying": "y", "side": "right", "range": [0, 100]},
         legend={"orientation": "h", "y": 1.1},
     )  # fmt: skip
