@@ -313,18 +313,27 @@ def to_channels(y: FloatArray, n: int) -> FloatArray:
 
 
 def resample(y: FloatArray, *, orig_sr: int, target_sr: int) -> FloatArray:
-    """Resample ``(channels, samples)`` audio with librosa (soxr high quality).
+    """Resample ``(channels, samples)`` audio with soxr's high quality ("HQ").
+
+    The same computation as ``librosa.resample(..., res_type="soxr_hq")`` (one soxr call per
+    channel, output padded or trimmed to ``ceil(samples * target_sr / orig_sr)``), bit for bit,
+    without importing librosa (about 2 s with numba and ``scipy.signal``).
 
     Returns
     -------
-    ndarray, shape (channels, round(samples * target_sr / orig_sr)), float32
+    ndarray, shape (channels, ceil(samples * target_sr / orig_sr)), float32
     """
     if orig_sr == target_sr:
         return y.astype(np.float32, copy=False)
-    import librosa  # deferred: librosa's import costs ~1 s and most callers never resample
+    import soxr  # type: ignore[import-untyped]  # deferred: only resampling callers need it
 
-    out = librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq", axis=-1)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    n_out = int(np.ceil(y.shape[-1] * float(target_sr) / orig_sr))
+    out = np.zeros((y.shape[0], n_out), dtype=np.float32)
+    for c, channel in enumerate(y):
+        z = soxr.resample(channel, orig_sr, target_sr, quality="soxr_hq")
+        out[c, : min(n_out, len(z))] = z[:n_out]
+    return out
 
 
 def audio_to_bytes(
