@@ -222,7 +222,6 @@ def _metrics_figures(ctx: dict[str, Any]) -> None:
 
 
 DEFAULT_STEPS: tuple[Step, ...] = (
-    Step("STFT/ISTFT warm-up", _stft_warmup),
     Step("Mask explorer: demo track", _explorer_track),
     Step("Mask explorer: DNN mask", _explorer_mask, needs=("track",)),
     Step("Mask explorer: first view", _explorer_view, needs=("track",)),
@@ -231,6 +230,9 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Step("Metrics: figures", _metrics_figures, needs=("run",)),
     Step("Composer: shipped models", _composer_models),
     Step("Composer: first composition", _composer_first, needs=("model",)),
+    # last: the pages' α path uses core's own fast inverse; librosa's ISTFT (uploads, the CLI's
+    # paths) compiles on its first call, for seconds
+    Step("STFT/ISTFT warm-up", _stft_warmup),
 )
 
 
@@ -252,10 +254,10 @@ def preload_enabled() -> bool:
 
 def in_server() -> bool:
     """True inside a real ``streamlit run`` server (not in AppTest, not a bare import)."""
-    import streamlit as st
-    from streamlit import runtime
+    from streamlit import config, runtime
 
-    return runtime.exists() and not st.get_option("global.appTest")
+    # AppTest patches ``config.get_option`` (``st.get_option`` keeps the unpatched function)
+    return runtime.exists() and not config.get_option("global.appTest")
 
 
 def run_preload(steps: Sequence[Step] | None = None) -> PreloadReport:
@@ -306,12 +308,13 @@ def start_preload(steps: Sequence[Step] | None = None) -> bool:
         True when this call started it; False when it already ran or runs, or when
         ``GENEX_PRELOAD=0``.
     """
-    global _thread
+    global _thread, _t0
     if not preload_enabled():
         return False
     with _lock:
         if _thread is not None:
             return False
+        _t0 = time.perf_counter()  # "running" from now on, even before the thread gets going
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
             _QuietPreloadThread()
         )

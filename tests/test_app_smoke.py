@@ -64,3 +64,56 @@ def test_home_counts_what_is_in_the_assets_folder(tmp_path, monkeypatch):
     assert "form: 1.0" in models["measures"].iloc[0]
     runs = at.dataframe[3].value
     assert runs["methods"].iloc[0] == "dnn, oracle"
+
+
+def _wav(folder, name="mixture.wav"):
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / name, np.zeros(8000, np.float32), 8000)
+
+
+def test_home_tables_show_the_command_that_made_each_item(tmp_path, monkeypatch):
+    made_corpus = "genex make-corpus --demo --out assets/demo_tracks --songs 1 --seed 7"
+    shipped_run = "genex evaluate --data assets/demo_tracks --out assets/results/demo --overwrite"
+    user_run = "genex evaluate --data ~/musdb --out results/mine"
+    (tmp_path / "separator").mkdir()
+    (tmp_path / "separator" / "dnn.pt").write_bytes(b"x" * 1024)
+    (tmp_path / "separator" / "dnn.pt.meta.json").write_text(
+        json.dumps({"command": "genex train-separator --out assets/separator/dnn.pt"})
+    )
+    _wav(tmp_path / "demo_tracks" / "song_a")
+    _wav(tmp_path / "demo_tracks" / "song_b")  # added by hand: not in the corpus sidecar
+    (tmp_path / "demo_tracks" / "tracks.meta.json").write_text(
+        json.dumps({"command": made_corpus, "tracks": {"song_a": {"seed": 7}}})
+    )
+    shipped = tmp_path / "results" / "demo"
+    shipped.mkdir(parents=True)
+    (shipped / "config.json").write_text(json.dumps({"command": "genex evaluate (as run)"}))
+    (shipped / "results.meta.json").write_text(json.dumps({"command": shipped_run}))
+    mine = tmp_path / "user" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "config.json").write_text(json.dumps({"command": user_run, "methods": ["dnn"]}))
+    monkeypatch.setenv("GENEX_ASSETS", str(tmp_path))
+    monkeypatch.setenv("GENEX_RESULTS", str(tmp_path / "user"))
+    at = app_test()
+    assert not at.exception
+    tracks = at.dataframe[1].value
+    assert dict(zip(tracks["track"], tracks["made by"], strict=True)) == {
+        "song_a": made_corpus,
+        "song_b": "(no sidecar)",
+    }
+    separators = at.dataframe[2].value
+    assert separators["made by"].tolist() == ["genex train-separator --out assets/separator/dnn.pt"]
+    runs = at.dataframe[3].value
+    # the shipped run's asset sidecar names how it is regenerated; a user's run its config's
+    assert runs["made by"].tolist() == [shipped_run, user_run]
+
+
+def test_home_system_section_reports_the_preload():
+    at = app_test()
+    assert not at.exception
+    system = " ".join(m.value for m in at.markdown)
+    # AppTest is not a server: the preload is not started there (and says so)
+    assert "**Preload (the pages' models and first views)**: not started" in system

@@ -2,10 +2,16 @@
 in Debian's Chromium (``/usr/bin/chromium``; never ``playwright install``).
 
 Nothing here skips: a browser test that cannot start its browser or server fails.
+
+Offline guard: every browser context made from the ``browser`` fixture (``page``, or a test's own
+``browser.new_context()`` / ``browser.new_page()``) records each request to a host that is not
+loopback, and every test in this folder fails at teardown when one was made (the app must work
+with no network: no font host, no CDN, no telemetry).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -15,6 +21,8 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,6 +40,90 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+
+#: URL schemes that reach a host (``data:``, ``blob:``, ``about:`` never leave the browser).
+NETWORK_SCHEMES = ("http", "https", "ws", "wss", "ftp")
+
+
+def is_external(url: str) -> bool:
+    """True when ``url`` would leave the machine: a network scheme and a non-loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in NETWORK_SCHEMES:
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: resolving it would go out
+        return True
+
+
+class RequestGuard:
+    """Records the external requests (:func:`is_external`) of the browser contexts it watches."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self._watched: set[int] = set()
+
+    def watch(self, target: Any) -> None:
+        """Listen to ``target``'s (a BrowserContext's or Page's) requests, once per target."""
+        if id(target) in self._watched:
+            return
+        self._watched.add(id(target))
+        target.on("request", lambda request: self.seen(request.url))
+
+    def seen(self, url: str) -> None:
+        """Record ``url`` when it is external."""
+        if is_external(url):
+            self.urls.append(url)
+
+    def take(self) -> list[str]:
+        """The external URLs recorded since the last call (and forget them)."""
+        out, self.urls = self.urls, []
+        return out
+
+
+#: The guard shared by all browser tests of the session.
+GUARD = RequestGuard()
+
+
+def guard_browser(b: Any) -> Any:
+    """Make every context that ``b.new_context``/``b.new_page`` creates report to :data:`GUARD`."""
+    new_context, new_page = b.new_context, b.new_page
+
+    def guarded_context(*args: Any, **kwargs: Any) -> Any:
+        ctx = new_context(*args, **kwargs)
+        GUARD.watch(ctx)
+        return ctx
+
+    def guarded_page(*args: Any, **kwargs: Any) -> Any:
+        pg = new_page(*args, **kwargs)
+        GUARD.watch(pg.context)
+        return pg
+
+    b.new_context, b.new_page = guarded_context, guarded_page
+    return b
+
+
+@pytest.fixture(autouse=True)
+def _no_external_requests() -> Iterator[None]:
+    """Fail the test (at teardown) when any of its browser requests left the machine."""
+    GUARD.take()
+    yield
+    urls = GUARD.take()
+    if urls:
+        pytest.fail(
+            "requests left the machine (the app must work offline):\n"
+            + "\n".join(sorted(set(urls)))
+        )
+
+
+@pytest.fixture
+def external_requests() -> RequestGuard:
+    """The offline guard, to look at the external requests recorded so far in a test."""
+    return GUARD
 
 
 def chromium_path() -> str:
@@ -99,7 +191,7 @@ def app_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser():
-    """A headless Chromium shared by the browser tests."""
+    """A headless Chromium shared by the browser tests; its contexts report to :data:`GUARD`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -108,7 +200,7 @@ def browser():
             headless=True,
             args=CHROMIUM_ARGS,
         )
-        yield b
+        yield guard_browser(b)
         b.close()
 
 

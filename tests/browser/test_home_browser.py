@@ -31,6 +31,13 @@ def test_home_renders_in_chromium(app_url, page, tmp_path):
     assert shipped.demo_tracks and page.get_by_text(demo).count() == 1
     runs = page.get_by_text(re.compile(r"Evaluation runs \(\d+\)")).inner_text()
     assert int(re.search(r"\d+", runs).group()) >= len(shipped.results_runs) >= 1
+    # System: the preload of the pages' caches started after the server's first run (this one's,
+    # if no other test came first: a second run shows it)
+    page.reload()
+    wait_for_app(page)
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="System").click()
+    preload = page.locator("li", has_text="Preload").inner_text()
+    assert re.search(r"Preload[^:]*: (running for|done in) [\d.]+ s", preload), preload
     shot = tmp_path / "home.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
