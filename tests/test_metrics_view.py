@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import soundfile as sf
 
 from core.evaluation.results import (
     TIDY_COLUMNS,
+    RunStatus,
     per_track_medians,
     sir_sar_means,
     summary,
@@ -359,3 +362,196 @@ def test_track_audio_resolves_repo_relative_data_and_caps_at_max_seconds(tmp_pat
     assert got.duration == pytest.approx(3.0)
     capped = mv.track_audio({"data": "corpus", "max_seconds": 2.0}, "song", tmp_path / "assets")
     assert capped.duration == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------- metric names
+
+
+def test_every_metric_is_spelled_out_with_higher_is_better(stats):
+    lines = mc.metric_glossary()
+    assert [line.split("**")[1] for line in lines] == ["SDR", "SIR", "SAR", "ISR"]
+    assert all("higher is better" in line for line in lines)
+    assert "signal-to-artefacts ratio" in lines[2] and "artefacts" in mc.METRIC_HELP["SAR"]
+    assert mc.metric_label("SIR") == "SIR (signal-to-interference ratio)"
+    fig = mc.alpha_curves_figure(stats, metric="SIR", target="vocals")
+    assert all(
+        "signal-to-interference ratio, higher is better" in t.hovertemplate for t in _curves(fig)
+    )
+    assert "higher is better" in fig.layout.yaxis.title.text
+    sarsir = mc.sar_vs_sir_figure(
+        sir_sar_means(make_tidy(np.random.default_rng(0)), target="vocals"), target="vocals"
+    )
+    assert "signal-to-artefacts ratio" in sarsir.data[0].hovertemplate
+
+
+# ----------------------------------------------------------------------- outliers
+
+
+def _with_outlier(tidy, *, method="dnn", alpha=0.05, target="accompaniment", metric="SAR"):
+    """museval's ~141 dB SAR (an estimate equal to its reference up to rounding) on every track."""
+    df = tidy.copy()
+    at = (
+        (df.method == method) & np.isclose(df.alpha, alpha) & (df.target == target)
+        & (df.metric == metric)
+    )  # fmt: skip
+    df.loc[at, "value"] = 141.3
+    return df
+
+
+def test_robust_range_ignores_far_outliers_only():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(10, 4, 60)
+    assert mc.robust_range(normal) is None  # nothing far out: plotly's autorange
+    assert mc.robust_range([1.0, 2.0, 140.0]) is None  # too few values to tell
+    lo, hi = mc.robust_range(np.r_[normal, 141.3, np.nan, np.inf])
+    assert lo <= normal.min() and normal.max() <= hi < 60
+    # a quiet window a few dB under tightly grouped values is not an outlier
+    assert mc.robust_range(np.r_[np.full(20, 12.0), 12.5, 11.5, 3.0]) is None
+    lo, hi = mc.robust_range(np.r_[normal, -90.0])
+    assert -90 < lo <= normal.min()
+
+
+def test_alpha_curves_keep_a_readable_range_and_name_the_off_scale_point(tidy):
+    fig = mc.alpha_curves_figure(summary(_with_outlier(tidy)), metric="SAR", target="accompaniment")
+    lo, hi = fig.layout.yaxis.range
+    dnn = next(t for t in _curves(fig) if t.meta["method"] == "dnn")
+    inside = np.asarray(dnn.y[1:], float)
+    assert hi < 60 and lo <= inside.min() and inside.max() <= hi  # normal values readable
+    assert dnn.y[0] == pytest.approx(141.3)  # the value itself is kept (hover, clicks)
+    off = [t for t in fig.data if t.meta["role"] == "off_scale"]
+    assert len(off) == 1 and off[0].meta["method"] == "dnn"
+    assert lo < off[0].y[0] <= hi and off[0].marker.symbol[0] == "triangle-up"
+    assert "SAR 141.3 dB, dnn, α 0.05, median over tracks (off scale)" == off[0].hovertext[0]
+    assert list(off[0].customdata[0]) == ["", "dnn", 0.05]  # clickable like the curve
+    assert "SAR 141.3 dB" in fig.layout.annotations[0].text
+    assert mc.off_scale_notes(fig) == [off[0].hovertext[0]]
+    caption = mv.off_scale_caption(fig)
+    assert caption.startswith("Off scale") and "141.3 dB" in caption
+    # the same table without the outlier: no range forced, nothing reported
+    plain = mc.alpha_curves_figure(summary(tidy), metric="SAR", target="accompaniment")
+    assert plain.layout.yaxis.range is None and not mc.off_scale_notes(plain)
+    assert mv.off_scale_caption(plain) is None
+
+
+def test_only_the_panel_with_the_outlier_gets_a_range(tidy):
+    fig = mc.alpha_panels_figure(summary(_with_outlier(tidy)))
+    ranged = [k for k in ("yaxis", *(f"yaxis{i}" for i in range(2, 7))) if fig.layout[k].range]
+    assert ranged == ["yaxis6"]  # accompaniment (row 2) x SAR (column 3)
+    notes = mc.off_scale_notes(fig)
+    assert len(notes) == 1 and notes[0].startswith("SAR 141.3 dB, dnn, α 0.05")
+    assert len(fig.layout.annotations) == 6 + 1  # subplot titles + the note
+
+
+def test_single_track_and_framewise_outliers_are_named_with_the_track(tidy):
+    df = _with_outlier(tidy)
+    one = mc.alpha_curves_figure(
+        track_summary(df, "song_b"), metric="SAR", target="accompaniment", track_label="song_b"
+    )
+    assert mc.off_scale_notes(one)[0].startswith("SAR 141.3 dB, dnn, α 0.05, on track song_b")
+    fw = df.copy()
+    fw.loc[(fw.track == "song_a") & (fw.method == "dnn") & (fw.window == 3), "value"] = 140.2
+    fig = mc.framewise_figure(fw, track="song_a", method="dnn", alpha=0.45, target="vocals")
+    notes = mc.off_scale_notes(fig)
+    assert len(notes) == 3  # one window in each of the SDR, SIR and SAR panels
+    assert notes[0] == "SDR 140.2 dB, at 3 s on track song_a (off scale)"
+    assert [t.meta["metric"] for t in fig.data if t.meta["role"] == "framewise"] == [
+        "SDR", "SIR", "SAR"
+    ]  # fmt: skip
+    assert all(fig.layout[k].range[1] < 60 for k in ("yaxis", "yaxis2", "yaxis3"))
+
+
+def test_sar_vs_sir_outlier_is_off_scale_on_its_axis(tidy):
+    df = _with_outlier(tidy, target="vocals", alpha=0.95)
+    fig = mc.sar_vs_sir_figure(sir_sar_means(df, target="vocals"), target="vocals")
+    assert fig.layout.yaxis.range is not None and fig.layout.yaxis.range[1] < 60
+    assert fig.layout.xaxis.range is None
+    assert mc.off_scale_notes(fig)[0].startswith("mean SAR 141.3 dB, dnn, α 0.95")
+
+
+# ----------------------------------------------------------------------- per track
+
+
+def test_per_track_figure_has_a_point_per_track_and_method(tidy):
+    medians = per_track_medians(tidy)
+    fig = mc.per_track_figure(medians, metric="SDR", target="vocals", alpha=0.5)
+    traces = [t for t in fig.data if t.meta["role"] == "per_track"]
+    assert [t.meta["method"] for t in traces] == list(METHODS)
+    dnn = traces[0]
+    assert list(dnn.x) == list(TRACKS)
+    sel = medians[
+        (medians.method == "dnn") & (medians.metric == "SDR") & (medians.target == "vocals")
+        & np.isclose(medians.alpha, 0.45)
+    ].sort_values("track")  # fmt: skip
+    np.testing.assert_allclose(dnn.y, sel["value"])
+    assert list(dnn.customdata[1]) == ["song_b", "dnn", pytest.approx(0.45)]
+    assert "α = 0.45" in fig.layout.title.text and "3 track(s)" in fig.layout.title.text
+    # a run being written: fewer tracks, fewer points
+    part = mc.per_track_figure(
+        medians[medians.track != "song_c"], metric="SDR", target="vocals", alpha=0.5
+    )
+    assert sum(len(t.x) for t in part.data) == 2 * len(METHODS)
+    empty = mc.per_track_figure(medians.iloc[:0], metric="SDR", target="vocals", alpha=0.5)
+    assert len(empty.data) == 0 and "No SDR values" in empty.layout.annotations[0].text
+
+
+# ----------------------------------------------------------------------- run state
+
+
+def test_method_choices_include_methods_still_to_come(tidy):
+    run = mv.RunData(
+        path="/r", config={"methods": ["oracle", "dnn", "zz-new"]}, tidy=tidy[tidy.method == "dnn"]
+    )
+    assert run.methods == ["dnn"]
+    assert run.method_choices == ["dnn", "oracle", "zz-new"]
+
+
+def test_status_lines_say_live_incomplete_corrupt_and_failed():
+    live = mv.status_lines(RunStatus(done=3, expected=8, writer_pid=4242))
+    assert live["info"][0].startswith("Run in progress: 3 of 8 track×method files complete")
+    assert "pid 4242" in live["info"][0] and "refreshes every 3 s" in live["info"][0]
+    assert not live["warning"] and not live["error"]
+    stopped = mv.status_lines(
+        RunStatus(
+            done=3, expected=8, corrupt=("b.dnn.json",),
+            failures=("c (oracle): InvalidAudioError: silent vocals",),
+        )
+    )  # fmt: skip
+    assert not stopped["info"]
+    assert stopped["warning"][0].startswith("Incomplete run: 3 of 8")
+    assert "`b.dnn.json`" in stopped["warning"][1] and "genex evaluate" in stopped["warning"][1]
+    assert "- c (oracle): InvalidAudioError: silent vocals" in stopped["error"][0]
+    done = mv.status_lines(RunStatus(done=8, expected=8))
+    assert done == {"info": [], "warning": [], "error": []}
+    assert mv.RunData(path="/r", status=RunStatus(0, 8, writer_pid=1)).refresh_every == 3.0
+    assert mv.RunData(path="/r", status=RunStatus(0, 8)).refresh_every is None
+
+
+def test_a_live_read_parses_only_new_files_and_names_corrupt_ones(tmp_path, monkeypatch):
+    from core.io_utils import output_lock
+    from tests.test_page_metrics import write_run
+
+    tidy = make_tidy(np.random.default_rng(4), tracks=("t1", "t2"), methods=("dnn",))
+    folder = tmp_path / "run"
+    cfg = {"methods": ["dnn"], "alphas": sorted(set(tidy.alpha)), "tracks": ["t1", "t2", "t3"]}
+    run = write_run(folder, tidy[tidy.track == "t1"], cfg)
+    (folder / "metrics.parquet").unlink()  # a run still being written has no table yet
+    parsed = []
+    real = mv.read_track_table
+    monkeypatch.setattr(
+        mv, "read_track_table", lambda p, **kw: parsed.append(Path(p).name) or real(p, **kw)
+    )
+    mv._track_table.clear()
+    with output_lock(folder):
+        first = mv.load_run(folder)
+        assert first.status.writing and first.refresh_every == mv.REFRESH_SECONDS
+        assert (first.status.done, first.status.expected) == (1, 3) and first.tracks == ["t1"]
+        write_run(folder, tidy[tidy.track == "t2"], cfg)  # resumes: t1 is left as it was
+        (folder / "metrics.parquet").unlink()
+        (folder / "t3.dnn.json").write_text('{"targets": [{"name": "vocals", "frames": [')
+        parsed.clear()
+        second = mv.load_run(folder)
+    assert sorted(parsed) == ["t2.dnn.json", "t3.dnn.json"]  # t1 came from the cache
+    assert second.tracks == ["t1", "t2"] and second.status.corrupt == ("t3.dnn.json",)
+    assert second.status.done == 2 and second.status.writing
+    assert not mv.load_run(folder).status.writing  # the lock is gone: looked up on every call
+    pd.testing.assert_frame_equal(second.tidy, run.tidy())

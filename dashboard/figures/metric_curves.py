@@ -189,14 +189,16 @@ def robust_range(
 
 
 def _point_text(trace: dict[str, Any], i: int, track_label: str) -> str:
-    """Where an off-scale point comes from: method, α and track (or window time)."""
+    """Where an off-scale point comes from: method, α and track (or window time and track)."""
     custom = trace.get("customdata")
     if custom is not None:
         track, method, alpha = custom[i][0], custom[i][1], float(custom[i][2])
-        where = f"on track {track}" if track else f"({track_label})"
+        where = f"on track {track}" if track else track_label
+        if where == MEDIAN:
+            where = "median over tracks"
         return f"{method}, α {alpha:.2f}, {where}"
     x = np.asarray(trace["x"], dtype=float)[i]
-    return f"at {x:.0f} s ({track_label})"
+    return f"at {x:.0f} s on track {track_label}"
 
 
 def _off_scale(
