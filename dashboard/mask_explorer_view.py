@@ -9,16 +9,20 @@ What is cached, and why (the α slider must stay live on a full song):
 - the display arrays derived from it (``st.cache_resource``): pooled power and probability and
   the PNGs of the panels that do not depend on α
   (:func:`dashboard.figures.spectrogram.pooled_display`);
-- per α: a full-resolution threshold + reconstruction
-  (:func:`core.karaoke.separate.separate_at_alpha`, small cache of 4) and two small PNGs made
-  from the *pooled* arrays (:func:`dashboard.figures.spectrogram.alpha_figure`).
+- the live α canvas's planes (:func:`canvas_data`, ``st.cache_resource``): codes of the real
+  mask per display cell, thresholded in the browser on every move of the canvas's slider
+  (:mod:`dashboard.alpha_canvas`); the α-independent panels (mixture, ideal mask, P) stay a
+  plotly figure with colour bars (:func:`static_panels`);
+- per released α: a full-resolution threshold + reconstruction of both stems
+  (:func:`core.karaoke.masks.separate_frames_major`, block-wise; small cache of 4).
+
+α and the frequency range survive runs where no track is loaded (:func:`restore_view_state`).
 
 The reliability diagram of a model's mask (:func:`track_reliability`, ``st.cache_data`` keyed
 by track key, method, checkpoint and weighting) does not depend on α: it is computed once per
 (track, method) from the cached mask; an α change only redraws its small figure with the α line.
 
-The page calls :func:`figure_at_alpha` before :func:`stems_at_alpha`, so the new mask reaches
-the browser while the stems are rebuilt. Query parameters ``track`` / ``method`` / ``alpha``
+Query parameters ``track`` / ``method`` / ``alpha``
 are read by :func:`apply_query_params` and written back by :func:`sync_query_params`.
 
 Methods, rules and their labels come from the registry, :mod:`core.karaoke.methods`. torch is
@@ -39,12 +43,14 @@ from core.errors import InvalidConfigError
 from core.karaoke import separate
 from core.karaoke.calibration import ReliabilityCurve, stem_reliability
 from core.karaoke.masks import mask_shares as core_mask_shares
+from core.karaoke.masks import separate_frames_major
 from core.karaoke.methods import METHODS, RULE_LABELS, MethodId, Rule, check_alpha, method_spec
 from core.karaoke.separate import MaskResult
 from core.karaoke.tracks import Track, list_tracks, track_from_bytes
 from core.karaoke.tracks import load_track as core_load_track
 from core.paths import assets_dir
 from core.types import FloatArray
+from dashboard import alpha_canvas as ac
 from dashboard.figures import reliability as rf
 from dashboard.figures import spectrogram as sg
 from dashboard.ui import digest
@@ -222,6 +228,112 @@ def display_arrays(
     return sg.pooled_display(res, ibm=ibm, fmax=fmax)
 
 
+# --------------------------------------------------------------------------- live α canvas
+#: Widget key of the live α canvas (:mod:`dashboard.alpha_canvas`).
+CANVAS_KEY = "sep.alpha_canvas"
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def alpha_effect(key: str, method: MethodId, checkpoint: str | None, _track: Track) -> bool:
+    """Whether α changes the full-resolution mask of ``(key, method, checkpoint)`` at all."""
+    return sg.alpha_has_effect(mask_result(key, method, checkpoint, _track).prob)
+
+
+def alpha_note(method: str, rule: Rule, active: bool) -> str:
+    """Why the α sliders are disabled (``""`` when α has an effect)."""
+    if rule == "soft":
+        return "α has no effect with the soft rule: the masks are P and 1 − P."
+    if not active:
+        return (
+            f"α has no effect on the {method_label(method)}: every P is already 0 or 1 (a binary "
+            "mask), so every threshold gives the same mask and the same stems."
+        )
+    return ""
+
+
+@st.cache_resource(max_entries=6, show_spinner="Preparing the live α panels…")
+def _canvas_base(
+    key: str, method: MethodId, checkpoint: str | None, fmax: float | None, rule: Rule,
+    _track: Track,
+) -> dict[str, object]:  # fmt: skip
+    res = mask_result(key, method, checkpoint, _track)
+    panels = sg.alpha_panels(res, fmax=fmax)
+    active = alpha_effect(key, method, checkpoint, _track)
+    soft = sg.soft_planes(res, fmax=fmax) if rule == "soft" else None
+    return ac.payload(
+        panels, alpha=DEFAULT_ALPHA, rule=rule, active=active,
+        note=alpha_note(method, rule, active), soft=soft,
+    )  # fmt: skip
+
+
+def canvas_data(
+    key: str, method: MethodId, checkpoint: str | None, fmax: float | None, rule: Rule,
+    alpha: float, track: Track,
+) -> dict[str, object]:  # fmt: skip
+    """The live α canvas's data (:func:`dashboard.alpha_canvas.payload`) at ``alpha``.
+
+    The planes are made once per (track, method, checkpoint, frequency range, rule) and cached;
+    only the slider position changes with α.
+
+    Raises
+    ------
+    CoreError
+        As :func:`mask_result`.
+    """
+    base = _canvas_base(key, method, checkpoint, fmax, rule, track)
+    return {**base, "step": ac.alpha_step(alpha)}
+
+
+def on_canvas_alpha() -> None:
+    """Callback of the canvas: its released α becomes the page's α (``sep.alpha``)."""
+    value = ac.released_alpha(CANVAS_KEY)
+    if value is not None:
+        st.session_state["sep.alpha"] = parse_alpha(str(value))
+
+
+def static_panels(
+    track: Track, *, method: MethodId, checkpoint: str | None, key: str, fmax: float | None
+) -> go.Figure:
+    """The α-independent panels with colour bars (cached display, a new figure object).
+
+    Raises
+    ------
+    CoreError
+        As :func:`mask_result`.
+    """
+    display = display_arrays(key, method, checkpoint, fmax, track)
+    return sg.static_figure(display, uirevision=f"{key}|{method}|{fmax}")
+
+
+# --------------------------------------------------------------------------- view state
+#: Widget keys whose values must survive runs where their widgets are not drawn (no track).
+KEPT_KEYS = ("sep.alpha", "sep.fmax")
+
+
+def _kept(name: str) -> str:
+    return f"sep._kept.{name.removeprefix('sep.')}"
+
+
+def restore_view_state() -> None:
+    """Put back α and the frequency range if Streamlit dropped them (call before widgets).
+
+    Streamlit forgets a widget's value after a run that did not draw it (the page stopped early
+    because no track is loaded): the values last drawn are kept in plain session keys.
+    """
+    state = st.session_state
+    for name in KEPT_KEYS:
+        if name not in state and _kept(name) in state:
+            state[name] = state[_kept(name)]
+
+
+def remember_view_state() -> None:
+    """Copy α and the frequency range into plain session keys (call after their widgets)."""
+    state = st.session_state
+    for name in KEPT_KEYS:
+        if name in state:
+            state[_kept(name)] = state[name]
+
+
 # --------------------------------------------------------------------------- per α
 @st.cache_data(max_entries=4, show_spinner=False)
 def stems_at_alpha(
@@ -240,7 +352,11 @@ def stems_at_alpha(
         ``alpha`` outside [0, 1] or an unknown rule (:func:`core.karaoke.methods.check_alpha`).
     """
     res = mask_result(key, method, checkpoint, _track)
-    return separate.separate_at_alpha(res, alpha=check_alpha(alpha), rule=rule)
+    stft_t, prob_t = res.frames_major  # contiguous copies, made once per mask result
+    return separate_frames_major(
+        stft_t, prob_t, alpha=check_alpha(alpha), rule=rule, config=res.stft_config,
+        length=res.length,
+    )  # fmt: skip
 
 
 def figure_at_alpha(
@@ -405,6 +521,9 @@ def _current_qp() -> dict[str, str]:
 def apply_query_params() -> None:
     """Preselect the track, method and α from ``?track=&method=&alpha=`` (call before widgets).
 
+    First puts back α and the frequency range kept by :func:`remember_view_state` when
+    Streamlit dropped them (a run that stopped before drawing them).
+
     Applied only when the query parameters differ from those the page last wrote, so a link
     (e.g. ``st.switch_page("pages/mask_explorer.py", query_params={...})`` from the Metrics
     page) takes effect but the page's own updates do not fight the widgets. ``track`` is a demo
@@ -415,6 +534,7 @@ def apply_query_params() -> None:
     # the slider's state is dropped by Streamlit when it was not rendered in the last run
     # (another page, or this page stopped early): then the URL holds the user's last values
     fresh = "sep.alpha" not in state
+    restore_view_state()  # α and Frequencies as last drawn (the link's α below still wins)
     state.setdefault("sep.alpha", DEFAULT_ALPHA)
     if qp == state.get("sep._qp") and not fresh:
         return

@@ -1,4 +1,8 @@
-"""Mask explorer: see and hear a probabilistic vocal mask re-thresholded live at α."""
+"""Mask explorer: see and hear a probabilistic vocal mask re-thresholded live at α.
+
+The α panels are thresholded in the browser while the canvas's slider moves
+(:mod:`dashboard.alpha_canvas`); the stems follow when it is released.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.karaoke.methods import RULES
+from dashboard import alpha_canvas as ac
 from dashboard import mask_explorer_view as ev
 from dashboard import ui
 
@@ -16,11 +21,13 @@ st.title("Mask explorer")
 st.caption(
     "Deep Karaoke (Simpson, Roma & Plumbley 2015): a network predicts, for every time-frequency "
     "bin of the mixture, the probability P that the vocal dominates; a threshold α turns P into "
-    "a binary mask. Moving α re-thresholds the cached mask: the network does not run again. "
+    "a binary mask. Dragging α re-thresholds the cached mask in the browser (the network does "
+    "not run again); the stems follow when you release it. "
     "Sources are always the fixed two-source set: **vocals** and **accompaniment**."
 )
 
-ev.apply_query_params()  # ?track=&method=&alpha= from a link (e.g. the Metrics page)
+# ?track=&method=&alpha= from a link (e.g. the Metrics page); α and Frequencies as last drawn
+ev.apply_query_params()
 if msg := ev.pop_query_warning():
     st.warning(msg)
 
@@ -117,29 +124,32 @@ if track.references is not None:
 @st.fragment
 def alpha_view() -> None:
     """The α slider and everything it drives (reruns alone when α moves)."""
+    active = ev.alpha_effect(key, method, checkpoint, track)
     c_alpha, c_fmax = st.columns([4, 1])
     alpha = c_alpha.slider(
         "α — vocal confidence threshold", min_value=ev.ALPHA_MIN, max_value=ev.ALPHA_MAX,
-        step=ev.ALPHA_STEP,
-        key="sep.alpha",
-        help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule).",
+        step=ev.ALPHA_STEP, key="sep.alpha", disabled=not active or rule == "soft",
+        help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule). The same α as "
+        "the live slider above the α panels below.",
     )  # fmt: skip
     fmax = c_fmax.selectbox(
         "Frequencies", ev.FMAX_CHOICES, key="sep.fmax", format_func=ev.fmax_label
     )
+    ev.remember_view_state()
+    if note := ev.alpha_note(method, rule, active):
+        st.caption(note)
     t0 = time.perf_counter()
     try:
-        fig = ev.figure_at_alpha(
-            track, method=method, alpha=alpha, rule=rule, checkpoint=checkpoint, key=key,
-            fmax=fmax,
-        )  # fmt: skip
+        fig = ev.static_panels(track, method=method, checkpoint=checkpoint, key=key, fmax=fmax)
+        data = ev.canvas_data(key, method, checkpoint, fmax, rule, alpha, track)
     except CoreError as exc:
         ui.show_error(exc)
         return
     ev.sync_query_params(alpha=alpha)
     st.plotly_chart(fig, key="sep.figure", config={"displaylogo": False})
+    ac.alpha_canvas(data, key=ev.CANVAS_KEY, on_alpha=ev.on_canvas_alpha)
     t1 = time.perf_counter()
-    try:  # after the figure, so the new mask is on screen while the stems are rebuilt
+    try:
         stems = ev.stems_at_alpha(key, method, checkpoint, alpha, rule, track)
     except CoreError as exc:
         ui.show_error(exc)
@@ -159,7 +169,7 @@ def alpha_view() -> None:
                 key=f"sep.dl.{label.lower()}",
             )  # fmt: skip
     st.caption(
-        f"Server time for this α: figure {1e3 * (t1 - t0):.0f} ms, threshold + reconstruction "
+        f"Server time for this α: panels {1e3 * (t1 - t0):.0f} ms, threshold + reconstruction "
         f"{1e3 * (t2 - t1):.0f} ms, players {1e3 * (time.perf_counter() - t2):.0f} ms."
     )
     with st.expander("Calibration on this track: reliability diagram"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.karaoke.masks import reconstruct, threshold_masks
+from core.errors import InvalidConfigError
+from core.karaoke.masks import reconstruct, separate_frames_major, threshold_masks
 from core.karaoke.separate import mask_result_from_prob, separate_at_alpha
 from core.signal.stft import StftConfig, stft
 
@@ -26,3 +27,42 @@ def test_separate_at_alpha_equals_reconstruct_of_threshold_masks(rng, rule, hop)
     # an all-ones vocal mask (alpha 0 under the complement rule) gives back the mixture
     ones = separate_at_alpha(res, alpha=0.0, rule="complement")[0]
     np.testing.assert_allclose(ones, y, atol=1e-4)
+
+
+@pytest.mark.parametrize("rule", ["paper", "complement", "soft"])
+@pytest.mark.parametrize(("hop", "block"), [(256, 64), (256, 7), (256, 1), (300, 64)])
+def test_blockwise_fast_path_equals_the_straightforward_stems(rng, rule, hop, block):
+    """The fused block-wise threshold + inverse gives the plain path's stems (issue 9 item 5)."""
+    sr = 16000
+    y = (0.1 * rng.standard_normal((2, sr))).astype(np.float32)
+    cfg = StftConfig(n_fft=1024, hop_length=hop)
+    S = stft(y, cfg)
+    prob = rng.random(S.shape).astype(np.float32)
+    prob[0, :5, :5] = 0.3  # ties with the threshold: the same comparison must decide them
+    prob[1, :5, :5] = 0.7
+    res = mask_result_from_prob(y, sr, prob, stft_config=cfg)
+    stft_t, prob_t = res.frames_major
+    for alpha in (0.3, 0.5, 0.7):
+        fast = separate_frames_major(
+            stft_t, prob_t, alpha=alpha, rule=rule, config=cfg, length=res.length,
+            block_frames=block,
+        )  # fmt: skip
+        masks = threshold_masks(res.prob, alpha=alpha, rule=rule)
+        plain = reconstruct(res.mixture_stft, masks, config=cfg, length=res.length)
+        assert fast.shape == (2, 2, sr) and fast.dtype == np.float32
+        np.testing.assert_allclose(fast, plain, atol=2e-6)
+    # the mask decides: a different α gives different stems
+    other = separate_frames_major(stft_t, prob_t, alpha=0.9, rule=rule, config=cfg, length=sr)
+    assert rule == "soft" or not np.allclose(other[0], fast[0], atol=1e-4)
+
+
+def test_blockwise_fast_path_rejects_bad_input(rng):
+    cfg = StftConfig(n_fft=256, hop_length=64)
+    S = np.zeros((1, 10, cfg.n_bins), dtype=np.complex64)
+    P = np.zeros((1, 10, cfg.n_bins), dtype=np.float32)
+    with pytest.raises(InvalidConfigError, match="alpha"):
+        separate_frames_major(S, P, alpha=1.5, config=cfg, length=100)
+    with pytest.raises(InvalidConfigError, match="prob_t"):
+        separate_frames_major(S, P[:, :5], alpha=0.5, config=cfg, length=100)
+    with pytest.raises(InvalidConfigError, match="block_frames"):
+        separate_frames_major(S, P, alpha=0.5, config=cfg, length=100, block_frames=0)

@@ -185,8 +185,6 @@ def test_crop_bins_keeps_the_band_below_fmax():
     np.testing.assert_array_equal(low, a[:, :186])
 
 
-
-
 def test_pooled_display_of_a_real_oracle_mask_and_its_alpha_figure(rng):
     sr = 8000
     t = np.arange(sr) / sr  # 1 s
@@ -203,7 +201,134 @@ def test_pooled_display_of_a_real_oracle_mask_and_its_alpha_figure(rng):
     assert d.prob[int(1500 / bin_hz)].mean() > 0.9 and d.prob[int(200 / bin_hz)].mean() < 0.1
     lay = sg.alpha_figure(d, alpha=0.5, rule="paper").to_plotly_json()["layout"]
     assert [im["name"] for im in lay["images"]] == [
-        *d.static, "Binary vocal mask at α = 0.50", sg.ESTIMATE_TITLE
+        *d.static,
+        "Binary vocal mask at α = 0.50",
+        sg.ESTIMATE_TITLE,
     ]
     with pytest.raises(InvalidConfigError, match="alpha"):
         sg.alpha_figure(d, alpha=1.5, rule="paper")
+
+
+# ----------------------------------------------------------------------------- live α canvas
+def _result(rng, *, channels=2, sr=8000, seconds=1.0, method="dnn", binary=False):
+    """A real MaskResult on a real STFT grid with a random (or binary) P."""
+    from core.karaoke.separate import input_stft_config, mask_result_from_prob
+    from core.signal.stft import stft
+
+    y = (0.1 * rng.standard_normal((channels, int(sr * seconds)))).astype(np.float32)
+    shape = stft(y, input_stft_config(sr)).shape
+    prob = rng.random(shape).astype(np.float32)
+    if binary:
+        prob = (prob > 0.5).astype(np.float32)
+    return mask_result_from_prob(y, sr, prob, method=method)
+
+
+def _pooled_real_levels(res, panels, alpha: float, fmax=None) -> np.ndarray:
+    """Threshold the full-resolution P at α (the real mask), then pool it into the cells."""
+    from core.karaoke.masks import threshold_masks
+
+    prob, _ = sg.crop_bins(res.prob, sr=res.sr, n_fft=res.stft_config.n_fft, fmax=fmax)
+    vocal, _ = threshold_masks(prob, alpha=alpha, rule="paper")
+    fb, ff, _ = panels.cell
+    kept = sg._cells(vocal, fb, ff).sum(axis=-1)  # kept bins per display cell
+    n = vocal.shape[0] * fb * ff
+    levels = (kept >= 1).astype(np.uint8) + (kept >= (n + 1) // 2) + (kept >= n)
+    return levels[::-1]  # row 0 = highest frequency, as the panels
+
+
+def test_alpha_codes_threshold_exactly_like_the_masks(rng):
+    grid = np.asarray(sg.ALPHA_GRID, dtype=np.float32)
+    p = rng.random((3, 50, 120)).astype(np.float32)
+    p[0, 0, : grid.size] = grid  # values equal to a threshold: P > α is false there
+    p[0, 1, :4] = [0.0, 1.0, np.nextafter(grid[0], 1), np.nextafter(grid[-1], 0)]
+    codes = sg.alpha_codes(p)
+    assert codes.dtype == np.uint8 and codes.shape == p.shape
+    for k, alpha in enumerate(sg.ALPHA_GRID, start=1):
+        np.testing.assert_array_equal(codes >= k, p > alpha)
+    odd = [0.1, 0.15, 0.5, 0.9]  # a non-uniform grid
+    np.testing.assert_array_equal(
+        sg.alpha_codes(p, grid=odd), np.searchsorted(np.float32(odd), p, side="left")
+    )
+    with pytest.raises(InvalidConfigError, match="increasing"):
+        sg.alpha_codes(p, grid=[0.5, 0.4])
+
+
+@pytest.mark.parametrize(("channels", "fmax"), [(1, None), (2, None), (2, 2000.0)])
+def test_alpha_panels_levels_are_the_pooled_real_mask(rng, channels, fmax):
+    res = _result(rng, channels=channels)
+    panels = sg.alpha_panels(res, fmax=fmax, max_bins=40, max_frames=9)  # cells of several bins
+    rows, cols = panels.shape
+    assert panels.codes.shape == (3, rows, cols) and panels.estimate.shape == (3, rows, cols)
+    assert rows <= 40 and cols <= 9 and panels.cell[2] == channels
+    assert panels.cell[0] * panels.cell[1] > 1
+    seen = set()
+    for alpha in (0.01, 0.2, 0.37, 0.5, 0.63, 0.99):
+        step = round(alpha * 100)
+        got = sg.mask_levels(panels, step=step)
+        np.testing.assert_array_equal(got, _pooled_real_levels(res, panels, alpha, fmax))
+        seen |= set(np.unique(got).tolist())
+    assert seen == {0, 1, 2, 3}  # the four levels all occur: the test can tell them apart
+
+
+def test_thresholding_the_pooled_probability_would_not_be_the_real_mask(rng):
+    """The bug of issue 11 item 2: a threshold of pooled P differs from the pooled real mask."""
+    res = _result(rng)
+    panels = sg.alpha_panels(res, max_bins=40, max_frames=9)
+    real_any = _pooled_real_levels(res, panels, 0.8) >= 1
+    pooled_p = sg.downsample(res.prob, max_bins=40, max_frames=9)[::-1]
+    assert not np.array_equal(pooled_p > 0.8, real_any)
+
+
+def test_alpha_panels_of_a_binary_mask_are_identical_across_alpha(rng):
+    res = _result(rng, binary=True, method="oracle")
+    panels = sg.alpha_panels(res, max_bins=40, max_frames=9)
+    first = sg.mask_levels(panels, step=1)
+    for step in range(2, 100):
+        np.testing.assert_array_equal(sg.mask_levels(panels, step=step), first)
+    assert not sg.alpha_has_effect(res.prob)
+    assert sg.alpha_has_effect(_result(rng).prob)
+    assert not sg.alpha_has_effect(np.array([0.0, 0.005, 1.0]))
+    assert sg.alpha_has_effect(np.array([0.0, 0.5, 1.0]))
+
+
+def test_alpha_panels_estimate_levels(rng):
+    res = _result(rng)
+    panels = sg.alpha_panels(res, max_bins=40, max_frames=9)
+    fb, ff, _ = panels.cell
+    power = sg._cells(np.abs(res.mixture_stft) ** 2, fb, ff).mean(axis=-1)[::-1]
+    expected = sg.to_indices(
+        sg.power_to_db(power, ref=float(power.max())), vmin=-sg.TOP_DB, vmax=0.0
+    )[::-1]  # to_indices flips: undo, the panels are already flipped
+    np.testing.assert_array_equal(panels.estimate[2], expected)  # level 3 (all kept) = mixture
+    # a higher level keeps at least as much energy
+    assert (panels.estimate[1] >= panels.estimate[0]).all()
+    assert (panels.estimate[2] >= panels.estimate[1]).all()
+
+
+def test_soft_planes_are_mean_p_and_masked_power(rng):
+    res = _result(rng, channels=1)
+    mask, est = sg.soft_planes(res, max_bins=40, max_frames=9)
+    panels = sg.alpha_panels(res, max_bins=40, max_frames=9)
+    assert mask.shape == est.shape == panels.shape and mask.dtype == np.uint8
+    fb, ff, _ = panels.cell
+    mean_p = sg._cells(res.prob, fb, ff).mean(axis=-1)
+    np.testing.assert_array_equal(mask, sg.to_indices(mean_p, vmin=0.0, vmax=1.0))
+    assert (est <= panels.estimate[2]).all()  # |X|^2 P never exceeds |X|^2
+
+
+def test_static_figure_has_a_colour_bar_per_panel(rng):
+    res = _result(rng)
+    d = sg.pooled_display(res, ibm=res)
+    fig = sg.static_figure(d, uirevision="u")
+    spec = fig.to_plotly_json()
+    assert [im["name"] for im in spec["layout"]["images"]] == list(d.static)
+    bars = [tr for tr in spec["data"] if tr.get("marker", {}).get("showscale")]
+    assert len(bars) == len(d.static) == 3
+    assert [b["colorbar"]["title"]["text"] for b in (t["marker"] for t in bars)] == [
+        "dB",
+        "vocal",
+        "P",
+    ]
+    mix = bars[0]["marker"]
+    assert (mix["cmin"], mix["cmax"]) == (-sg.TOP_DB, 0.0)
+    go.Figure(spec)  # validates

@@ -117,6 +117,25 @@ def image_names(at) -> list[str]:
     return [im["name"] for im in figure_spec(at)["layout"]["images"]]
 
 
+def canvas(at) -> dict:
+    """The data of the one live α canvas (the component's JSON)."""
+    import json
+
+    comps = [c for c in at.get("bidi_component") if c.proto.component_name == "genex_alpha_canvas"]
+    assert len(comps) == 1
+    return json.loads(comps[0].proto.json)
+
+
+def canvas_planes(at) -> np.ndarray:
+    """The canvas's planes decoded as the browser does (base64, zlib)."""
+    import base64
+    import zlib
+
+    data = canvas(at)
+    raw = zlib.decompress(base64.b64decode(data["planes"]))
+    return np.frombuffer(raw, np.uint8).reshape(data["n_planes"], data["rows"], data["cols"])
+
+
 def audio_srcs(at) -> list[str]:
     return [a.proto.url for a in at.get("audio")]
 
@@ -132,14 +151,17 @@ def test_default_demo_track_renders_all_panels(tiny_core):
     assert at.title[0].value == "Mask explorer"
     assert at.selectbox(key="sep.demo").value == "alpha"
     names = image_names(at)
-    assert len(names) == 5  # mixture, ideal mask, probability, binary at α, estimate
+    assert len(names) == 3  # mixture, ideal mask, probability; the α panels are the canvas
     assert names[1].startswith("Ideal binary mask")
-    assert names[3] == "Binary vocal mask at α = 0.50"
     assert all(s.startswith("data:image/png;base64,") for s in image_sources(at))
+    data = canvas(at)
+    assert data["step"] == 50 and data["active"] and data["mode"] == "levels"
+    assert not at.slider(key="sep.alpha").disabled
     # players: mixture, two references, two estimates; downloads of both stems
     assert len(at.get("audio")) == 5
     assert len(at.get("download_button")) == 2
     assert "vocals" in at.caption[0].value and "accompaniment" in at.caption[0].value
+    assert "Time-frequency bins kept" in captions(at)
     assert at.query_params.get("track") == "alpha"
     assert at.query_params.get("method") == "dnn"
     assert at.query_params.get("alpha") == "0.50"
@@ -148,14 +170,16 @@ def test_default_demo_track_renders_all_panels(tiny_core):
 def test_moving_alpha_changes_binary_mask_and_stems_without_rerunning_the_mask(tiny_core):
     at = explorer()
     before_img, before_audio = image_sources(at), audio_srcs(at)
+    before_canvas = canvas(at)
     calls = len(CALLS)
     at.slider(key="sep.alpha").set_value(0.8).run()
     assert not at.exception, [e.value for e in at.exception]
     after_img, after_audio = image_sources(at), audio_srcs(at)
-    assert after_img[:3] == before_img[:3]  # α-independent panels unchanged
-    assert after_img[3] != before_img[3]  # binary mask at α
-    assert after_img[4] != before_img[4]  # estimated vocal spectrogram
-    assert image_names(at)[3] == "Binary vocal mask at α = 0.80"
+    assert after_img == before_img  # α-independent panels unchanged
+    after_canvas = canvas(at)
+    assert after_canvas["step"] == 80  # the canvas follows the page's α ...
+    assert after_canvas["token"] == before_canvas["token"]  # ... with the same planes
+    assert after_canvas["planes"] == before_canvas["planes"]
     assert after_audio[-2:] != before_audio[-2:]  # stems changed
     assert len(CALLS) == calls  # the mask was not recomputed
     assert at.query_params.get("alpha") == "0.80"
@@ -172,16 +196,18 @@ def test_method_switch_and_soft_rule(tiny_core):
     assert not at.exception
     at.selectbox(key="sep.rule").set_value("soft").run()
     assert not at.exception
-    assert image_names(at)[3].startswith("Soft vocal mask")
+    assert canvas(at)["mode"] == "soft" and not canvas(at)["active"]
+    assert at.slider(key="sep.alpha").disabled
+    assert "soft rule" in captions(at)
 
 
 def test_query_params_preselect_track_method_alpha(tiny_core):
-    at = explorer({"track": "beta", "method": "oracle", "alpha": "0.7"})
+    at = explorer({"track": "beta", "method": "oracle-irm", "alpha": "0.7"})
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="sep.demo").value == "beta"
-    assert at.selectbox(key="sep.method").value == "oracle"
+    assert at.selectbox(key="sep.method").value == "oracle-irm"
     assert at.slider(key="sep.alpha").value == pytest.approx(0.7)
-    assert image_names(at)[3] == "Binary vocal mask at α = 0.70"
+    assert canvas(at)["step"] == 70
     # the page's own later changes are not undone by the (now stale) link parameters
     at.slider(key="sep.alpha").set_value(0.3).run()
     assert at.slider(key="sep.alpha").value == pytest.approx(0.3)
@@ -205,7 +231,7 @@ def test_dataset_folder_lists_and_loads_tracks(tiny_core, tmp_path):
     at.text_input(key="sep.root").input(str(root)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="sep.folder").options == ["song_x", "song_y"]
-    assert len(image_names(at)) == 5
+    assert len(image_names(at)) == 3
     assert at.query_params.get("track") == str(root / "song_x")
 
 
@@ -220,7 +246,7 @@ def test_upload_mixture_only_offers_no_oracle(tiny_core):
     assert at.selectbox(key="sep.method").options == [
         m.label for m in METHOD_SPECS if not m.needs_references
     ]
-    assert len(image_names(at)) == 4  # no ideal mask without references
+    assert len(image_names(at)) == 2  # no ideal mask without references
     assert "track" not in at.query_params
 
 
@@ -235,7 +261,7 @@ def test_upload_with_one_reference_derives_the_other(tiny_core):
         ("voc.wav", wav_bytes(stems[0, 0]), "audio/wav")
     ).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert len(image_names(at)) == 5
+    assert len(image_names(at)) == 3
     assert "oracle" in at.selectbox(key="sep.method").options[2].lower()
 
 
@@ -297,11 +323,11 @@ def test_real_demo_track_with_shipped_separator_moves_alpha():
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, errors(at)
         n_calls = len(calls)
-        before = image_sources(at)
+        before = audio_srcs(at)
         at.slider(key="sep.alpha").set_value(0.8).run()
         assert not at.exception, [e.value for e in at.exception]
-        after = image_sources(at)
-        assert after[-2] != before[-2]
+        assert canvas(at)["step"] == 80
+        assert audio_srcs(at)[-2:] != before[-2:]
         assert len(calls) == n_calls
         at.selectbox(key="sep.method").set_value("traditional").run()
         assert not at.exception, [e.value for e in at.exception]
@@ -350,7 +376,7 @@ def test_switching_method_after_a_failing_method_is_not_undone(tiny_core, monkey
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
     assert at.selectbox(key="sep.method").value == "traditional"
-    assert len(image_names(at)) == 5
+    assert len(image_names(at)) == 3
 
 
 def test_linked_dataset_folder_opens_that_track(tiny_core, tmp_path):
@@ -469,3 +495,90 @@ def test_real_demo_track_shows_the_shipped_separators_reliability():
     assert 0.0 <= ece < 0.5  # a calibrated model, not P = 1 - IBM
     spec = chart_spec(at, "sep.reliability")
     assert f"ECE {ece:.3f}" in spec["layout"]["title"]["text"]
+
+
+# ----------------------------------------------------------------------------- live α canvas
+def test_canvas_planes_are_the_real_mask_of_the_page_track(tiny_core):
+    """The component gets the planes of the cached full-resolution mask, at the page's α."""
+    from core.karaoke.masks import threshold_masks
+    from dashboard.figures import spectrogram as sg
+
+    at = explorer()
+    assert not at.exception, [e.value for e in at.exception]
+    data, planes = canvas(at), canvas_planes(at)
+    track = ev.load_track(tiny_core / "demo_tracks" / "alpha")
+    res = tiny_probability_mask(track.mixture, track.sr, method="dnn")
+    panels = sg.alpha_panels(res)
+    np.testing.assert_array_equal(planes[:3], panels.codes)
+    np.testing.assert_array_equal(planes[3:], panels.estimate)
+    assert data["duration_s"] == pytest.approx(1.5) and data["max_hz"] == pytest.approx(SR / 2)
+    # thresholding the planes in the browser's way = the real mask, thresholded, then pooled
+    fb, ff, ch = panels.cell
+    for step in (20, 50, 80):
+        vocal, _ = threshold_masks(res.prob, alpha=step / 100)
+        kept = sg._cells(vocal, fb, ff).sum(axis=-1)[::-1]
+        n = ch * fb * ff
+        real = (kept >= 1).astype(np.uint8) + (kept >= (n + 1) // 2) + (kept >= n)
+        np.testing.assert_array_equal((planes[:3] >= step).sum(axis=0), real)
+
+
+def test_oracle_ibm_disables_alpha_and_its_panel_is_identical_across_alpha(tiny_core):
+    at = explorer({"method": "oracle"})
+    assert not at.exception, [e.value for e in at.exception]
+    data, planes = canvas(at), canvas_planes(at)
+    assert not data["active"] and "no effect" in data["note"]
+    assert at.slider(key="sep.alpha").disabled
+    assert "α has no effect on the Oracle ideal binary mask" in captions(at)
+    levels = [(planes[:3] >= step).sum(axis=0) for step in range(1, 100)]
+    assert all(np.array_equal(lv, levels[0]) for lv in levels)
+    assert len(np.unique(levels[0])) > 1  # not a blank panel
+    # a soft-valued oracle (the ratio mask) keeps α live
+    at.selectbox(key="sep.method").set_value("oracle-irm").run()
+    assert canvas(at)["active"] and not at.slider(key="sep.alpha").disabled
+
+
+def _set_view(at, alpha: float = 0.7, fmax: float = 4000.0):
+    at.slider(key="sep.alpha").set_value(alpha).run()
+    at.selectbox(key="sep.fmax").set_value(fmax).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _assert_view_kept(at, alpha: float = 0.7, fmax: float = 4000.0):
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="sep.alpha").value == pytest.approx(alpha)
+    assert at.selectbox(key="sep.fmax").value == fmax
+    assert canvas(at)["step"] == round(alpha * 100)
+    assert at.query_params.get("alpha") == f"{alpha:.2f}"
+
+
+def test_alpha_and_frequencies_survive_an_upload_step_with_no_file(tiny_core):
+    at = explorer()
+    _set_view(at)
+    at.radio(key="sep.source").set_value("upload").run()  # no file yet: the page stops
+    assert not at.get("bidi_component")
+    at.radio(key="sep.source").set_value("demo").run()
+    _assert_view_kept(at)
+
+
+def test_alpha_and_frequencies_survive_a_bad_upload(tiny_core):
+    at = explorer()
+    _set_view(at, alpha=0.23, fmax=2000.0)
+    at.radio(key="sep.source").set_value("upload").run()
+    at.file_uploader(key="sep.up.mixture").set_value(("x.wav", b"not audio", "audio/wav")).run()
+    assert "InvalidAudioError" in errors(at)
+    at.file_uploader(key="sep.up.mixture").set_value(
+        ("mix.wav", wav_bytes(make_stems().sum(0)[0]), "audio/wav")
+    ).run()
+    _assert_view_kept(at, alpha=0.23, fmax=2000.0)
+
+
+def test_alpha_and_frequencies_survive_an_empty_dataset_folder(tiny_core, tmp_path):
+    at = explorer()
+    _set_view(at, alpha=0.66, fmax=8000.0)
+    at.radio(key="sep.source").set_value("dataset").run()  # empty path
+    at.text_input(key="sep.root").input(str(tmp_path / "nothing-here")).run()
+    assert "No track folders" in " ".join(w.value for w in at.warning)
+    root = tmp_path / "data"
+    write_track(root / "song_x", make_stems(seed=3))
+    at.text_input(key="sep.root").input(str(root)).run()
+    _assert_view_kept(at, alpha=0.66, fmax=8000.0)

@@ -21,7 +21,14 @@ import numpy as np
 
 from core.errors import InvalidConfigError
 from core.karaoke.methods import Rule, check_alpha, check_rule
-from core.signal.stft import StftConfig, frames_major_ok, istft, istft_frames_major
+from core.signal.stft import (
+    StftConfig,
+    _window,
+    _window_sumsquare,
+    frames_major_ok,
+    istft,
+    istft_frames_major,
+)
 from core.types import ComplexArray, FloatArray
 
 #: Deep Karaoke's context: 20 consecutive STFT frames per network input.
@@ -455,3 +462,132 @@ def reconstruct_frames_major(
 #: Above this STFT size (~5 min of stereo 44.1 kHz) :func:`reconstruct_frames_major` works on one
 #: source at a time, so peak memory stays at one masked copy plus its frames.
 _THREADED_MAX_BYTES = 512 * 2**20
+
+
+#: Frames per block of :func:`separate_frames_major`: a block's masked spectrum and its frames
+#: (64 x 2048 samples at 44.1 kHz, ~0.5 MB each) stay in the CPU cache, and no full-size
+#: temporary (masks, masked STFT, frames: ~40 MB each on 30 s of stereo) is ever allocated.
+BLOCK_FRAMES = 64
+
+
+def _source_masks(
+    p: FloatArray, alpha: float, rule: Rule, out: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vocal and accompaniment masks of a block of ``p``, as :func:`threshold_masks` makes them.
+
+    Binary rules give boolean masks written into ``out``, the soft rule ``p`` and ``1 - p``
+    (the same comparisons with the same Python-float thresholds, so the same bins).
+    """
+    voc, acc = out
+    if rule == "soft":
+        return p, (1.0 - p).astype(np.float32)
+    np.greater(p, alpha, out=voc)
+    if rule == "paper":
+        np.less(p, 1.0 - alpha, out=acc)
+    else:  # "complement": every bin not vocal
+        np.logical_not(voc, out=acc)
+    return voc, acc
+
+
+def separate_frames_major(
+    stft_t: ComplexArray,
+    prob_t: FloatArray,
+    *,
+    alpha: float,
+    rule: Rule = "paper",
+    config: StftConfig,
+    length: int,
+    block_frames: int = BLOCK_FRAMES,
+) -> FloatArray:
+    """Threshold ``prob_t`` at ``alpha`` and rebuild both stems, block by block (the α fast path).
+
+    Equal to ``reconstruct(stft, threshold_masks(prob, alpha=alpha, rule=rule), ...)`` on the
+    untransposed arrays, but fused: each block of ``block_frames`` frames is thresholded, masked,
+    inverted (``scipy.fft.irfft`` along the contiguous bins), windowed and overlap-added while it
+    is in the CPU cache. The two sources run in two threads (numpy and scipy's FFT release the
+    GIL). About half the CPU work of masking and inverting whole arrays, because no full-size
+    mask, masked STFT or frame array is allocated (page faults and memory traffic dominated).
+
+    Parameters
+    ----------
+    stft_t : ndarray, shape (channels, frames, bins), complex64, C-contiguous
+        The mixture STFT made with ``config``, transposed.
+    prob_t : ndarray, shape (channels, frames, bins), float32
+        The probabilistic vocal mask, same layout.
+    alpha, rule
+        As in :func:`threshold_masks`.
+    config
+        The STFT configuration. When ``hop_length`` does not divide ``n_fft`` (or frames are not
+        centred) this falls back to :func:`reconstruct_frames_major`.
+    length
+        Output length in samples.
+    block_frames
+        Frames per block (> 0).
+
+    Returns
+    -------
+    ndarray, shape (2, channels, length), float32
+        ``[vocals, accompaniment]``.
+
+    Raises
+    ------
+    InvalidConfigError
+        ``alpha`` outside [0, 1], an unknown ``rule``, mismatched shapes or ``block_frames < 1``.
+    """
+    alpha = check_alpha(alpha)
+    rule = check_rule(rule)
+    S = np.asarray(stft_t)
+    P = np.asarray(prob_t, dtype=np.float32)
+    if S.ndim != 3 or S.shape[2] != config.n_bins or P.shape != S.shape:
+        raise InvalidConfigError(
+            f"stft_t and prob_t must both be (channels, frames, {config.n_bins}), got "
+            f"{S.shape} and {P.shape}"
+        )
+    if block_frames < 1:
+        raise InvalidConfigError(f"block_frames must be >= 1, got {block_frames}")
+    if not frames_major_ok(config):
+        masks = threshold_masks(P, alpha=alpha, rule=rule)
+        return reconstruct_frames_major(S, masks, config=config, length=length)
+    import scipy.fft
+
+    ch, frames, bins = S.shape
+    n_fft, hop = config.n_fft, config.hop_length
+    r = n_fft // hop
+    window = _window(config.window, n_fft)
+    wss = _window_sumsquare(config.window, n_fft, hop, frames)
+    nonzero = wss > np.finfo(np.float32).tiny
+    out = np.empty((2, ch, length), dtype=np.float32)
+
+    def one(source: int) -> None:
+        y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
+        X = np.empty((block_frames, bins), dtype=np.complex64)
+        bufs = (
+            np.empty((block_frames, bins), dtype=np.bool_),
+            np.empty((block_frames, bins), dtype=np.bool_),
+        )
+        for c in range(ch):
+            for f0 in range(0, frames, block_frames):
+                f1 = min(frames, f0 + block_frames)
+                n = f1 - f0
+                masks = _source_masks(P[c, f0:f1], alpha, rule, (bufs[0][:n], bufs[1][:n]))
+                np.multiply(S[c, f0:f1], masks[source], out=X[:n])
+                fr = scipy.fft.irfft(X[:n], n=n_fft, axis=-1, overwrite_x=True)  # (n, n_fft)
+                fr *= window
+                for k in range(r):  # frame t's k-th hop block lands at sample (t + k) * hop
+                    y[c, (f0 + k) * hop : (f1 + k) * hop].reshape(n, hop)[:] += fr[
+                        :, k * hop : (k + 1) * hop
+                    ]
+        np.divide(y, wss, out=y, where=nonzero)
+        kept = y[:, n_fft // 2 : n_fft // 2 + length]  # drop the centring pad
+        out[source] = 0.0
+        out[source, :, : kept.shape[1]] = kept
+
+    if S.nbytes <= _THREADED_MAX_BYTES:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(one, range(2)))
+    else:
+        for source in range(2):
+            one(source)
+    return out

@@ -560,3 +560,297 @@ def spectrogram_panels(
     # one constructor call, without plotly's per-property validation (~90 ms for 5 panels):
     # the structure above is fixed and covered by tests that round-trip it through validation.
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+# ----------------------------------------------------------------------------- live α canvas
+#: The α values the sliders can take (0.01 ... 0.99, step 0.01), as the masks compare them.
+ALPHA_GRID: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 100))
+#: Levels of a display cell of the binary mask: how many of its full-resolution bins are kept.
+MASK_LEVELS = ("none", "under half", "half or more", "all")
+
+
+def alpha_codes(p: FloatArray, *, grid: Sequence[float] = ALPHA_GRID) -> np.ndarray:
+    """For each value of ``p``, how many α of ``grid`` it exceeds (``p > α``, as float32).
+
+    ``p > grid[k - 1]`` holds exactly when the code is at least ``k`` (the grid is increasing),
+    so a browser can threshold the codes at slider step ``k`` with an integer comparison and get
+    the same bins as :func:`core.karaoke.masks.threshold_masks` at ``alpha = grid[k - 1]``
+    (which compares float32 ``P`` with the α rounded to float32).
+
+    Returns
+    -------
+    ndarray, same shape as ``p``, uint8 in ``[0, len(grid)]``
+    """
+    g = np.asarray(grid, dtype=np.float32)
+    if g.ndim != 1 or g.size > 255 or np.any(np.diff(g) <= 0):
+        raise InvalidConfigError("grid must be increasing with at most 255 values")
+    x = np.asarray(p, dtype=np.float32)
+    n = g.size
+    if n == 1:
+        return (x > g[0]).astype(np.uint8)
+    # bounds[c] < x <= bounds[c + 1] defines code c; guess it from a uniform grid, then fix
+    # the guess with exact float32 comparisons (a binary search per value is ~10x slower)
+    bounds = np.concatenate([[-np.inf], g, [np.inf]]).astype(np.float32)
+    scale = np.float32((n - 1) / float(g[-1] - g[0]))
+    code = np.empty(x.shape, dtype=np.int16)
+    guess = np.floor((x - g[0]) * scale)
+    np.nan_to_num(guess, copy=False, nan=-1.0)
+    np.clip(guess + 1, 0, n, out=guess)
+    code[...] = guess
+    for step in (-1, 1):  # a non-uniform grid may need a few steps: loop until none is wrong
+        while True:
+            wrong = x <= bounds[code] if step < 0 else x > bounds[code + 1]
+            if not wrong.any():
+                break
+            code[wrong] += step
+    return code.astype(np.uint8)
+
+
+def _cells(a: np.ndarray, fb: int, ff: int) -> np.ndarray:
+    """``(ch, bins, frames)`` -> ``(ob, of, ch * fb * ff)``: the values of each display cell.
+
+    Partial cells at the top and right edges are filled by repeating the last bin / frame.
+    """
+    ch, bins, frames = a.shape
+    ob, of = -(-bins // fb), -(-frames // ff)
+    padded = np.pad(a, ((0, 0), (0, ob * fb - bins), (0, of * ff - frames)), mode="edge")
+    cells = padded.reshape(ch, ob, fb, of, ff).transpose(1, 3, 0, 2, 4)
+    return cells.reshape(ob, of, ch * fb * ff)
+
+
+@dataclass(frozen=True)
+class AlphaPanels:
+    """What the live α canvas needs to draw the real mask at any α of the slider grid.
+
+    A display cell pools ``cell = (fb, ff, channels)`` full-resolution bins (frequency bins x
+    frames x channels). Its bins, sorted by P from most to least vocal, have the ranks
+    ``1``, ``ceil(n / 2)`` and ``n``; at slider step ``k`` (α = ``ALPHA_GRID[k - 1]``) the real
+    binary vocal mask ``P > α`` keeps at least that many of them exactly when the code of that
+    rank is ``>= k``. So ``level = sum_j (codes[j] >= k)`` is, exactly, whether the cell keeps
+    none, under half, half or more, or all of its bins (:data:`MASK_LEVELS`).
+
+    Attributes
+    ----------
+    codes : ndarray, shape (3, rows, cols), uint8
+        :func:`alpha_codes` of the P of ranks ``1``, ``ceil(n/2)``, ``n`` in each cell; row 0 is
+        the highest frequency.
+    estimate : ndarray, shape (3, rows, cols), uint8
+        The estimated vocal power ``|X|^2 * mask`` of a cell at levels 1, 2, 3, as 0..255
+        indices of ``[-top_db, 0]`` dB (0 dB: the loudest cell of the mixture): the power of
+        the bins whose code is at least the code of rank ``1``, ``ceil(n/2)``, ``n``, averaged
+        over the cell, i.e. the energy the cell surely keeps at that level (a lower bound,
+        exact at levels 0 and 3). Partial cells at the top and right edges repeat their last
+        bin / frame.
+    cell
+        ``(fb, ff, channels)`` bins per display cell.
+    duration_s, max_hz
+        Extent of the panels in seconds and Hz.
+    top_db
+        Dynamic range of ``estimate``.
+    """
+
+    codes: np.ndarray
+    estimate: np.ndarray
+    cell: tuple[int, int, int]
+    duration_s: float
+    max_hz: float
+    top_db: float = TOP_DB
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the panels."""
+        return int(self.codes.shape[1]), int(self.codes.shape[2])
+
+
+def alpha_panels(
+    result: MaskResult,
+    *,
+    fmax: float | None = None,
+    max_bins: int = MAX_BINS,
+    max_frames: int = MAX_FRAMES,
+    grid: Sequence[float] = ALPHA_GRID,
+) -> AlphaPanels:
+    """The display data of the live α canvas from a full-resolution mask result.
+
+    Parameters
+    ----------
+    result
+        The probabilistic mask and mixture STFT, shapes ``(channels, bins, frames)``.
+    fmax
+        Top frequency in Hz (``None``: Nyquist); bins are cropped before pooling.
+    max_bins, max_frames
+        Largest panel size (cells).
+    grid
+        The slider's α values (increasing).
+
+    Returns
+    -------
+    AlphaPanels
+        See there for what the codes and estimate planes mean.
+    """
+    n_fft = result.stft_config.n_fft
+    prob, max_hz = crop_bins(np.asarray(result.prob), sr=result.sr, n_fft=n_fft, fmax=fmax)
+    stft_c, _ = crop_bins(result.mixture_stft, sr=result.sr, n_fft=n_fft, fmax=fmax)
+    ch, bins, frames = prob.shape
+    fb, ff = pool_factors((bins, frames), max_bins=max_bins, max_frames=max_frames)
+    # bins with the same code are kept at the same slider steps: sort the small codes, not P
+    code_cells = _cells(alpha_codes(prob, grid=grid), fb, ff)  # (ob, of, n) uint8
+    n = code_cells.shape[-1]
+    ranks = [n - 1, n - (n + 1) // 2, 0]  # ascending order: the 1st, ceil(n/2)-th, n-th largest
+    rank_codes = np.sort(code_cells, axis=-1)[..., ranks]  # (ob, of, 3)
+    pow_cells = _cells((np.abs(stft_c) ** 2).astype(np.float32), fb, ff)
+    # at a level >= j every bin whose code is >= the rank-j code is kept: its energy is a lower
+    # bound of the kept energy (exact at level 3, all bins)
+    kept = np.stack(
+        [
+            np.where(code_cells >= rank_codes[..., j : j + 1], pow_cells, 0.0).sum(
+                axis=-1, dtype=np.float64
+            )
+            / n
+            for j in range(3)
+        ]
+    )  # (3, ob, of)
+    ref = float(kept[2].max())
+    codes = rank_codes.transpose(2, 0, 1)[:, ::-1]
+    est = np.stack(
+        [
+            to_indices(power_to_db(kept[j], top_db=TOP_DB, ref=ref), vmin=-TOP_DB, vmax=0.0)
+            for j in range(3)
+        ]
+    )
+    return AlphaPanels(
+        codes=np.ascontiguousarray(codes),
+        estimate=est,
+        cell=(fb, ff, ch),
+        duration_s=result.length / result.sr,
+        max_hz=max_hz,
+    )
+
+
+def mask_levels(panels: AlphaPanels, *, step: int) -> np.ndarray:
+    """The binary-mask level (0 none .. 3 all) of every cell at slider step ``step``.
+
+    What the canvas computes in the browser: ``sum_j (codes[j] >= step)``.
+
+    Returns
+    -------
+    ndarray, shape (rows, cols), uint8, row 0 the highest frequency
+    """
+    return (panels.codes >= step).sum(axis=0).astype(np.uint8)
+
+
+def alpha_has_effect(prob: FloatArray, *, grid: Sequence[float] = ALPHA_GRID) -> bool:
+    """Whether moving α along ``grid`` changes a binary mask of ``prob`` at all.
+
+    False for a mask that is already binary (the oracle ideal binary mask: every P is 0 or 1)
+    and for any P outside ``(grid[0], grid[-1]]`` and ``[1 - grid[-1], 1 - grid[0])``.
+    """
+    p = np.asarray(prob, dtype=np.float32)
+    lo, hi = float(grid[0]), float(grid[-1])
+    vocal = np.any((p > lo) & (p <= hi))
+    accomp = np.any((p >= 1.0 - hi) & (p < 1.0 - lo))
+    return bool(vocal or accomp)
+
+
+#: Colour bar of each static panel: (colour scale, min, max, title).
+_SCALES: dict[str, tuple[Colormap, float, float, str]] = {
+    MIXTURE_TITLE: ("magma", -TOP_DB, 0.0, "dB"),
+    IBM_TITLE: ("mask", 0.0, 1.0, "vocal"),
+    PROB_TITLE: ("mask", 0.0, 1.0, "P"),
+}
+
+
+def colorscale(name: Colormap) -> list[list[float | str]]:
+    """A plotly colour scale of ``name`` (its anchors, evenly spaced)."""
+    anchors = _ANCHORS[name]
+    return [[i / (len(anchors) - 1), c] for i, c in enumerate(anchors)]
+
+
+def static_figure(display: Display, *, uirevision: str = "mask-explorer") -> go.Figure:
+    """The α-independent panels (mixture, ideal binary mask, P), each with its colour bar.
+
+    The α panels are drawn live in the browser (:mod:`dashboard.alpha_canvas`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        As :func:`spectrogram_panels`, plus one invisible marker trace per panel whose colour
+        bar (dB for the mixture, 0-1 for the masks) sits beside that panel.
+    """
+    titles = list(display.static)
+    fig = spectrogram_panels(
+        list(display.static.values()),
+        duration_s=display.duration_s,
+        max_hz=list(display.static_hz.values()),
+        titles=titles,
+        uirevision=uirevision,
+    )
+    bars = []
+    for i, title in enumerate(titles):
+        ax = "" if i == 0 else str(i + 1)
+        cmap, lo, hi, label = _SCALES.get(title, ("mask", 0.0, 1.0, ""))
+        y0, y1 = fig.layout[f"yaxis{ax}"].domain
+        bars.append(
+            {
+                "type": "scatter",
+                "x": [0.0, 0.0],
+                "y": [0.0, 0.0],
+                "xaxis": f"x{ax}",
+                "yaxis": f"y{ax}",
+                "mode": "markers",
+                "name": f"{title} colour scale",
+                "marker": {
+                    "opacity": 0,
+                    "color": [lo, hi],
+                    "cmin": lo,
+                    "cmax": hi,
+                    "colorscale": colorscale(cmap),
+                    "showscale": True,
+                    "colorbar": {
+                        "title": {"text": label},
+                        "y": (y0 + y1) / 2,
+                        "len": y1 - y0,
+                        "yanchor": "middle",
+                        "thickness": 12,
+                        "x": 1.01,
+                    },
+                },
+                "hoverinfo": "skip",
+                "showlegend": False,
+            }
+        )
+    layout = fig.to_dict()["layout"]
+    layout["margin"] = {**layout["margin"], "r": 90}
+    return go.Figure({"data": [*fig.to_dict()["data"], *bars], "layout": layout}, _validate=False)
+
+
+def soft_planes(
+    result: MaskResult,
+    *,
+    fmax: float | None = None,
+    max_bins: int = MAX_BINS,
+    max_frames: int = MAX_FRAMES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The soft rule's two panels as 0..255 indices, on the grid of :func:`alpha_panels`.
+
+    Returns
+    -------
+    mask, estimate : ndarray, shape (rows, cols), uint8
+        The channel- and cell-mean P, and the cell-mean ``|X|^2 P`` in dB (0 dB: the loudest
+        cell of the mixture, ``TOP_DB`` range); row 0 is the highest frequency.
+    """
+    n_fft = result.stft_config.n_fft
+    prob, _ = crop_bins(np.asarray(result.prob), sr=result.sr, n_fft=n_fft, fmax=fmax)
+    stft_c, _ = crop_bins(result.mixture_stft, sr=result.sr, n_fft=n_fft, fmax=fmax)
+    power = (np.abs(stft_c) ** 2).astype(np.float32)
+    size = {"max_bins": max_bins, "max_frames": max_frames}
+    fb, ff = pool_factors(prob.shape[1:], **size)
+    # the same cells as alpha_panels (edge cells repeat their last bin / frame)
+    mean_p = _cells(prob.astype(np.float32), fb, ff).mean(axis=-1)
+    mix = _cells(power, fb, ff).mean(axis=-1, dtype=np.float64)
+    est = _cells(power * prob, fb, ff).mean(axis=-1, dtype=np.float64)
+    ref = float(mix.max())
+    return (
+        to_indices(mean_p, vmin=0.0, vmax=1.0),
+        to_indices(power_to_db(est, top_db=TOP_DB, ref=ref), vmin=-TOP_DB, vmax=0.0),
+    )
