@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import streamlit as st
 from core.errors import ResultsError
 from core.evaluation.bss import BssEval
 from core.evaluation.results import create_run, open_run
+from core.io_utils import output_lock
 from core.paths import assets_dir
 from dashboard import metrics_view as mv
 from tests.conftest import app_test
@@ -284,3 +286,123 @@ def test_the_shipped_run_is_shown_by_default(monkeypatch, tmp_path):
     assert len(at.get("plotly_chart")) == 5
     assert at.selectbox(key="met.track").options == ["median over tracks", *run.tracks]
     assert {t["meta"]["method"] for t in _curves(_spec(at))} == set(run.methods)
+
+
+# ----------------------------------------------------------------------- a run being written
+
+
+def _partial_run(folder, *, tracks_done=("song_a",)):
+    """A run asking for 3 tracks × 3 methods with only ``tracks_done`` finished, no table yet."""
+    tidy = make_tidy(np.random.default_rng(5))
+    config = {
+        "methods": ["dnn", "traditional", "oracle"],
+        "alphas": sorted(set(tidy.alpha)),
+        "tracks": ["song_a", "song_b", "song_c"],
+    }
+    if tracks_done:
+        write_run(folder, tidy[tidy.track.isin(tracks_done)], config)
+        (folder / "metrics.parquet").unlink()
+    else:
+        create_run(folder, config)
+    return folder
+
+
+def _per_track_points(at):
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        traces = [t for t in spec["data"] if (t.get("meta") or {}).get("role") == "per_track"]
+        if traces:
+            return sum(len(t["x"]) for t in traces)
+    return None
+
+
+def test_a_run_being_written_says_how_far_it_is_and_what_is_in(run_dir, tmp_path):
+    folder = _partial_run(tmp_path / "live")
+    at = app_test("metrics.py", timeout=120)
+    with output_lock(folder):
+        at.text_input(key="met.folder").set_value(str(folder)).run()
+        _ok(at)
+        info = " ".join(i.value for i in at.info)
+        assert "Run in progress: 3 of 9 track×method files complete" in info
+        assert f"being written now (pid {os.getpid()})" in info and "every 3 s" in info
+        assert len(at.get("progress")) == 1
+        assert len(at.get("plotly_chart")) == 5 and _per_track_points(at) == 3
+        assert at.multiselect(key="met.methods").value == ["dnn", "traditional", "oracle"]
+        write_run(folder, make_tidy(np.random.default_rng(5)), open_run(folder).config)
+        (folder / "metrics.parquet").unlink()
+        at.run()  # what the fragment's timer does
+        _ok(at)
+        assert "9 of 9" in " ".join(i.value for i in at.info) and _per_track_points(at) == 9
+    at.run()  # the writer is gone: no more refreshing, no progress bar
+    _ok(at)
+    assert not at.info and not at.get("progress") and not at.warning
+    assert _per_track_points(at) == 9
+
+
+def test_a_run_not_being_written_says_it_is_incomplete(run_dir, tmp_path):
+    folder = _partial_run(tmp_path / "stopped", tracks_done=("song_a", "song_c"))
+    at = app_test("metrics.py", timeout=120)
+    at.text_input(key="met.folder").set_value(str(folder)).run()
+    _ok(at)
+    assert not at.info
+    assert at.warning[0].value.startswith("Incomplete run: 6 of 9 track×method files complete")
+    assert "re-run its command" in at.warning[0].value
+    assert _per_track_points(at) == 6
+
+
+def test_an_empty_run_being_written_waits_for_its_first_result(run_dir, tmp_path):
+    folder = _partial_run(tmp_path / "starting", tracks_done=())
+    at = app_test("metrics.py", timeout=120)
+    with output_lock(folder):
+        at.text_input(key="met.folder").set_value(str(folder)).run()
+        _ok(at)
+        assert "0 of 9 track×method files complete" in at.info[0].value
+        assert not at.get("plotly_chart") and not at.warning
+    at.run()
+    _ok(at)
+    assert any("holds no metrics yet" in w.value for w in at.warning)
+
+
+def test_corrupt_track_files_and_failed_tasks_are_listed(run_dir, tmp_path):
+    folder = _partial_run(tmp_path / "broken", tracks_done=("song_a", "song_b"))
+    (folder / "song_b.traditional.json").write_text('{"targets": [{"name": "voc')  # truncated
+    (folder / "song_c.oracle.json").write_bytes(b"\x00\xff garbage")
+    open_run(folder).write_failures(
+        ["song_c (dnn): InvalidAudioError: the vocals stem of song_c is silent"]
+    )
+    at = app_test("metrics.py", timeout=120)
+    at.text_input(key="met.folder").set_value(str(folder)).run()
+    _ok(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "2 track file(s) cannot be read" in warnings
+    assert "`song_b.traditional.json`" in warnings and "`song_c.oracle.json`" in warnings
+    assert "Incomplete run: 5 of 9" in warnings
+    assert len(at.error) == 1
+    assert "- song_c (dnn): InvalidAudioError: the vocals stem of song_c is silent" in (
+        at.error[0].value
+    )
+    assert _per_track_points(at) == 5  # the readable files are all shown
+
+
+def test_metric_names_and_off_scale_values_are_explained(run_dir, tmp_path):
+    from tests.test_metrics_view import _with_outlier
+
+    folder = tmp_path / "outlier"
+    tidy = _with_outlier(make_tidy(np.random.default_rng(6)))
+    write_run(
+        folder,
+        tidy,
+        {"methods": ["dnn", "traditional", "oracle"], "alphas": sorted(set(tidy.alpha))},
+    )
+    at = app_test("metrics.py", timeout=120)
+    at.text_input(key="met.folder").set_value(str(folder)).run()
+    at.selectbox(key="met.target").set_value("accompaniment").run()
+    at.selectbox(key="met.metric").set_value("SAR").run()
+    _ok(at)
+    captions = [c.value for c in at.caption]
+    glossary = next(c for c in captions if "**SDR** — signal-to-distortion ratio" in c)
+    assert "**ISR**" in glossary and glossary.count("higher is better") == 4
+    off = [c for c in captions if c.startswith("Off scale")]
+    assert off and "SAR 141.3 dB, dnn, α 0.05, median over tracks (off scale)" in off[0]
+    spec = _spec(at)
+    assert spec["layout"]["yaxis"]["range"][1] < 60
