@@ -235,13 +235,16 @@ def load_run(path: str | Path) -> RunData:
 
 
 def status_lines(status: RunStatus) -> dict[str, list[str]]:
-    """What the page says about a run's state, by kind (``info``, ``warning``, ``error``).
+    """What the page says about a run's state, by kind of message.
 
-    ``info``: the run is being written (k of N in, refreshing); ``warning``: it is incomplete
-    and nobody writes it, or some track files are corrupt (named, with what to do);
-    ``error``: the failed tasks of the last attempt, with their errors.
+    ``caption``: a complete run nobody writes (k of k in); ``info``: the run is being written
+    (k of N in, refreshing); ``warning``: it is incomplete and nobody writes it, or some track
+    files are corrupt (named, with what to do); ``error``: the failed tasks of the last
+    attempt, with their errors.
     """
-    out: dict[str, list[str]] = {"info": [], "warning": [], "error": []}
+    out: dict[str, list[str]] = {"caption": [], "info": [], "warning": [], "error": []}
+    if status.complete and not status.writing:
+        out["caption"].append(status.headline() + ".")
     if status.writing:
         out["info"].append(
             f"Run in progress: {status.headline()}. This view refreshes every "

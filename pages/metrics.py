@@ -57,8 +57,10 @@ def show_run() -> None:
     if run.refresh_every != live_every:  # started or stopped being written: reset the timer
         st.rerun()
     lines = mv.status_lines(run.status)
+    for text in lines["caption"]:
+        st.caption(text)
     for text in lines["info"]:
-        st.info(text, icon="⏳")
+        st.info(text)
     if run.status.writing and run.status.expected:
         st.progress(min(run.status.done / run.status.expected, 1.0))
     for text in lines["warning"]:
@@ -95,8 +97,9 @@ def show_run() -> None:
         "Target", mc.targets_of(run.tidy), key="met.target", format_func=mc.TARGET_LABELS.get
     )
     metric = c4.selectbox(
-        "Metric", mc.metrics_of(run.tidy), key="met.metric", format_func=mc.metric_label
-    )
+        "Metric", mc.metrics_of(run.tidy), key="met.metric",
+        help="  \n".join(mc.metric_glossary(mc.metrics_of(run.tidy))),
+    )  # fmt: skip
     click_track = run.tracks[0] if track == mc.MEDIAN else track
 
     def show(fig, key: str) -> None:

@@ -521,7 +521,9 @@ def test_status_lines_say_live_incomplete_corrupt_and_failed():
     assert "`b.dnn.json`" in stopped["warning"][1] and "genex evaluate" in stopped["warning"][1]
     assert "- c (oracle): InvalidAudioError: silent vocals" in stopped["error"][0]
     done = mv.status_lines(RunStatus(done=8, expected=8))
-    assert done == {"info": [], "warning": [], "error": []}
+    assert done == {
+        "caption": ["8 of 8 track×method files complete."], "info": [], "warning": [], "error": []
+    }  # fmt: skip
     assert mv.RunData(path="/r", status=RunStatus(0, 8, writer_pid=1)).refresh_every == 3.0
     assert mv.RunData(path="/r", status=RunStatus(0, 8)).refresh_every is None
 
