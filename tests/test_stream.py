@@ -60,8 +60,14 @@ def _whole_file(y, sr, model, *, method="dnn", alpha=0.5, rule="paper"):
     """The in-memory result with the streaming path's channel rule (mono-downmix mask)."""
     mono = y.mean(axis=0, keepdims=True, dtype=np.float32)
     r = probability_mask(mono, sr, method=method, checkpoint=model)
-    res = MaskResult(prob=np.repeat(r.prob, y.shape[0], 0), mixture_stft=stft(y, r.stft_config),
-                     stft_config=r.stft_config, sr=sr, length=y.shape[1], method=method)
+    res = MaskResult(
+        prob=np.repeat(r.prob, y.shape[0], 0),
+        mixture_stft=stft(y, r.stft_config),
+        stft_config=r.stft_config,
+        sr=sr,
+        length=y.shape[1],
+        method=method,
+    )
     return r.prob, separate_at_alpha(res, alpha=alpha, rule=rule)
 
 
@@ -70,8 +76,9 @@ def _read(path):
     return y.T
 
 
-@pytest.mark.parametrize(("sr", "ch", "seconds"), [(44100, 2, 7.0), (44100, 1, 7.0),
-                                                   (48000, 2, 5.3), (16000, 1, 0.05)])
+@pytest.mark.parametrize(
+    ("sr", "ch", "seconds"), [(44100, 2, 7.0), (44100, 1, 7.0), (48000, 2, 5.3), (16000, 1, 0.05)]
+)
 def test_dnn_blocks_equal_the_whole_file(rng, tmp_path, dnn, sr, ch, seconds):
     y = _song(rng, sr, seconds, ch)
     sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
@@ -101,8 +108,14 @@ def test_binary_rule_equals_the_whole_file_with_the_same_mask(rng, tmp_path, dnn
     prob, _ = _whole_file(y, sr, dnn)
     np.testing.assert_allclose(saved.astype(np.float32), np.repeat(prob, 2, 0), atol=1e-3)
     cfg = input_stft_config(sr)
-    res = MaskResult(prob=saved.astype(np.float32), mixture_stft=stft(y, cfg), stft_config=cfg,
-                     sr=sr, length=y.shape[1], method="dnn")
+    res = MaskResult(
+        prob=saved.astype(np.float32),
+        mixture_stft=stft(y, cfg),
+        stft_config=cfg,
+        sr=sr,
+        length=y.shape[1],
+        method="dnn",
+    )
     stems = separate_at_alpha(res, alpha=0.4, rule="paper")
     np.testing.assert_allclose(_read(tmp_path / "out" / "vocals.wav"), stems[0], atol=1e-5)
     # --from-mask in the streaming path gives the same stems bit for bit
@@ -195,3 +208,45 @@ def test_cli_streams_and_reapplies_alpha(rng, tmp_path, dnn, capsys):
     np.testing.assert_array_equal(_read(tmp_path / "again" / "vocals.wav"),
                                   _read(out / "vocals.wav"))  # fmt: skip
     assert json.loads((tmp_path / "again" / "separation.json").read_text())["from_mask"]
+
+
+@pytest.mark.parametrize(("rule", "alpha"), [("paper", 0.5), ("paper", 0.3), ("paper", 0.7),
+                                             ("complement", 0.5), ("soft", 0.5)])  # fmt: skip
+def test_stems_of_every_rule_equal_the_whole_file(rng, tmp_path, rule, alpha):
+    # the accompaniment is made as mixture - vocals where the masks add up to one, plus the
+    # frames where they do not (the paper rule: bins at exactly 0.5, both or neither source)
+    sr = 22050
+    y = _song(rng, sr, 3.0, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    cfg = input_stft_config(sr)
+    n_frames = 1 + y.shape[1] // cfg.hop_length
+    mask = rng.choice(np.float16([0.1, 0.3, 0.5, 0.7, 0.9]), size=(1, cfg.n_bins, n_frames))
+    mask[:, :, : n_frames // 2] = np.float16(0.9)  # whole frames without a 0.5
+    np.save(tmp_path / "mask.npy", mask)
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", from_mask=tmp_path / "mask.npy",
+                  alpha=alpha, rule=rule, block_seconds=1.0)  # fmt: skip
+    res = MaskResult(prob=np.repeat(mask.astype(np.float32), 2, 0), mixture_stft=stft(y, cfg),
+                     stft_config=cfg, sr=sr, length=y.shape[1], method="dnn")  # fmt: skip
+    stems = separate_at_alpha(res, alpha=alpha, rule=rule)
+    for j, name in enumerate(("vocals.wav", "accompaniment.wav")):
+        np.testing.assert_allclose(_read(tmp_path / "out" / name), stems[j], atol=1e-5)
+    if rule == "paper" and alpha == 0.5:  # bins at 0.5 go to neither: not mixture - vocals
+        leak = y - _read(tmp_path / "out" / "vocals.wav") - _read(tmp_path / "out" / OUTPUTS[1])
+        assert np.abs(leak).max() > 1e-2
+
+
+def test_a_checkpoint_file_streams_through_the_torch_free_reader(rng, tmp_path, dnn):
+    from core.karaoke.dnn import save_separator
+
+    ckpt = save_separator(tmp_path / "tiny.pt", dnn, storage="fp32")
+    sr = 16000
+    y = _song(rng, sr, 2.0, 1)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    res = separate_file(tmp_path / "mix.wav", tmp_path / "a", checkpoint=ckpt, block_seconds=0.5)
+    assert res.info["dnn_reader"] == "numpy" and res.info["checkpoint"] == str(ckpt)
+    separate_file(tmp_path / "mix.wav", tmp_path / "b", checkpoint=dnn, block_seconds=0.7)
+    for name in OUTPUTS:  # the file and the in-memory network give the same outputs
+        a, b = (tmp_path / d / name for d in ("a", "b"))
+        load = np.load if name.endswith(".npy") else _read
+        np.testing.assert_allclose(load(a).astype(np.float32), load(b).astype(np.float32),
+                                   atol=1e-3 if name.endswith(".npy") else 1e-6)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -353,9 +354,11 @@ def _read_mask_settings(mask: Path) -> dict[str, Any]:
 
 
 def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
-    """``genex separate`` for a file, block by block (:func:`core.karaoke.stream.separate_file`)."""
-    from tqdm import tqdm
+    """``genex separate`` for a file, block by block (:func:`core.karaoke.stream.separate_file`).
 
+    Imports stay few (numpy, soundfile, soxr; no torch, scipy or librosa): on a 3-minute song
+    they are a good part of the command's time. tqdm loads only when stderr is a terminal.
+    """
     from core.karaoke.stream import separate_file
     from core.signal.stft import StftConfig
 
@@ -367,11 +370,16 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
         if "stft_config" in saved:
             cfg = StftConfig.from_dict(saved["stft_config"])
         settings = {**saved, "from_mask": str(args.from_mask)}
-    bar = tqdm(desc="separate", unit="block", disable=None)
+    bar: Any = None
+    if sys.stderr.isatty():  # tqdm's own rule (disable=None), without importing it otherwise
+        from tqdm import tqdm
+
+        bar = tqdm(desc="separate", unit="block")
 
     def progress(event: ProgressEvent) -> None:
-        bar.total = event.total
-        bar.update(event.done - bar.n)
+        if bar is not None:
+            bar.total = event.total
+            bar.update(event.done - bar.n)
 
     def settings_json(result: Any) -> dict[str, bytes]:
         # separation.json joins the stems' output set: they land together or not at all
@@ -388,6 +396,7 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
                 "stft_config": result.stft_config.to_dict(),
                 "model_sr": result.model_sr,
                 "mask_seconds": result.info.get("model_seconds"),
+                "model_reader": result.info.get("dnn_reader"),
                 "mask_channels": result.info.get("mask_channels"),
                 "mask_dtype": result.info.get("mask_dtype"),
             }
@@ -408,7 +417,8 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
             **({} if args.max_seconds is None else {"max_seconds": args.max_seconds}),
         )  # fmt: skip
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     print(
         f"{settings.get('method', method)}: wrote {result.vocals}, {result.accompaniment} "
         f"({result.channels} ch, {result.sr} Hz, {result.length / result.sr:.1f} s) in "

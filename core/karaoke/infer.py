@@ -354,13 +354,114 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return x
 
 
+class WindowPass:
+    """One channel's sliding-window pass of the network, in pieces that may run in threads.
+
+    ``outputs(s, e)`` (the hidden and output layers of window starts ``[s, e)``: the bulk of
+    the arithmetic) reads only what the constructor computed, so chunks of windows can be
+    computed concurrently (numpy's BLAS releases the GIL); :meth:`add` and :meth:`finish`
+    then combine them in one thread. :func:`predict_features_np` runs the pieces in order.
+
+    Parameters
+    ----------
+    weights
+        The network.
+    feats : ndarray, shape (frames, bins), float32
+        Log magnitudes (:func:`core.karaoke.dnn.log_features`), frames-major (any strides).
+    calibrate
+        Apply the stored calibration in :meth:`finish`.
+    """
+
+    def __init__(self, weights: SeparatorWeights, feats: FloatArray, *, calibrate: bool = True):
+        cfg, w = weights.config, weights.weights
+        self.config, self.w = cfg, w
+        f = cfg.frames
+        self.n_frames, bins = feats.shape
+        self.padded = max(self.n_frames, f)
+        self.n_windows = self.padded - f + 1
+        self.calibration = (
+            (float(w["calibration"][0]), float(w["calibration"][1])) if calibrate else (1.0, 0.0)
+        )
+        self.calibrate = calibrate
+        x = np.full((self.padded, bins), np.log(LOG_EPS), dtype=np.float32)
+        x[: self.n_frames] = feats
+        x -= w["in_mean"]
+        x /= w["in_std"]  # (padded, bins), standardised
+        z = x @ w["proj.weight"].T if cfg.proj else x  # (padded, k_in): once per frame
+        self.k_in = z.shape[1]
+        # (windows, frames * k_in): row w is frames w .. w + f - 1, frame-major as in torch
+        self.windows = np.lib.stride_tricks.sliding_window_view(z, (f, self.k_in))[:, 0]
+        self.k_out = (cfg.basis or bins) if cfg.average == "logit" else bins
+
+    def outputs(self, s: int, e: int) -> np.ndarray:
+        """Window outputs of window starts ``[s, e)``, ``(e - s, frames, k)`` float32.
+
+        ``k`` is ``basis`` (or ``bins``) coefficients when logits are averaged, else the
+        ``bins`` window probabilities.
+        """
+        cfg, w = self.config, self.w
+        win = self.windows[s:e].reshape(e - s, -1)  # (windows, frames * k_in)
+        h = win @ w["hidden.weight"].T  # (windows, hidden)
+        h += w["hidden.bias"]
+        if cfg.activation == "sigmoid":
+            _sigmoid(h)
+        else:
+            np.maximum(h, 0.0, out=h)
+        o = h @ w["out.weight"].T  # (windows, frames * (basis or bins))
+        o += w["out.bias"]
+        o3: np.ndarray = o.reshape(e - s, cfg.frames, -1)
+        if cfg.average != "logit":  # average the window masks (the paper)
+            if cfg.basis:
+                o3 = o3 @ w["basis.weight"].T
+                o3 += w["basis.bias"]
+            _sigmoid(o3)
+        # logit: average the coefficients; the basis is linear, so this is exact
+        return o3
+
+    def new_total(self) -> np.ndarray:
+        """Zeros ``(padded frames, k)`` for :meth:`add`."""
+        return np.zeros((self.padded, self.k_out), dtype=np.float32)
+
+    def add(self, total: np.ndarray, s: int, outputs: np.ndarray) -> None:
+        """Add the outputs of window starts ``s, s + 1, ...`` to the frames they cover."""
+        e = s + len(outputs)
+        for j in range(self.config.frames):  # window w adds its j-th frame to frame w + j
+            total[s + j : e + j] += outputs[:, j]
+
+    def finish(self, total: np.ndarray) -> np.ndarray:
+        """The probability ``(frames, bins)`` float32 from the summed outputs of every window."""
+        cfg, w = self.config, self.w
+        f, n_win = cfg.frames, self.n_windows
+        # how many windows cover each frame: those starting in [t - f + 1, t] that exist
+        t = np.arange(self.padded)
+        count = (np.minimum(t, n_win - 1) - np.maximum(t - f + 1, 0) + 1).astype(np.float32)
+        mean = total / count[:, None]
+        a, b = self.calibration
+        if cfg.average == "logit":
+            if cfg.basis:
+                mean = mean @ w["basis.weight"].T
+                mean += w["basis.bias"]
+            mean *= np.float32(a)
+            mean += np.float32(b)
+            prob = _sigmoid(mean)
+        elif self.calibrate:
+            p = np.clip(mean, 1e-6, 1 - 1e-6)
+            logit = np.log(p / (1 - p))
+            logit *= np.float32(a)
+            logit += np.float32(b)
+            prob = _sigmoid(logit)
+        else:
+            prob = mean
+        out: np.ndarray = prob[: self.n_frames]
+        return out
+
+
 def predict_features_np(
     weights: SeparatorWeights,
     feats: FloatArray,
     *,
     chunk: int = 2048,
     calibrate: bool = True,
-    frames_major: bool = False,
 ) -> FloatArray:
     """Averaged (and calibrated) window predictions of log features, in numpy.
 
@@ -380,79 +481,19 @@ def predict_features_np(
         bytes, besides the hidden layer's ``chunk * hidden * 4``).
     calibrate
         Apply the stored calibration.
-    frames_major
-        Return ``(channels, frames, bins)`` instead (what the streaming path consumes; saves a
-        transpose).
 
     Returns
     -------
-    ndarray, shape (channels, bins, frames) (or frames-major), float32 in [0, 1]
+    ndarray, shape (channels, bins, frames), float32 in [0, 1]
     """
-    cfg, w = weights.config, weights.weights
-    f = cfg.frames
     ch, bins, n_frames = feats.shape
-    padded = max(n_frames, f)
-    n_win = padded - f + 1
-    a, b = (float(v) for v in w["calibration"]) if calibrate else (1.0, 0.0)
-    by_logit = cfg.average == "logit"
-    # how many windows cover each frame: those starting in [t - f + 1, t] that exist
-    t = np.arange(padded)
-    count = (np.minimum(t, n_win - 1) - np.maximum(t - f + 1, 0) + 1).astype(np.float32)
-    proj = w["proj.weight"].T if cfg.proj else None  # (bins, proj), a view
-    hid_w, hid_b = w["hidden.weight"].T, w["hidden.bias"]  # (frames * k_in, hidden)
-    out_w, out_b = w["out.weight"].T, w["out.bias"]  # (hidden, frames * k_out)
-    basis = (w["basis.weight"].T, w["basis.bias"]) if cfg.basis else None  # (basis, bins)
-    shape = (ch, n_frames, bins) if frames_major else (ch, bins, n_frames)
-    out = np.empty(shape, dtype=np.float32)
+    out = np.empty((ch, bins, n_frames), dtype=np.float32)
     for c in range(ch):
-        x = np.full((padded, bins), np.log(LOG_EPS), dtype=np.float32)
-        x[:n_frames] = feats[c].T
-        x -= w["in_mean"]
-        x /= w["in_std"]  # (padded, bins), standardised
-        z = x @ proj if proj is not None else x  # (padded, k_in): once per frame
-        k_in = z.shape[1]
-        windows = np.lib.stride_tricks.sliding_window_view(z, (f, k_in))[:, 0]
-        total: np.ndarray | None = None
-        for s in range(0, n_win, chunk):
-            e = min(s + chunk, n_win)
-            win = windows[s:e].reshape(e - s, f * k_in)  # a copy, frame-major as in torch
-            h = win @ hid_w  # (windows, hidden)
-            h += hid_b
-            if cfg.activation == "sigmoid":
-                _sigmoid(h)
-            else:
-                np.maximum(h, 0.0, out=h)
-            o = h @ out_w  # (windows, frames * k_out)
-            o += out_b
-            o3 = o.reshape(e - s, f, -1)
-            if not by_logit:  # average the window masks (the paper)
-                if basis is not None:
-                    o3 = o3 @ basis[0]
-                    o3 += basis[1]
-                _sigmoid(o3)
-            # by_logit: average the coefficients; the basis is linear, so this is exact
-            if total is None:
-                total = np.zeros((padded, o3.shape[-1]), dtype=np.float32)
-            for j in range(f):  # window w adds its j-th frame to frame w + j
-                total[s + j : e + j] += o3[:, j]
-        assert total is not None
-        mean = total / count[:, None]
-        if by_logit:
-            if basis is not None:
-                mean = mean @ basis[0]
-                mean += basis[1]
-            mean *= np.float32(a)
-            mean += np.float32(b)
-            prob = _sigmoid(mean)
-        elif calibrate:
-            p = np.clip(mean, 1e-6, 1 - 1e-6)
-            logit = np.log(p / (1 - p))
-            logit *= np.float32(a)
-            logit += np.float32(b)
-            prob = _sigmoid(logit)
-        else:
-            prob = mean
-        out[c] = prob[:n_frames] if frames_major else prob[:n_frames].T
+        run = WindowPass(weights, feats[c].T, calibrate=calibrate)
+        total = run.new_total()
+        for s in range(0, run.n_windows, chunk):
+            run.add(total, s, run.outputs(s, min(s + chunk, run.n_windows)))
+        out[c] = run.finish(total).T
     return out
 
 

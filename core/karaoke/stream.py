@@ -36,9 +36,10 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,8 +51,8 @@ from core.io_utils import OutputSet, check_output_dir, output_lock
 from core.karaoke.dnn_config import LOG_EPS
 from core.karaoke.infer import (
     SeparatorWeights,
+    WindowPass,
     load_separator_weights,
-    predict_features_np,
     weights_of_model,
 )
 from core.karaoke.masks import threshold_masks
@@ -73,6 +74,8 @@ from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
 STREAM_MAX_SECONDS = 4 * 3600.0
 #: Windows per NMF fit, as :func:`core.karaoke.nmf.nmf_prob` chunks them (its default).
 _NMF_CHUNK = 256
+#: DNN window starts per task (a 10 s block has about 900): both threads take tasks.
+_DNN_CHUNK = 160
 #: Output WAV files above this size are written as RF64 (plain WAV stops at 4 GiB).
 _WAV_MAX_BYTES = 2**32 - 2**20
 
@@ -257,6 +260,14 @@ def _frames(
     return out
 
 
+@dataclass(frozen=True)
+class _MaskJob:
+    """A block's model work: ``tasks`` (independent, in any thread), then ``finish(results)``."""
+
+    tasks: Sequence[Callable[[], Any]]
+    finish: Callable[[list[Any]], np.ndarray]
+
+
 class _ModelStage:
     """The vocal probability of any range of the model's frames (mono downmix).
 
@@ -279,29 +290,48 @@ class _ModelStage:
         self.stft: StftConfig = cfg.stft_config
         # float64, as librosa.stft multiplies the frames (the features match it bit for bit)
         self.window = _get_window(self.stft.window, self.stft.n_fft)
-        self.seconds = 0.0
+        self.seconds = 0.0  # CPU seconds of the model's work (threads added up)
+        self._lock = threading.Lock()
 
     def n_frames(self, model_length: int) -> int:
         return 1 + model_length // self.stft.hop_length
 
     def _mag(self, source: _Source, f0: int, f1: int) -> np.ndarray:
-        """Magnitudes ``(1, bins, f1 - f0)`` float32 of model frames ``[f0, f1)``, as librosa."""
+        """Magnitudes ``(f1 - f0, bins)`` float32 of model frames ``[f0, f1)``, as librosa."""
         n, h = self.stft.n_fft, self.stft.hop_length
         lo, hi = f0 * h - n // 2, (f1 - 1) * h + n // 2 + (n % 2)
         seg = source.model_segment(lo, hi)  # (1, samples)
         spec = np.fft.rfft(_frames(seg, n, h, self.window, f1 - f0), axis=-1)
-        mag: np.ndarray = np.abs(spec.astype(np.complex64))  # (1, frames, bins)
-        return mag.transpose(0, 2, 1)
+        mag: np.ndarray = np.abs(spec.astype(np.complex64))[0]  # (frames, bins)
+        return mag
 
-    def prob(self, source: _Source, j0: int, j1: int) -> np.ndarray:
-        """Vocal probability ``(j1 - j0, bins)`` float32 of model frames ``[j0, j1)``."""
-        t0 = time.perf_counter()
+    def begin(self, source: _Source, j0: int, j1: int) -> _MaskJob:
+        """The vocal probability of model frames ``[j0, j1)``, as a :class:`_MaskJob`.
+
+        Reads (and resamples) what the frames need; the job's tasks are the network on chunks
+        of windows (or the NMF fits), its ``finish`` gives ``(j1 - j0, bins)`` float32.
+        """
+        t0 = time.thread_time()
         total = self.n_frames(source.model_length)
         if self.method == "dnn":
             f0, f1 = max(0, j0 - self.context), min(total, j1 + self.context)
-            feats = np.log(self._mag(source, f0, f1) + np.float32(LOG_EPS))  # (1, bins, frames)
-            p: np.ndarray = predict_features_np(self.dnn, feats, frames_major=True)[0]
-            out = p[j0 - f0 : j1 - f0]
+            feats = np.log(self._mag(source, f0, f1) + np.float32(LOG_EPS))  # (frames, bins)
+            run = WindowPass(self.dnn, feats)
+            starts = list(range(0, run.n_windows, _DNN_CHUNK))
+            tasks = [
+                partial(self._timed, run.outputs, s, min(s + _DNN_CHUNK, run.n_windows))
+                for s in starts
+            ]
+
+            def finish(outputs: list[Any]) -> np.ndarray:
+                t1 = time.thread_time()
+                acc = run.new_total()
+                for s, o in zip(starts, outputs, strict=True):
+                    run.add(acc, s, o)
+                p: np.ndarray = run.finish(acc)[j0 - f0 : j1 - f0]
+                self.seconds += time.thread_time() - t1
+                return p
+
         else:
             cfg = self.nmf.config
             f, s = cfg.frames, cfg.test_step
@@ -310,11 +340,24 @@ class _ModelStage:
             w0 = max(0, -(-(j0 - f + 1) // s)) // _NMF_CHUNK * _NMF_CHUNK
             w1 = min(n_win, -(-(min((j1 - 1) // s, n_win - 1) + 1) // _NMF_CHUNK) * _NMF_CHUNK)
             f0, f1 = w0 * s, min(total, (w1 - 1) * s + f)
-            mag = np.ascontiguousarray(self._mag(source, f0, f1))
-            p = nmf_prob(self.nmf, mag, chunk=_NMF_CHUNK)[0]
-            out = p[:, j0 - f0 : j1 - f0].T
-        self.seconds += time.perf_counter() - t0
-        return out
+            mag = np.ascontiguousarray(self._mag(source, f0, f1).T[None])  # (1, bins, frames)
+            tasks = [partial(self._timed, nmf_prob, self.nmf, mag, chunk=_NMF_CHUNK)]
+
+            def finish(outputs: list[Any]) -> np.ndarray:
+                p: np.ndarray = outputs[0][0][:, j0 - f0 : j1 - f0].T
+                return p
+
+        self.seconds += time.thread_time() - t0
+        return _MaskJob(tasks, finish)
+
+    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, adding its thread CPU time to ``self.seconds``."""
+        t0 = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.seconds += time.thread_time() - t0
 
     def first_needed_sample(self, j0: int) -> int:
         """Earliest model-rate sample the frames from ``j0`` on still need."""
@@ -822,8 +865,18 @@ def _separate(
         t_hi = min(n_frames, -(-(b + n_fft // 2) // hop))
         return a, b, t_lo, t_hi
 
-    def mask_of(k: int, tmp_mask: Path | None) -> np.ndarray:
-        """The mask of block ``k``'s frames, ``(1 | channels, frames, bins)`` float32."""
+    @dataclass
+    class Started:
+        """Block ``k``'s mask under way: the model job and its tasks' futures (or the mask)."""
+
+        k: int
+        job: _MaskJob | None = None
+        futures: list[Future[Any]] = field(default_factory=list)
+        map: tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None = None
+        prob: np.ndarray | None = None
+
+    def start(k: int, pool: ThreadPoolExecutor) -> Started:
+        """Read what block ``k``'s mask needs and hand its model tasks to ``pool``."""
         a, b, t_lo, t_hi = frames_of(k)
         if saved is not None:
             part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
@@ -833,18 +886,45 @@ def _separate(
                     f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
                     "--from-mask to compute it again"
                 )
-            return np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
+            prob = np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
+            return Started(k, prob=prob)
         assert stage is not None
         i0, i1, w = _map_positions(
             np.arange(t_lo, t_hi, dtype=np.float64), src_sr=stage.sr, src=stage.stft,
             dst_sr=sr, dst=cfg, src_frames=model_frames,
         )  # fmt: skip
         j0, j1 = int(i0.min()), int(i1.max()) + 1
-        p = stage.prob(source, j0, j1)  # (j1 - j0, model bins)
-        if f_pure and not w.any():  # whole model frames and bins: round on the smaller grid
+        job = stage.begin(source, j0, j1)
+        return Started(k, job, [pool.submit(t) for t in job.tasks], (i0, i1, w, j0, j1))
+
+    def complete(started: Started, tmp_mask: Path | None) -> np.ndarray:
+        """Block ``k``'s mask ``(1 | channels, frames, bins)`` float32 (saved when asked).
+
+        This thread takes the tasks the pool has not started yet (from the last), then waits
+        for the others: the two threads share the network whatever else they were doing.
+        """
+        if started.prob is not None:
+            return started.prob
+        assert stage is not None and started.job is not None and started.map is not None
+        tasks, futures = started.job.tasks, started.futures
+        outputs: list[Any] = [None] * len(tasks)
+        for i in reversed(range(len(tasks))):
+            if futures[i].cancel():
+                outputs[i] = tasks[i]()
+        for i, fut in enumerate(futures):
+            if not fut.cancelled():
+                outputs[i] = fut.result()
+        p = started.job.finish(outputs)  # (j1 - j0, model bins)
+        i0, i1, w, j0, j1 = started.map
+        a, b, t_lo, t_hi = frames_of(started.k)
+        if f_pure and np.all((w == 0) | (w == 1)):
+            # every input frame and bin lies on a model frame and bin (44.1 kHz; the weights
+            # are 0 or 1 up to rounding): the interpolation takes values, so round on the
+            # model's grid, then take
             p = np.clip(p, 0.0, 1.0).astype(dtype)
-            if i0[0] != j0 or len(i0) != j1 - j0 or np.any(np.diff(i0) != 1):
-                p = p[i0 - j0]
+            rows = np.where(w == 1, i1, i0) - j0
+            if rows[0] != 0 or len(rows) != len(p) or np.any(np.diff(rows) != 1):
+                p = p[rows]
             p = _take_bins(p, f_i0)  # (frames, bins)
         else:
             p = _interp(p, f_i0, f_i1, f_w, axis=1)  # (j1 - j0, bins)
@@ -874,11 +954,12 @@ def _separate(
         source.drop_audio(max(0, (b - n_fft // 2) // hop + 1) * hop - n_fft // 2)
         return stems
 
-    # with several blocks, block k+1's mask (reading, resampling, the network) is computed in
-    # a worker thread while this thread makes block k's stems: the two halves of the work
-    # overlap on two cores; numpy's BLAS, FFTs and ufuncs release the GIL
-    ahead = n_blocks > 1
-    blas = _one_blas_thread if ahead and stage is not None else contextlib.nullcontext
+    # Two threads share the work: this one reads, makes the stems and writes them; block
+    # k+1's model tasks (the network on chunks of windows) go to a worker thread meanwhile, and
+    # this thread takes the ones still waiting once block k's stems are written. numpy's BLAS,
+    # FFTs and ufuncs release the GIL; BLAS runs one thread each, so the two never queue for a
+    # core (the tasks are what is shared).
+    blas = _one_blas_thread if stage is not None else contextlib.nullcontext
     try:
         tmp_voc, tmp_acc = outputs.path("vocals.wav"), outputs.path("accompaniment.wav")
         tmp_mask = None
@@ -895,16 +976,12 @@ def _separate(
             ThreadPoolExecutor(max_workers=1) as pool,
             blas(),
         ):
-            pending = pool.submit(mask_of, 0, tmp_mask) if ahead else None
+            nxt: Started | None = start(0, pool)
             try:
                 for k in range(n_blocks):
-                    if pending is not None:
-                        prob_t = pending.result()
-                        pending = (
-                            pool.submit(mask_of, k + 1, tmp_mask) if k + 1 < n_blocks else None
-                        )
-                    else:
-                        prob_t = mask_of(k, tmp_mask)
+                    assert nxt is not None
+                    prob_t = complete(nxt, tmp_mask)
+                    nxt = start(k + 1, pool) if k + 1 < n_blocks else None
                     v, acc_y = stems_of(k, prob_t)
                     voc.write(np.ascontiguousarray(v.T))
                     acc.write(np.ascontiguousarray(acc_y.T))
@@ -912,10 +989,9 @@ def _separate(
                         b = min(length, (k + 1) * block)
                         progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
             finally:
-                if pending is not None:  # an error or Ctrl-C here: let the worker finish
-                    pending.cancel()
-                    with contextlib.suppress(BaseException):
-                        pending.result()
+                if nxt is not None:  # an error or Ctrl-C: drop the queued tasks, let one finish
+                    for fut in nxt.futures:
+                        fut.cancel()
         info: dict[str, Any] = {
             "mask_dtype": mask_dtype,
             "mask_channels": "saved mask" if saved is not None else "mono downmix",
