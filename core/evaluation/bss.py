@@ -39,6 +39,7 @@ This module imports neither torch nor streamlit, and imports museval only when a
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +259,7 @@ class SweepEngine:
         filters_len: int = FILTERS_LEN,
         sources: Sequence[str] | None = None,
     ) -> None:
+        t0 = time.perf_counter()
         if not isinstance(sr, (int, np.integer)) or sr <= 0:
             raise InvalidConfigError(f"sr must be a positive integer in Hz, got {sr!r}")
         refs = _as_stems(references, "references")
@@ -377,6 +379,8 @@ class SweepEngine:
         self._ref_silent = np.any(np.all(self._ref_win.sum(axis=1) == 0, axis=-1), axis=0)  # (W,)
         self._lag_idx2 = np.arange(-(F - 1), F) % self._n2
         self._pad: np.ndarray | None = None  # (S, C, segments, M) buffer of _spectra
+        #: Seconds the set-up took (the results files record it).
+        self.setup_seconds = time.perf_counter() - t0
 
     # ----------------------------------------------------------------------------------------
     @staticmethod

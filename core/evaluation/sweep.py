@@ -21,7 +21,8 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -68,6 +69,50 @@ SeparateFn = Callable[..., Any]
 TrackLike = str | Path | Track
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """How each track x method of a run is scored: the in-process loop and every cluster task.
+
+    Built once by :func:`evaluate_tracks` from its validated arguments; a Dask task receives it
+    whole (it pickles: the injected functions must be module-level).
+
+    Attributes
+    ----------
+    alphas : tuple of float
+        The α grid (:func:`parse_alphas`).
+    rule
+        Thresholding rule (:data:`core.karaoke.methods.RULES`).
+    models : dict
+        Model file per method (``"dnn"``, ``"traditional"``); ``None`` for the shipped one.
+    win_seconds, hop_seconds
+        BSS Eval window and hop, seconds.
+    max_seconds
+        Longest track accepted, seconds (``None``: the default limit).
+    mask_fn, separate_fn
+        Injected replacements of :func:`core.karaoke.separate.probability_mask` and
+        :func:`core.karaoke.separate.separate_at_alpha` (``None``: those).
+    """
+
+    alphas: tuple[float, ...]
+    rule: Rule
+    models: Mapping[str, Path | None]
+    win_seconds: float
+    hop_seconds: float
+    max_seconds: float | None = None
+    mask_fn: MaskFn | None = None
+    separate_fn: SeparateFn | None = None
+
+    @property
+    def mask(self) -> MaskFn:
+        """The mask function in use."""
+        return probability_mask if self.mask_fn is None else self.mask_fn
+
+    @property
+    def separate(self) -> SeparateFn:
+        """The separation function in use."""
+        return separate_at_alpha if self.separate_fn is None else self.separate_fn
+
+
 def parse_alphas(spec: str | Sequence[float], *, max_values: int = MAX_ALPHAS) -> list[float]:
     """Parse an α grid: ``"start:stop:step"`` (inclusive) or ``"a,b,c"`` or a sequence.
 
@@ -91,11 +136,7 @@ def parse_alphas(spec: str | Sequence[float], *, max_values: int = MAX_ALPHAS) -
     """
     if not (isinstance(max_values, int) and max_values >= 1):
         raise InvalidConfigError(f"--max-alphas must be a positive integer, got {max_values!r}")
-    values = (
-        _alpha_values(spec, max_values)
-        if isinstance(spec, str)
-        else [float(x) for x in spec]
-    )
+    values = _alpha_values(spec, max_values) if isinstance(spec, str) else [float(x) for x in spec]
     grid = sorted({round(check_alpha(v, name="α"), 6) for v in values})
     if not grid:
         raise InvalidConfigError(f"the α grid {spec!r} is empty")
@@ -362,16 +403,21 @@ def evaluate_tracks(
         nmf=nm_path, win_seconds=win_seconds, hop_seconds=hop_seconds, data=data, split=split,
         max_seconds=max_seconds, seed=seed, command=command,
     )  # fmt: skip
+    options = EvalOptions(
+        alphas=tuple(alphas), rule=rule_, models={"dnn": ck_path, "traditional": nm_path},
+        win_seconds=win_seconds, hop_seconds=hop_seconds, max_seconds=max_seconds,
+        mask_fn=mask_fn, separate_fn=separate_fn,
+    )  # fmt: skip
     # one run at a time per folder: two evaluations would interleave their files
     with output_lock(out, what="--out"):
         run = create_run(out, config, overwrite=overwrite)
-        evaluate = _evaluate_on_cluster if on_cluster else _evaluate_all
-        evaluate(
-            run, tracks, names, methods, alphas, rule=rule_,
-            models={"dnn": ck_path, "traditional": nm_path}, win_seconds=win_seconds,
-            hop_seconds=hop_seconds, max_seconds=max_seconds, mask_fn=mask_fn,
-            separate_fn=separate_fn, progress=progress, workers=workers, scheduler=scheduler,
-        )  # fmt: skip
+        if on_cluster:
+            _evaluate_on_cluster(
+                run, tracks, names, methods, options, progress=progress, workers=workers,
+                scheduler=scheduler,
+            )  # fmt: skip
+        else:
+            _evaluate_all(run, tracks, names, methods, options, progress=progress)
     return run
 
 
@@ -380,18 +426,9 @@ def _evaluate_all(
     tracks: Sequence[TrackLike],
     names: Sequence[str],
     methods: Sequence[str],
-    alphas: Sequence[float],
+    options: EvalOptions,
     *,
-    rule: Rule,
-    models: dict[str, Path | None],
-    win_seconds: float,
-    hop_seconds: float,
-    max_seconds: float | None,
-    mask_fn: MaskFn | None,
-    separate_fn: SeparateFn | None,
     progress: Progress | None,
-    workers: int = 1,
-    scheduler: str | None = None,
 ) -> None:
     """Step 3 of :func:`evaluate_tracks`: every unfinished track x method, then the table.
 
@@ -410,14 +447,8 @@ def _evaluate_all(
         todo = [m for m in methods if not run.is_done(name, m)]
         if todo:
             try:
-                loaded = _load(track, max_seconds)
-                _evaluate_track(
-                    run, loaded, name, todo, alphas, rule=rule, models=models,
-                    win_seconds=win_seconds, hop_seconds=hop_seconds,
-                    mask_fn=probability_mask if mask_fn is None else mask_fn,
-                    separate_fn=separate_at_alpha if separate_fn is None else separate_fn,
-                    progress=progress,
-                )  # fmt: skip
+                loaded = _load(track, options.max_seconds)
+                _evaluate_track(run, loaded, name, todo, options, progress=progress)
             except (CheckpointError, DependencyError):
                 raise  # the same for every track: stop now
             except CoreError as exc:
@@ -438,15 +469,8 @@ def _evaluate_on_cluster(
     tracks: Sequence[TrackLike],
     names: Sequence[str],
     methods: Sequence[str],
-    alphas: Sequence[float],
+    options: EvalOptions,
     *,
-    rule: Rule,
-    models: dict[str, Path | None],
-    win_seconds: float,
-    hop_seconds: float,
-    max_seconds: float | None,
-    mask_fn: MaskFn | None,
-    separate_fn: SeparateFn | None,
     progress: Progress | None,
     workers: int = 1,
     scheduler: str | None = None,
@@ -464,15 +488,7 @@ def _evaluate_on_cluster(
         A model file or a library is missing (the same for every task: the run stops).
     """
     calls: list[Call] = [
-        (
-            (name, method),
-            {
-                "track": track, "method": method, "alphas": list(alphas), "rule": rule,
-                "checkpoint": models.get(method), "win_seconds": win_seconds,
-                "hop_seconds": hop_seconds, "max_seconds": max_seconds, "mask_fn": mask_fn,
-                "separate_fn": separate_fn,
-            },
-        )  # fmt: skip
+        ((name, method), {"track": track, "method": method, "options": options})
         for track, name in zip(tracks, names, strict=True)
         for method in methods
         if not run.is_done(name, method)
@@ -532,14 +548,8 @@ def _evaluate_track(
     track: Track,
     name: str,
     methods: Sequence[str],
-    alphas: Sequence[float],
+    options: EvalOptions,
     *,
-    rule: Rule,
-    models: dict[str, Path | None],
-    win_seconds: float,
-    hop_seconds: float,
-    mask_fn: MaskFn,
-    separate_fn: SeparateFn,
     progress: Progress | None,
 ) -> None:
     """Score every α of ``methods`` on one track and write one results file per method.
@@ -550,11 +560,12 @@ def _evaluate_track(
         The track has no reference stems.
     """
     # the references are fixed: one engine serves every method and α of this track
-    engine = _engine(track, name, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    engine = _engine(track, name, win_seconds=options.win_seconds, hop_seconds=options.hop_seconds)
     for method in methods:
         results, extra = score_method(
-            track, method, alphas, engine=engine, rule=rule, checkpoint=models.get(method),
-            mask_fn=mask_fn, separate_fn=separate_fn, progress=progress, name=name,
+            track, method, options.alphas, engine=engine, rule=options.rule,
+            checkpoint=options.models.get(method), mask_fn=options.mask,
+            separate_fn=options.separate, progress=progress, name=name,
         )  # fmt: skip
         run.write_track(name, method, results, extra=extra)
 
@@ -621,12 +632,21 @@ def score_method(
     )
     t_mask = time.perf_counter() - t0
     results: dict[float, BssEval] = {}
-    for i, alpha in enumerate(alphas, start=1):
-        stems = np.asarray(separate_fn(mask, alpha=alpha, rule=rule))  # (2, channels, samples)
-        results[alpha] = engine.evaluate(stems)
-        if progress is not None:
-            message = f"{label} {method} α={alpha:.2f}"
-            progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, message))
+    t_stems = 0.0
+    batch = engine.batch_size()  # α scored together: one filter solve for all of them
+    for first in range(0, len(alphas), batch):
+        chunk = alphas[first : first + batch]
+        t1 = time.perf_counter()
+        stems = [np.asarray(separate_fn(mask, alpha=a, rule=rule)) for a in chunk]
+        t_stems += time.perf_counter() - t1
+        for i, (alpha, scored) in enumerate(
+            zip(chunk, engine.evaluate_many(stems), strict=True), start=first + 1
+        ):
+            results[alpha] = scored
+            if progress is not None:
+                message = f"{label} {method} α={alpha:.2f}"
+                progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, message))
+        del stems
     extra = {
         "sr": int(track.sr),
         "channels": track.channels,
@@ -634,6 +654,8 @@ def score_method(
         "rule": rule,
         "timing": {
             "mask_seconds": round(t_mask, 3),
+            "engine_setup_seconds": round(engine.setup_seconds, 3),
+            "stems_seconds": round(t_stems, 3),
             "total_seconds": round(time.perf_counter() - t0, 3),
         },
     }
@@ -641,17 +663,7 @@ def score_method(
 
 
 def evaluate_task(
-    track: TrackLike,
-    method: str,
-    alphas: Sequence[float],
-    *,
-    rule: Rule,
-    checkpoint: Path | None,
-    win_seconds: float,
-    hop_seconds: float,
-    max_seconds: float | None,
-    mask_fn: MaskFn | None = None,
-    separate_fn: SeparateFn | None = None,
+    track: TrackLike, method: str, options: EvalOptions
 ) -> tuple[dict[float, BssEval], dict[str, Any]]:
     """One cluster task: load ``track`` (by path), mask once, score every α of ``method``.
 
@@ -669,11 +681,11 @@ def evaluate_task(
     CoreError
         The track cannot be read or scored (no reference stems, a silent stem, bad model file).
     """
-    loaded = _load(track, max_seconds)
+    loaded = _load(track, options.max_seconds)
     name = track_name(track)
-    engine = _engine(loaded, name, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    engine = _engine(loaded, name, win_seconds=options.win_seconds, hop_seconds=options.hop_seconds)
     return score_method(
-        loaded, method, alphas, engine=engine, rule=rule, checkpoint=checkpoint,
-        mask_fn=probability_mask if mask_fn is None else mask_fn,
-        separate_fn=separate_at_alpha if separate_fn is None else separate_fn, name=name,
+        loaded, method, options.alphas, engine=engine, rule=options.rule,
+        checkpoint=options.models.get(method), mask_fn=options.mask,
+        separate_fn=options.separate, name=name,
     )  # fmt: skip

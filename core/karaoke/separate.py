@@ -18,7 +18,9 @@ touch the resampler or the network. Oracle masks are computed on the same input-
 Stereo: each channel is masked on its own (the network sees one channel at a time).
 
 Methods, their labels and their shipped model files come from the registry,
-:mod:`core.karaoke.methods`. torch is imported lazily, only when the DNN runs.
+:mod:`core.karaoke.methods`. The DNN's mask is computed in numpy (:mod:`core.karaoke.infer`):
+torch is imported only by :func:`load_model` (training, a checkpoint the torch-free reader
+does not understand).
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ from core.errors import CheckpointError, InvalidConfigError
 from core.karaoke.masks import (
     ideal_binary_mask,
     ideal_ratio_mask,
-    reconstruct_frames_major,
-    threshold_masks,
+    separate_frames_major,
 )
 from core.karaoke.methods import MethodId, Rule, method_spec
 from core.karaoke.nmf import NmfModel, load_nmf, nmf_prob
@@ -250,15 +251,29 @@ def load_model(method: str, checkpoint: str | Path | Any | None) -> tuple[Any, d
 def _model_prob(
     mixture: np.ndarray, sr: int, method: str, checkpoint: Any
 ) -> tuple[np.ndarray, int, StftConfig, dict[str, Any]]:
-    """Mask on the model's own grid: (prob (ch, bins, frames), model_sr, model_stft, info)."""
+    """Mask on the model's own grid: (prob (ch, bins, frames), model_sr, model_stft, info).
+
+    The DNN runs in numpy (:func:`core.karaoke.infer.predict_prob_fast`, its checkpoint read
+    without torch), so a separation or an evaluation never pays torch's import (2-3 s).
+    """
+    if method == "dnn":
+        # lazy: the network's forward pass in numpy, only when the DNN is asked for
+        from core.karaoke.infer import as_separator_weights, predict_prob_fast
+
+        info: dict[str, Any] = {}
+        if checkpoint is None or isinstance(checkpoint, str | Path):
+            path = Path(checkpoint) if checkpoint is not None else default_model_file("dnn")
+            info["checkpoint"] = str(path)
+            checkpoint = path
+        weights = as_separator_weights(checkpoint)  # a file, a loaded network, or weights
+        cfg: Any = weights.config
+        y = resample(mixture, orig_sr=sr, target_sr=cfg.sr)
+        mag = np.abs(stft(y, cfg.stft_config))
+        return predict_prob_fast(weights, mag), cfg.sr, cfg.stft_config, info
     model, info = load_model(method, checkpoint)
     cfg = model.config
     y = resample(mixture, orig_sr=sr, target_sr=cfg.sr)
     mag = np.abs(stft(y, cfg.stft_config))
-    if method == "dnn":
-        from core.karaoke.dnn import predict_prob  # lazy: torch, as in load_model
-
-        return predict_prob(model, mag), cfg.sr, cfg.stft_config, info
     return nmf_prob(model, mag), cfg.sr, cfg.stft_config, info
 
 
@@ -418,6 +433,7 @@ def separate_at_alpha(
         ``alpha`` outside [0, 1] or an unknown ``rule``.
     """
     stft_t, prob_t = result.frames_major  # thresholds are elementwise: any layout will do
-    masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
-    return reconstruct_frames_major(stft_t, masks, config=result.stft_config, length=result.length)
-
+    # fused threshold + inverse STFT, block by block (no full-size mask or masked copy)
+    return separate_frames_major(
+        stft_t, prob_t, alpha=alpha, rule=rule, config=result.stft_config, length=result.length
+    )

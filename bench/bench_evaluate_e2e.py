@@ -1,0 +1,194 @@
+"""``genex evaluate`` end to end versus plain museval, on one 20 s stereo 44.1 kHz track.
+
+Issue 12, item 3: what a user feels is the whole command, not the sweep engine alone. The
+script, in one run:
+
+1. makes one track in a temporary folder with the demo generator
+   (:func:`core.karaoke.corpus.make_demo_tracks`: a test-split song of the synthetic corpus,
+   ``--seconds`` long, stereo, 44.1 kHz, WAV);
+2. times the whole command as a user runs it, a fresh process (Python start, imports, track
+   loading, the mask, every α, the results files and the table)::
+
+       genex evaluate --data DIR --methods dnn --alphas 0.05:0.95:0.05 --out RUN --quiet
+
+3. makes the same 19 pairs of stems in this process (the DNN mask once, then
+   :func:`core.karaoke.separate.separate_at_alpha` at every α; not timed) and times 19 plain
+   ``museval.evaluate`` calls on them (BSS Eval v4, 1 s windows), interleaved with nothing;
+4. prints both times and their ratio (goal: the command >= 10x faster), the largest difference
+   between the SDR the command stored and museval's (the numbers must be museval's), and a
+   per-phase profile of the command: Python start and imports (a separate fresh process that
+   imports what the command imports), the probability mask, the stems (inverse STFTs) and the
+   sweep engine (from the timing the command records in its results file), the rest (track
+   loading, engine set-up, writing).
+
+The Markdown report goes to stdout and ``bench/results/evaluate_e2e.md``.
+
+Usage: .venv/bin/python bench/bench_evaluate_e2e.py [--seconds 20] [--method dnn]
+    [--alphas 0.05:0.95:0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from core.evaluation.results import open_run  # noqa: E402
+from core.evaluation.sweep import parse_alphas  # noqa: E402
+from core.karaoke.corpus import make_demo_tracks  # noqa: E402
+from core.karaoke.separate import probability_mask, separate_at_alpha  # noqa: E402
+from core.karaoke.tracks import load_track  # noqa: E402
+
+BIN = Path(sys.executable).parent
+#: What ``genex evaluate --methods dnn`` imports (the CLI, the evaluation, the DNN's torch).
+IMPORTS = {
+    "dnn": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.dnn",
+    "traditional": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.nmf",
+}
+
+
+def make_track(root: Path, seconds: float) -> Path:
+    """One stereo 44.1 kHz demo track under ``root``; returns its folder."""
+    make_demo_tracks(root, songs=1, sr=44100, seconds=seconds, stereo_every=1, fmt="wav")
+    (folder,) = [p for p in root.iterdir() if p.is_dir()]
+    return folder
+
+
+def time_command(data: Path, out: Path, method: str, alphas: str) -> float:
+    """Wall time of one ``genex evaluate`` process, seconds."""
+    cmd = [str(BIN / "genex"), "evaluate", "--data", str(data), "--methods", method]
+    cmd += ["--alphas", alphas, "--out", str(out), "--quiet"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def time_imports(method: str) -> float:
+    """Wall time of a fresh Python process importing what the command imports, seconds."""
+    modules = IMPORTS.get(method, "core.cli, core.cli.metrics, core.evaluation.sweep")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
+    return time.perf_counter() - t0
+
+
+def time_museval(track_dir: Path, method: str, alphas: list[float]) -> tuple[float, dict]:
+    """Seconds of one plain ``museval.evaluate`` per α on ready-made stems, and its SDRs."""
+    import museval
+
+    track = load_track(track_dir)
+    mask = probability_mask(
+        track.mixture,
+        track.sr,
+        method=method,
+        references=track.references if method.startswith("oracle") else None,
+    )
+    stems = [separate_at_alpha(mask, alpha=a) for a in alphas]  # ready-made, not timed
+    refs = track.references.transpose(0, 2, 1)  # museval's (sources, samples, channels)
+    sdr = {}
+    total = 0.0
+    for a, est in zip(alphas, stems, strict=True):
+        t0 = time.perf_counter()
+        out = museval.evaluate(refs, est.transpose(0, 2, 1), win=track.sr, hop=track.sr)
+        total += time.perf_counter() - t0
+        sdr[a] = np.asarray(out[0], dtype=np.float64)
+        print(f"museval α={a:.2f}: {total:6.1f} s so far", file=sys.stderr)
+    return total, sdr
+
+
+def main() -> None:
+    """Run the benchmark, print and save the Markdown section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--method", default="dnn")
+    parser.add_argument("--alphas", default="0.05:0.95:0.05")
+    parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "results" / "evaluate_e2e.md"))
+    args = parser.parse_args()
+    alphas = parse_alphas(args.alphas)
+    load = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        data = Path(tmp) / "data"
+        track_dir = make_track(data, args.seconds)
+        run_dir = Path(tmp) / "run"
+        t_cmd = time_command(data, run_dir, args.method, args.alphas)
+        doc = json.loads((run_dir / f"{track_dir.name}.{args.method}.json").read_text())
+        timing = doc["timing"]
+        table = open_run(run_dir).tidy()
+        t_imports = time_imports(args.method)
+        t_museval, museval_sdr = time_museval(track_dir, args.method, alphas)
+
+    worst = 0.0
+    sdr = table[table["metric"] == "SDR"]
+    for a, ref in museval_sdr.items():
+        for s, target in enumerate(("vocals", "accompaniment")):
+            got = sdr[(sdr["alpha"] == a) & (sdr["target"] == target)].sort_values("window")
+            x, y = got["value"].to_numpy(), ref[s]
+            ok = np.isfinite(x) & np.isfinite(y)
+            if not np.array_equal(np.isfinite(x), np.isfinite(y)):
+                raise SystemExit(f"NaN windows differ from museval at α={a} {target}")
+            worst = max(worst, float(np.max(np.abs(x[ok] - y[ok]))) if ok.any() else 0.0)
+
+    mask_s = float(timing["mask_seconds"])
+    stems_s = float(timing.get("stems_seconds", 0.0))
+    engine_s = float(timing["total_seconds"]) - mask_s - stems_s
+    setup_s = float(timing.get("engine_setup_seconds", 0.0))
+    rest = t_cmd - t_imports - float(timing["total_seconds"]) - setup_s
+    n = len(alphas)
+    imported = IMPORTS.get(args.method, "the CLI")
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_after = os.getloadavg()
+    lines = [
+        "## `genex evaluate` end to end vs plain museval (issue 12)",
+        "",
+        f"One {args.seconds:g} s stereo 44.1 kHz track (demo generator), method "
+        f"`{args.method}`, {n} α values, BSS Eval v4 with 1 s windows. {when}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared; load "
+        f"average {load[0]:.1f} at the start, {load_after[0]:.1f} at the end).",
+        "",
+        "| | wall time (s) |",
+        "| --- | ---: |",
+        f"| `genex evaluate` (a fresh process: start, imports, mask, {n} α, files) | {t_cmd:.1f} |",
+        f"| {n} plain `museval.evaluate` calls on ready-made stems | {t_museval:.1f} |",
+        "",
+        f"**The whole command is {t_museval / t_cmd:.1f}x faster** than museval alone "
+        f"(goal >= 10x). Largest |SDR difference| between the stored table and museval over "
+        f"every window, target and α: {worst:.1e} dB.",
+        "",
+        "Where the command's time goes:",
+        "",
+        "| phase | s |",
+        "| --- | ---: |",
+        f"| Python start and imports (a fresh process importing {imported}) | {t_imports:.2f} |",
+        f"| probability mask (STFTs, resampling, network) | {mask_s:.2f} |",
+        f"| sweep engine set-up (reference statistics, LU factors) | {setup_s:.2f} |",
+        f"| sweep engine, {n} α (batched, {engine_s / n:.3f} s per α) | {engine_s:.2f} |",
+        f"| reconstructing the stems ({n} α x 2 stems, inverse STFTs) | {stems_s:.2f} |",
+        f"| the rest (track loading, results files, the table) | {rest:.2f} |",
+        "",
+        "Command: `.venv/bin/python bench/bench_evaluate_e2e.py"
+        + (f" --seconds {args.seconds:g}" if args.seconds != 20 else "")
+        + (f" --method {args.method}" if args.method != "dnn" else "")
+        + (f" --alphas {args.alphas}" if args.alphas != "0.05:0.95:0.05" else "")
+        + "`",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
