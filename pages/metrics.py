@@ -27,11 +27,13 @@ with pick:
         placeholder="no runs found",
         help="Shipped runs first, then those under the results folder.",
     )  # fmt: skip
+if "met.folder" not in st.session_state and st.query_params.get("run"):
+    st.session_state["met.folder"] = st.query_params["run"]  # a link to a run: /metrics?run=DIR
 with typed:
     folder = st.text_input(
         "…or any results folder", key="met.folder", placeholder="/path/to/a/genex/results/run",
         help="A folder written by `genex evaluate --out DIR`, also while it is being written; "
-        "it overrides the choice on the left.",
+        "it overrides the choice on the left. Link to one with `/metrics?run=DIR`.",
     )  # fmt: skip
 path = folder.strip() or chosen
 if not path:

@@ -406,3 +406,21 @@ def test_metric_names_and_off_scale_values_are_explained(run_dir, tmp_path):
     assert off and "SAR 141.3 dB, dnn, α 0.05, median over tracks (off scale)" in off[0]
     spec = _spec(at)
     assert spec["layout"]["yaxis"]["range"][1] < 60
+
+
+def test_a_link_with_run_opens_that_folder(run_dir, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    folder = _partial_run(tmp_path / "linked", tracks_done=("song_b",))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.query_params["run"] = str(folder)
+    at.switch_page("../pages/metrics.py").run()
+    _ok(at)
+    assert at.text_input(key="met.folder").value == str(folder)
+    assert "3 of 9" in at.warning[0].value and _per_track_points(at) == 3
+    at.text_input(key="met.folder").set_value("").run()  # the user's choice wins afterwards
+    _ok(at)
+    assert at.text_input(key="met.folder").value == "" and not at.warning

@@ -126,6 +126,16 @@ class MetricsExplorer(w.VBox):
                     "Shaded: interquartile range; dashed: the oracle mask, a ceiling. "
                     "<b>Click a point</b> to open the mask explorer at that method and α below."
                 ),
+                w.HTML(
+                    "<small>"
+                    + "<br>".join(
+                        f"<b>{m}</b> — {mc.METRIC_NAMES[m]}: {mc.METRIC_HELP[m]}; dB, higher "
+                        "is better."
+                        for m in metrics
+                        if m in mc.METRIC_HELP
+                    )
+                    + "</small>"
+                ),
                 self.sar_sir,
                 self._status,
                 self._explorer_box,
