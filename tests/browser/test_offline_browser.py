@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from dashboard.app import PAGE_ICON, PAGES
 from tests.browser.conftest import is_external, wait_for_app
@@ -62,8 +63,12 @@ def test_every_page_works_offline_with_its_own_fonts_and_tab_icon(app_url, page,
         wait_for_app(page, timeout=120_000)
         assert page.locator('[data-testid="stException"]').count() == 0, file
         # open every expander, so what they hold renders too (icons, charts, players)
-        for summary in page.locator('[data-testid="stExpander"] summary').all():
-            summary.click()
+        page.eval_on_selector_all(
+            '[data-testid="stExpander"] details:not([open]) > summary',
+            "els => els.forEach(e => e.click())",
+        )
+        expanders = page.locator('[data-testid="stExpander"]')
+        expect(expanders.locator("details[open]")).to_have_count(expanders.count())
         wait_for_app(page, timeout=120_000)
         page.wait_for_timeout(500)  # late requests: the favicon, lazily loaded fonts
         hrefs = _icon_hrefs(page)
