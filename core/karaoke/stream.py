@@ -954,11 +954,11 @@ def _separate(
         source.drop_audio(max(0, (b - n_fft // 2) // hop + 1) * hop - n_fft // 2)
         return stems
 
-    # Two threads share the work: this one reads, makes the stems and writes them; block
-    # k+1's model tasks (the network on chunks of windows) go to a worker thread meanwhile, and
-    # this thread takes the ones still waiting once block k's stems are written. numpy's BLAS,
-    # FFTs and ufuncs release the GIL; BLAS runs one thread each, so the two never queue for a
-    # core (the tasks are what is shared).
+    # Two threads share the work: this one reads, maps the masks, makes the stems and writes
+    # them; the model's tasks (the network on chunks of windows) go to a worker thread, one
+    # block ahead, and this thread takes block k's tasks still waiting before it needs its
+    # mask. numpy's BLAS, FFTs and ufuncs release the GIL; BLAS runs one thread each, so the
+    # two never queue for a core (the tasks are what is shared).
     blas = _one_blas_thread if stage is not None else contextlib.nullcontext
     try:
         tmp_voc, tmp_acc = outputs.path("vocals.wav"), outputs.path("accompaniment.wav")
@@ -976,12 +976,14 @@ def _separate(
             ThreadPoolExecutor(max_workers=1) as pool,
             blas(),
         ):
-            nxt: Started | None = start(0, pool)
+            started = [start(0, pool)]
             try:
                 for k in range(n_blocks):
-                    assert nxt is not None
-                    prob_t = complete(nxt, tmp_mask)
-                    nxt = start(k + 1, pool) if k + 1 < n_blocks else None
+                    # block k+1's tasks queue behind block k's: the worker never waits for
+                    # this thread's reading, mapping or writing
+                    if k + 1 < n_blocks:
+                        started.append(start(k + 1, pool))
+                    prob_t = complete(started.pop(0), tmp_mask)
                     v, acc_y = stems_of(k, prob_t)
                     voc.write(np.ascontiguousarray(v.T))
                     acc.write(np.ascontiguousarray(acc_y.T))
@@ -989,8 +991,8 @@ def _separate(
                         b = min(length, (k + 1) * block)
                         progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
             finally:
-                if nxt is not None:  # an error or Ctrl-C: drop the queued tasks, let one finish
-                    for fut in nxt.futures:
+                for job in started:  # an error or Ctrl-C: drop the queued tasks, let one finish
+                    for fut in job.futures:
                         fut.cancel()
         info: dict[str, Any] = {
             "mask_dtype": mask_dtype,
