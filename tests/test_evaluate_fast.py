@@ -1,6 +1,6 @@
 """Fast end to end (issue 12 item 3): the same numbers with fewer imports and batched α.
 
-- ``genex evaluate`` with oracle methods imports neither torch nor librosa (nor numba,
+- ``genex evaluate`` with the DNN and the oracles imports neither torch nor librosa (nor numba,
   ``scipy.signal``, museval or Dask): checked in a fresh process;
 - the numpy STFT and the soxr resampling equal librosa's to the bit;
 - :meth:`SweepEngine.evaluate_many` equals :meth:`SweepEngine.evaluate` on each estimate.
@@ -26,12 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "librosa", "numba", "scipy.signal", "museval", "distributed")
 
 
-def test_evaluate_with_oracle_methods_imports_no_heavy_library(tmp_path, rng):
+def test_evaluate_dnn_and_oracles_imports_no_heavy_library(tmp_path, rng):
     corpus = _make_corpus(tmp_path / "data", rng, n=1, seconds=1.0)
     code = (
         "import json, sys\n"
         "from core.cli import main\n"
-        f"code = main(['evaluate', '--data', {str(corpus)!r}, '--methods', 'oracle,oracle-irm',"
+        f"code = main(['evaluate', '--data', {str(corpus)!r}, '--methods', 'dnn,oracle',"
         f" '--alphas', '0.3,0.7', '--out', {str(tmp_path / 'run')!r}, '--quiet'])\n"
         f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
     )

@@ -155,10 +155,9 @@ def _as_stems(x: Any, name: str) -> np.ndarray:
         raise MetricsError(f"{name} is empty: shape {tuple(arr.shape)}")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise MetricsError(f"{name} must be real-valued, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():  # before the float64 copy (float32 stems: half the bytes)
         raise MetricsError(f"{name} contains NaN or infinite samples")
-    return arr
+    return arr.astype(np.float64, copy=False)
 
 
 def _silent_sources(x: np.ndarray) -> np.ndarray:
@@ -205,6 +204,20 @@ def _fft_workers() -> int:
     env = os.environ.get("OMP_NUM_THREADS", "")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, int(env)) if env.isdigit() else max(1, cpus or 1)
+
+
+def _map(fn: Callable[[Any], np.ndarray], items: Sequence[Any] | range) -> list[np.ndarray]:
+    """``[fn(x) for x in items]``, in :func:`_fft_workers` threads when there are several.
+
+    Each call's arithmetic is the same whatever the thread, so results do not depend on it.
+    """
+    threads = min(_fft_workers(), len(items))
+    if threads <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fn, items))
 
 
 def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -504,7 +517,7 @@ class SweepEngine:
                 )
         if not items:
             return []
-        out = self._evaluate_batch(np.stack(items))  # (B, 4, S, W)
+        out = self._evaluate_batch(items)  # (B, 4, S, W)
         del items
         return [
             BssEval(
@@ -521,29 +534,38 @@ class SweepEngine:
             for o in out
         ]
 
-    def _evaluate_batch(self, est: np.ndarray) -> np.ndarray:
-        """Metrics of ``est`` ``(B, S, C, n)`` float64: ``(B, 4, S, W)`` (SDR, ISR, SIR, SAR).
+    def _evaluate_batch(self, est: Sequence[np.ndarray]) -> np.ndarray:
+        """Metrics of ``B`` estimates ``(S, C, n)`` float64: ``(B, 4, S, W)``, SDR ISR SIR SAR.
 
         Per estimate: segment spectra and full-signal correlations (:meth:`_spectra`); per
         source, one solve for the filters of every estimate; per estimate again, the window
         energies (:meth:`_window_metrics`). Large temporaries stay per estimate, so memory is
         reused between them instead of growing with the batch.
         """
-        B = est.shape[0]
+        B = len(est)
         n_src, n_ch, _ = self.shape
         P, F = self._P, self.filters_len
         spectra = [self._spectra(e) for e in est]  # [(EB, [D_j (P*F, C)])] per estimate
         out = np.full((B, 4, n_src, self.n_windows), np.nan)
+        jobs = []
         for j in range(n_src):
             D = np.concatenate([d[j] for _, d in spectra], axis=1)  # (P*F, B*C), cols (b, c)
             cA = self._solve(self._lu_full, D).reshape(P, F, B, n_ch)  # interference filters
             blk = slice(j * n_ch * F, (j + 1) * n_ch * F)
             cJ = self._solve(self._lu_src[j], D[blk]).reshape(n_ch, F, B, n_ch)  # spatial
-            for b, (EB, _) in enumerate(spectra):
+            for b in range(B):
                 fA = np.ascontiguousarray(cA[:, :, b].transpose(2, 0, 1))  # (C_out, P, F)
                 fJ = np.zeros_like(fA)
                 fJ[:, j * n_ch : (j + 1) * n_ch] = cJ[:, :, b].transpose(2, 0, 1)
-                out[b, :, j] = self._window_metrics(est[b], EB, j, fA, fJ)
+                jobs.append((b, j, fA, fJ))
+
+        def metrics(job: tuple[int, int, np.ndarray, np.ndarray]) -> np.ndarray:
+            b, j, fA, fJ = job
+            return self._window_metrics(est[b], spectra[b][0], j, fA, fJ)
+
+        # independent (estimate, source) pairs: numpy and scipy's FFT release the GIL
+        for (b, j, _, _), values in zip(jobs, _map(metrics, jobs), strict=True):
+            out[b, :, j] = values
         return out
 
     def _spectra(self, est: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -571,17 +593,19 @@ class SweepEngine:
             pad[:, :, i, ln:] = 0.0
         EB = sfft.rfft(pad, axis=-1, workers=_fft_workers())  # (S, C, segments, K)
         XB, nb = self._XB, self._nb
-        Ds = []
-        for j in range(n_src):
+
+        def correlations(j: int) -> np.ndarray:
             # D[p, tau, c] = sum_t ref_p(t - tau) est_jc(t), from the segment cross-spectra
             # conj(E_jc) X_p summed over segments (in cache-sized chunks)
             Ec = np.conj(EB[j, :, :nb])  # (C, segments, K)
             dsum = np.empty((n_ch, P, M // 2 + 1), dtype=np.complex128)
             for sl in self._chunks:
-                dsum[..., sl] = (Ec[:, :, None, sl] * XB[None, :nb, :, sl]).sum(axis=1)
-            y = sfft.irfft(dsum, n=M, axis=-1, workers=_fft_workers())[..., :F]  # (C, P, F)
-            Ds.append(y[..., ::-1].transpose(1, 2, 0).reshape(P * F, n_ch))
-        return EB, Ds
+                dsum[..., sl] = np.einsum("csk,spk->cpk", Ec[..., sl], XB[:nb, :, sl])
+            y = sfft.irfft(dsum, n=M, axis=-1)[..., :F]  # (C, P, F)
+            D: np.ndarray = y[..., ::-1].transpose(1, 2, 0).reshape(P * F, n_ch)
+            return D
+
+        return EB, _map(correlations, range(n_src))
 
     def _window_metrics(
         self, est: np.ndarray, EB: np.ndarray, j: int, fA: np.ndarray, fJ: np.ndarray
