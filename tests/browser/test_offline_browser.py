@@ -19,6 +19,9 @@ from tests.browser.conftest import is_external, wait_for_app
 
 pytestmark = pytest.mark.browser
 
+#: Generous waits: the first visit of a page loads its models (more on a busy machine).
+SLOW_MS = 240_000
+
 
 @pytest.mark.parametrize(
     ("url", "external"),
@@ -59,8 +62,8 @@ def test_every_page_works_offline_with_its_own_fonts_and_tab_icon(app_url, page,
     page.on("request", lambda r: requests.append((r.resource_type, r.url)))
     origin = urlsplit(app_url).netloc
     for file, title, _icon, url_path in PAGES:
-        page.goto(f"{app_url}/{url_path}")
-        wait_for_app(page, timeout=120_000)
+        page.goto(f"{app_url}/{url_path}", timeout=SLOW_MS)
+        wait_for_app(page, timeout=SLOW_MS)
         assert page.locator('[data-testid="stException"]').count() == 0, file
         # open every expander, so what they hold renders too (icons, charts, players)
         page.eval_on_selector_all(
@@ -69,15 +72,14 @@ def test_every_page_works_offline_with_its_own_fonts_and_tab_icon(app_url, page,
         )
         expanders = page.locator('[data-testid="stExpander"]')
         expect(expanders.locator("details[open]")).to_have_count(expanders.count())
-        wait_for_app(page, timeout=120_000)
         page.wait_for_timeout(500)  # late requests: the favicon, lazily loaded fonts
         hrefs = _icon_hrefs(page)
         assert hrefs, f"{title}: no <link rel=icon>"
         assert all(urlsplit(h).netloc == origin for h in hrefs), (title, hrefs)
     # the sidebar navigation (st.navigation, with its page icons) works offline too
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Composer").click()
-    page.wait_for_url("**/composer")
-    wait_for_app(page, timeout=120_000)
+    page.wait_for_url("**/composer", timeout=SLOW_MS)
+    wait_for_app(page, timeout=SLOW_MS)
 
     assert external_requests.take() == []
     fonts = [u for kind, u in requests if kind == "font"]
