@@ -46,7 +46,7 @@ PAGES = (
     ("metrics", "metrics", "Metrics"),
 )
 GOAL_SECONDS = 2.0
-TIMEOUT_MS = 180_000
+TIMEOUT_MS = 300_000
 
 _INTERACTIVE = """(title) => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -54,8 +54,8 @@ _INTERACTIVE = """(title) => {
     if (!app || !h1 || app.dataset.testScriptState !== 'notRunning') return false;
     if (h1.innerText.trim() !== title) return false;
     if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]').length;
-    return document.querySelectorAll('.js-plotly-plot .main-svg').length >= charts;
+    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+    return [...charts].every((c) => c.querySelector('.js-plotly-plot'));
 }"""
 
 
@@ -72,13 +72,22 @@ def _healthy(url: str, timeout: float = 120.0) -> float:
 
 
 def visit(browser: Any, url: str, title: str) -> float:
-    """Seconds from navigation to interactive, in a fresh context (a new session)."""
+    """Seconds from navigation to interactive, in a fresh context (a new session).
+
+    ``nan`` when the page was not interactive after ``TIMEOUT_MS`` (printed, not raised).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = ctx.new_page()
         t0 = time.perf_counter()
-        page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
-        page.wait_for_function(_INTERACTIVE, arg=title, timeout=TIMEOUT_MS, polling=20)
+        try:
+            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+            page.wait_for_function(_INTERACTIVE, arg=title, timeout=TIMEOUT_MS, polling=20)
+        except PlaywrightTimeout:
+            print(f"{url}: not interactive after {TIMEOUT_MS / 1000:.0f} s", flush=True)
+            return float("nan")
         seconds = time.perf_counter() - t0
         if page.locator('[data-testid="stException"]').count():
             raise RuntimeError(f"{url} shows an exception")
@@ -140,7 +149,11 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
 
 def main() -> None:
