@@ -310,19 +310,27 @@ def static_panels(
 KEPT_KEYS = ("sep.alpha", "sep.fmax")
 
 
+#: Set when a run stopped before drawing the α widgets.
+_HIDDEN = "sep._view_hidden"
+
+
 def _kept(name: str) -> str:
     return f"sep._kept.{name.removeprefix('sep.')}"
 
 
 def restore_view_state() -> None:
-    """Put back α and the frequency range if Streamlit dropped them (call before widgets).
+    """Put back α and the frequency range after a run that did not draw them (before widgets).
 
-    Streamlit forgets a widget's value after a run that did not draw it (the page stopped early
-    because no track is loaded): the values last drawn are kept in plain session keys.
+    After a run that stopped without a track (:func:`stop_without_track`), the browser has
+    forgotten the two widgets: redrawn, they would show their defaults (α = 0.01, an empty
+    Frequencies box) while the server still holds the old values. Writing the values kept by
+    :func:`remember_view_state` back through the session state makes Streamlit send them to
+    the browser with the widgets; a value Streamlit dropped is restored the same way.
     """
     state = st.session_state
+    hidden = state.pop(_HIDDEN, False)
     for name in KEPT_KEYS:
-        if name not in state and _kept(name) in state:
+        if _kept(name) in state and (hidden or name not in state):
             state[name] = state[_kept(name)]
 
 
@@ -560,8 +568,18 @@ def apply_query_params() -> None:
 
 
 def stop_without_track() -> NoReturn:
-    """Drop ``track`` from the URL (no track is loaded) and stop the script run."""
+    """Drop ``track`` from the URL (no track is loaded) and stop the script run.
+
+    The α widgets are not drawn in this run: the next one restores them
+    (:func:`restore_view_state`).
+    """
     sync_query_params(track=None)
+    stop_before_view()
+
+
+def stop_before_view() -> NoReturn:
+    """Stop the script run before the α widgets; the next run restores them."""
+    st.session_state[_HIDDEN] = True
     st.stop()
 
 

@@ -105,7 +105,7 @@ try:
     ev.mask_result(key, method, checkpoint, track)  # runs the network once, then cached
 except CoreError as exc:
     ui.show_error(exc)
-    st.stop()
+    ev.stop_before_view()
 
 st.markdown(f"**{track.name}** — {track.mixture.shape[-1] / track.sr:.1f} s, {track.sr} Hz, "
             f"{track.mixture.shape[0]} channel(s)")  # fmt: skip

@@ -544,9 +544,14 @@ def _set_view(at, alpha: float = 0.7, fmax: float = 4000.0):
 
 
 def _assert_view_kept(at, alpha: float = 0.7, fmax: float = 4000.0):
+    """α and Frequencies kept, and sent to the browser as set values: a browser forgets
+    widgets a run did not draw and would otherwise show their defaults (α 0.01, no range)."""
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="sep.alpha").value == pytest.approx(alpha)
     assert at.selectbox(key="sep.fmax").value == fmax
+    slider, box = at.slider(key="sep.alpha").proto, at.selectbox(key="sep.fmax").proto
+    assert slider.set_value and list(slider.value) == pytest.approx([alpha])
+    assert box.set_value and box.raw_value == ev.fmax_label(fmax)
     assert canvas(at)["step"] == round(alpha * 100)
     assert at.query_params.get("alpha") == f"{alpha:.2f}"
 

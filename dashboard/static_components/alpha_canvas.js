@@ -222,7 +222,8 @@ export default function (component) {
   root.dataset.active = data.active ? "1" : "0";
   root.dataset.serverStep = String(data.step);
   // the server's α wins unless the user is dragging or the value we sent is still in flight
-  const stale = st.pending !== null && performance.now() - st.pendingAt < 5000;
+  // (a sent value that never comes back, e.g. a lost rerun, stops blocking after a minute)
+  const stale = st.pending !== null && performance.now() - st.pendingAt < 60000;
   if (st.pending === data.step) st.pending = null;
   const follow = !st.dragging && (st.pending === null || !stale);
   if (follow) {

@@ -1,4 +1,5 @@
-"""The real Mask explorer in headless Chromium: moving the α slider re-draws the binary mask."""
+"""The real Mask explorer in headless Chromium: moving the page's α slider re-draws the live
+α canvas (its own slider and the stems: test_alpha_live_browser.py)."""
 
 from __future__ import annotations
 
@@ -30,38 +31,37 @@ def test_shipped_demo_tracks_and_separator_are_present():
         assert path.is_file(), f"the shipped model {path} is missing: restore it from git"
 
 
-def test_alpha_slider_redraws_binary_mask(app_url, page, tmp_path):
+def test_page_alpha_slider_moves_the_live_canvas_and_keeps_static_panels(app_url, page, tmp_path):
+    """The Streamlit α slider (the page's α) drives the live canvas; the plotly panels stay."""
     page.goto(f"{app_url}/mask_explorer")
     wait_for_app(page, timeout=180_000)
     assert page.locator("h1").first.inner_text().strip() == "Mask explorer"
-    # the figure: mixture, (ideal mask), probability, binary mask at α, estimated vocal
+    # the static figure: mixture, ideal mask, probability (the α panels are the canvas)
     page.wait_for_function(
-        f"() => ({IMAGES_JS})().filter(s => s.startsWith('data:image/png')).length >= 4",
+        f"() => ({IMAGES_JS})().filter(s => s.startsWith('data:image/png')).length >= 3",
         timeout=180_000,
     )
+    page.wait_for_selector(".ac-root[data-ready='1']", timeout=180_000)
     assert page.locator('[data-testid="stAlert"]').filter(has_text="Error").count() == 0
     before = _images(page)
-    binary = len(before) - 2  # the binary mask at α is the second-to-last panel
-    assert page.get_by_text("Binary vocal mask at α = 0.50").count() >= 1
+    mask = "() => document.querySelector('canvas.ac-canvas[data-panel=\"mask\"]').toDataURL()"
+    canvas_before = page.evaluate(mask)
     assert page.locator('[data-testid="stException"]').count() == 0
 
     slider = page.get_by_role("slider", name=re.compile("confidence threshold"))
     slider.focus()
     for _ in range(10):
         slider.press("ArrowRight")
-    page.wait_for_function(
-        f"([i, old]) => {{ const s = ({IMAGES_JS})(); return s.length > i && s[i] !== old; }}",
-        arg=[binary, before[binary]],
-        timeout=60_000,
-    )
-    # ten steps of 0.01 end at 0.60: the figure and the URL follow (read location: page.url
+    # ten steps of 0.01 end at 0.60: the canvas and the URL follow (read location: page.url
     # lags behind history.replaceState)
-    page.get_by_text("Binary vocal mask at α = 0.60").wait_for(timeout=60_000)
     page.wait_for_function("() => location.search.includes('alpha=0.60')", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('.ac-root').dataset.drawnStep === '60'", timeout=60_000
+    )
     wait_for_app(page)
-    after = _images(page)
-    assert after[0] == before[0]  # the mixture spectrogram did not change
-    assert after[binary] != before[binary]
+    assert page.evaluate(mask) != canvas_before
+    assert _images(page)[0] == before[0]  # the mixture spectrogram did not change
+    assert page.get_by_role("slider", name=re.compile("α live")).input_value() == "60"
     assert page.locator('[data-testid="stException"]').count() == 0
     shot = tmp_path / "mask_explorer_figure.png"
     error: PlaywrightError | None = None
