@@ -3,10 +3,12 @@ train a quick model and change other controls while it trains."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import REPO_ROOT, free_port, start_server, wait_for_app, wait_healthy
 
@@ -190,13 +192,14 @@ def test_quick_training_survives_a_change_of_another_control(composer_url, page)
     page.get_by_text("Training", exact=False).first.wait_for(timeout=30_000)
     assert page.get_by_text("chord stage epoch").count() >= 1  # still training
     # it finishes anyway, and the model joins the picker, selected
-    model = page.locator("[data-testid='stSelectbox']").filter(has_text="Model").first
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stSelectbox\"]')]"
-        ".some(e => e.innerText.includes('quick #1: exp2'))",
-        timeout=600_000,
-    )
-    assert "quick #1: exp2" in model.inner_text()
+    model = page.get_by_role("combobox", name="Model", exact=True)
+    expect(model).to_have_value(re.compile(r"^quick #1: exp2"), timeout=900_000)
     page.get_by_text("Trained", exact=False).first.wait_for(timeout=SLOW)
+    assert page.get_by_role("button", name="Train", exact=True).is_enabled()  # unlocked
+    # … and stays there when another control changes again
+    tempo.fill("120")
+    tempo.press("Enter")
+    time.sleep(0.5)
     wait_for_app(page, timeout=SLOW)
+    expect(model).to_have_value(re.compile(r"^quick #1: exp2"))
     assert page.locator('[data-testid="stException"]').count() == 0
