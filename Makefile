@@ -25,12 +25,13 @@ bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
 
 # The diverse corpora (issue 9): system packages via scripts/corpus-deps.sh, then the in-domain
-# train preset (train/valid/test) and the unseen-source test set. OVERWRITE=--overwrite rebuilds.
+# train preset (train/valid/test), the unseen-source test set and its development set (other songs). OVERWRITE=--overwrite rebuilds.
 .PHONY: corpus
 corpus: setup
 	@bash scripts/corpus-deps.sh
 	.venv/bin/genex make-corpus --preset train --out data/synth2 --songs 160 --seconds 12 --sr 22050 --seed 1 $(OVERWRITE)
 	.venv/bin/genex make-corpus --preset unseen --out data/unseen --songs 24 --seconds 12 --sr 22050 --seed 2 $(OVERWRITE)
+	.venv/bin/genex make-corpus --preset unseen --out data/unseen-dev --songs 16 --seconds 12 --sr 22050 --seed 3 $(OVERWRITE)
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
