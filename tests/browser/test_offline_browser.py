@@ -66,12 +66,12 @@ def test_every_page_works_offline_with_its_own_fonts_and_tab_icon(app_url, page,
         wait_for_app(page, timeout=SLOW_MS)
         assert page.locator('[data-testid="stException"]').count() == 0, file
         # open every expander, so what they hold renders too (icons, charts, players)
+        # (a collapsed expander's body is ``inert``)
         page.eval_on_selector_all(
-            '[data-testid="stExpander"] details:not([open]) > summary',
-            "els => els.forEach(e => e.click())",
+            '[data-testid="stExpanderDetails"][inert]',
+            "els => els.forEach(d => d.parentElement.querySelector('summary').click())",
         )
-        expanders = page.locator('[data-testid="stExpander"]')
-        expect(expanders.locator("details[open]")).to_have_count(expanders.count())
+        expect(page.locator('[data-testid="stExpanderDetails"][inert]')).to_have_count(0)
         page.wait_for_timeout(500)  # late requests: the favicon, lazily loaded fonts
         hrefs = _icon_hrefs(page)
         assert hrefs, f"{title}: no <link rel=icon>"
