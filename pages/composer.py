@@ -23,7 +23,8 @@ def train_panel() -> None:
     """Expander: train a small model in the background; it joins the model picker when done.
 
     The training runs in a thread kept in the session (``comp.train_job``), so changing any
-    other control goes on while it trains; a fragment polls it once a second.
+    other control goes on while it trains; a fragment polls it every 2 s (each poll costs the
+    training thread some GIL time).
     """
     job = st.session_state.get("comp.train_job")
     running = job is not None and job.running
@@ -57,9 +58,9 @@ def train_panel() -> None:
             finished_training(job)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def live_training() -> None:
-    """Progress of the running training, redrawn every second; a full rerun once it ends."""
+    """Progress of the running training, redrawn every 2 s; a full rerun once it ends."""
     job = st.session_state.get("comp.train_job")
     if job is None:
         return
