@@ -291,18 +291,27 @@ def on_canvas_alpha() -> None:
         st.session_state["sep.alpha"] = parse_alpha(str(value))
 
 
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _static_panels(
+    key: str, method: MethodId, checkpoint: str | None, fmax: float | None, _track: Track
+) -> go.Figure:
+    display = display_arrays(key, method, checkpoint, fmax, _track)
+    return sg.static_figure(display, uirevision=f"{key}|{method}|{fmax}")
+
+
 def static_panels(
     track: Track, *, method: MethodId, checkpoint: str | None, key: str, fmax: float | None
 ) -> go.Figure:
-    """The α-independent panels with colour bars (cached display, a new figure object).
+    """The α-independent panels with colour bars (built once per track, method and range).
+
+    The figure is shared between runs and sessions: do not modify it.
 
     Raises
     ------
     CoreError
         As :func:`mask_result`.
     """
-    display = display_arrays(key, method, checkpoint, fmax, track)
-    return sg.static_figure(display, uirevision=f"{key}|{method}|{fmax}")
+    return _static_panels(key, method, checkpoint, fmax, track)
 
 
 # --------------------------------------------------------------------------- view state

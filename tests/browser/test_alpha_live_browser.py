@@ -194,7 +194,7 @@ def test_alpha_and_frequencies_survive_steps_without_a_track(app_url, page, tmp_
     # 2. a bad upload
     _choose_source(page, "Upload")
     page.get_by_text("Upload a mixture").wait_for(timeout=60_000)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         files=[{"name": "bad.wav", "mimeType": "audio/wav", "buffer": b"not audio at all"}]
     )
     page.get_by_text("InvalidAudioError").wait_for(timeout=60_000)
