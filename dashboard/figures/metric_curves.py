@@ -220,8 +220,8 @@ def _off_scale(
         and how many, and ``notes`` are plain-text lines for a caption.
     """
     on = [t for t in traces if (t.get("xaxis", "x"), t.get("yaxis", "y")) == axes]
-    values = np.concatenate([np.asarray(t[axis], dtype=float) for t in on]) if on else []
-    rng = robust_range(values)
+    values = [np.asarray(t[axis], dtype=float) for t in on]
+    rng = robust_range(np.concatenate(values) if values else np.zeros(0))
     if rng is None:
         return {}, [], [], []
     lo, hi = rng
