@@ -192,7 +192,8 @@ def test_storage_falls_back_to_int8(rng, tmp_path):
 def test_warp_and_cosine_schedule_train(rng):
     from core.karaoke.dnn import _random_warp
 
-    x = (rng.standard_normal((3, 5, 40)) + 1j * rng.standard_normal((3, 5, 40))).astype(np.complex64)
+    re, im = rng.standard_normal((2, 3, 5, 40))
+    x = (re + 1j * im).astype(np.complex64)
     same = _random_warp(np.random.default_rng(0), x, 1e-9)
     np.testing.assert_array_equal(same, x)  # no warp: identity
     warped = _random_warp(np.random.default_rng(0), x, 0.3)
