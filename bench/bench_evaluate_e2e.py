@@ -52,10 +52,11 @@ from core.karaoke.separate import probability_mask, separate_at_alpha  # noqa: E
 from core.karaoke.tracks import load_track  # noqa: E402
 
 BIN = Path(sys.executable).parent
-#: What ``genex evaluate --methods dnn`` imports (the CLI, the evaluation, the DNN's torch).
+#: What ``genex evaluate --methods M`` imports: the CLI, the evaluation (pandas, pyarrow, scipy's
+#: FFT and LU), the method's model code (the DNN runs in numpy: no torch) and soxr.
 IMPORTS = {
-    "dnn": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.dnn",
-    "traditional": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.nmf",
+    "dnn": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.infer, soxr",
+    "traditional": "core.cli, core.cli.metrics, core.evaluation.sweep, core.karaoke.nmf, soxr",
 }
 
 
