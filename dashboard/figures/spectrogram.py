@@ -8,7 +8,9 @@ Streamlit), so they work in a notebook and in unit tests:
 - :func:`alpha_images` draws the two α panels (binary mask, estimated vocal spectrogram) from
   the pooled arrays, a few milliseconds per α;
 - :func:`spectrogram_panels` stacks PNGs into one figure with shared axes
-  (:func:`alpha_figure` does it for a display at one α).
+  (:func:`alpha_figure` does it for a display at one α);
+- :func:`alpha_panels` / :func:`soft_planes` make the live α canvas's planes
+  (:mod:`dashboard.alpha_canvas`).
 
 A full-resolution spectrogram heatmap (1025 bins x thousands of frames) is a figure of many MB
 that the browser redraws slowly. These helpers shrink a ``(bins, frames)`` array to at most
@@ -23,10 +25,13 @@ Conventions
 - Masks are pooled with the mean (the share of a block that is "vocal"); power spectrograms are
   pooled with the mean of the power before conversion to dB, so a block's level is the
   energy-preserving average.
-- A binary mask at a threshold ``alpha`` for display is obtained by thresholding the already
-  pooled probability mask (``pooled_prob > alpha``), which is ~100x cheaper than thresholding
-  at full resolution and pooling again; the two differ only at mask edges inside a block
-  (display only: the audio always uses the full-resolution mask).
+- :func:`alpha_images` (the notebook widget's α panels) thresholds the already pooled
+  probability (``pooled_prob > alpha``), which is not the real mask inside a block. The Mask
+  explorer page shows the real one instead: :func:`alpha_panels` codes, per display cell, three
+  order statistics of P on the slider's α grid, so that thresholding them in the browser gives
+  exactly how many of the cell's full-resolution bins the real mask ``P > alpha`` keeps
+  (none / under half / half or more / all); :func:`static_figure` draws the α-independent
+  panels with colour bars.
 """
 
 from __future__ import annotations
