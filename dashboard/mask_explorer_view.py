@@ -376,37 +376,13 @@ def stems_at_alpha(
     )  # fmt: skip
 
 
-def figure_at_alpha(
-    track: Track,
-    *,
-    method: MethodId,
-    alpha: float,
-    rule: Rule = "paper",
-    checkpoint: str | None = None,
-    key: str | None = None,
-    fmax: float | None = None,
-) -> go.Figure:
-    """The panels figure at ``alpha``: cached static panels plus two fresh small PNGs.
-
-    Raises
-    ------
-    InvalidConfigError
-        ``alpha`` outside [0, 1] (:func:`core.karaoke.methods.check_alpha`).
-    CoreError
-        From the mask computation (first call for a track and method).
-    """
-    alpha = check_alpha(alpha)
-    key = key or track_key(track)
-    display = display_arrays(key, method, checkpoint, fmax, track)
-    return sg.alpha_figure(display, alpha=alpha, rule=rule, uirevision=f"{key}|{method}|{fmax}")
-
-
 def mask_shares(
     key: str, method: MethodId, checkpoint: str | None, alpha: float, rule: Rule, track: Track
 ) -> dict[str, float]:
     """:func:`core.karaoke.masks.mask_shares` of the cached full-resolution mask."""
     prob = mask_result(key, method, checkpoint, track).prob
-    return core_mask_shares(prob, alpha=alpha, rule=rule)
+    # the caption rounds to 1 %: a strided subsample of ~0.5 M bins is far within that
+    return core_mask_shares(prob, alpha=alpha, rule=rule, max_bins=500_000)
 
 
 def shares_text(shares: dict[str, float]) -> str:
@@ -510,7 +486,7 @@ def parse_alpha(value: str | None, default: float = DEFAULT_ALPHA) -> float:
 
     A link's number outside the slider's [0.01, 0.99] is clipped to it, anything else that is
     not a finite number gives ``default``; the α the page computes with is then checked by
-    :func:`core.karaoke.methods.check_alpha` (:func:`figure_at_alpha`, :func:`stems_at_alpha`).
+    :func:`core.karaoke.methods.check_alpha` (:func:`stems_at_alpha`).
     """
     if value is None:
         return default

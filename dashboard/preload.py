@@ -165,7 +165,9 @@ def _explorer_view(ctx: dict[str, Any]) -> None:
 
     track, key, method = ctx["track"], ctx["key"], ctx["method"]
     alpha = ev.DEFAULT_ALPHA
-    ev.figure_at_alpha(track, method=method, alpha=alpha, rule=FIRST_RULE, key=key)
+    fmax = ev.FMAX_CHOICES[0]  # the page's default frequency range
+    ev.static_panels(track, method=method, checkpoint=None, key=key, fmax=fmax)
+    ev.canvas_data(key, method, None, fmax, FIRST_RULE, alpha, track)
     ev.stems_at_alpha(key, method, None, alpha, FIRST_RULE, track)
 
 
