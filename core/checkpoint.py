@@ -79,17 +79,43 @@ def load_checkpoint(path: str | Path, *, kind: str) -> dict[str, Any]:
     """
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes)")
+    path = check_checkpoint_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupt or not a torch checkpoint ({type(exc).__name__})"
         ) from exc
+    return check_payload(payload, path, kind=kind)
+
+
+def check_checkpoint_file(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it is a non-empty file.
+
+    Raises
+    ------
+    CheckpointError
+        Missing or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes)")
+    return path
+
+
+def check_payload(payload: Any, path: str | Path, *, kind: str) -> dict[str, Any]:
+    """The unpickled ``payload`` of ``path`` if it is a GenEx Lab checkpoint of ``kind``.
+
+    Shared by :func:`load_checkpoint` (torch) and the torch-free separator reader
+    (:mod:`core.karaoke.infer`).
+
+    Raises
+    ------
+    CheckpointError
+        Not a GenEx checkpoint, of a newer format, or of another kind of model.
+    """
     if not isinstance(payload, dict) or any(k not in payload for k in _KEYS):
         raise CheckpointError(
             f"{str(path)!r} is not a GenEx Lab checkpoint (expected keys {', '.join(_KEYS)})"

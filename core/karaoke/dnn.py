@@ -63,7 +63,7 @@ from core.karaoke.calibration import (
     expected_calibration_error,
     fit_calibration,
 )
-from core.karaoke.dnn_config import LOG_EPS, DnnConfig
+from core.karaoke.dnn_config import LOG_EPS, DnnConfig, check_model_input
 from core.karaoke.masks import ideal_binary_mask
 from core.karaoke.tracks import load_track, split_tracks, training_parts
 from core.signal.audio import resample
@@ -788,11 +788,5 @@ def predict_prob(model: KaraokeDNN, mag: FloatArray, *, chunk: int = 2048) -> Fl
         ``mag`` has the wrong number of bins or dimensions.
     """
     cfg = model.config
-    mag = np.asarray(mag, dtype=np.float32)
-    if mag.ndim != 3 or mag.shape[1] != cfg.n_bins:
-        raise InvalidConfigError(
-            f"mag must be (channels, {cfg.n_bins}, frames) for this model, got {mag.shape}"
-        )
-    if int(chunk) < 1:
-        raise InvalidConfigError(f"chunk must be >= 1, got {chunk}")
+    mag = check_model_input(mag, cfg, chunk=chunk)
     return _predict_features(model, log_features(mag), chunk=int(chunk))

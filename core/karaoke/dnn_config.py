@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from core.errors import InvalidConfigError
 from core.signal.stft import FeatureGrid
+from core.types import FloatArray
 
 #: Floor added to magnitudes before the log (keeps silence finite; ~ -60 dB re. a full bin).
 LOG_EPS = 1e-3
@@ -186,3 +189,24 @@ class DnnConfig(FeatureGrid):
         """Rebuild from :meth:`to_dict`, ignoring unknown keys."""
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def check_model_input(mag: Any, config: DnnConfig, *, chunk: int) -> FloatArray:
+    """``mag`` as float32 ``(channels, config.n_bins, frames)``, checked for the network.
+
+    Shared by the torch and the numpy forward passes (:func:`core.karaoke.dnn.predict_prob`,
+    :func:`core.karaoke.infer.predict_prob_fast`).
+
+    Raises
+    ------
+    InvalidConfigError
+        ``mag`` has the wrong number of bins or dimensions, or ``chunk < 1``.
+    """
+    out: FloatArray = np.asarray(mag, dtype=np.float32)
+    if out.ndim != 3 or out.shape[1] != config.n_bins:
+        raise InvalidConfigError(
+            f"mag must be (channels, {config.n_bins}, frames) for this model, got {out.shape}"
+        )
+    if int(chunk) < 1:
+        raise InvalidConfigError(f"chunk must be >= 1, got {chunk}")
+    return out

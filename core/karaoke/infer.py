@@ -41,14 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from core.checkpoint import check_checkpoint_file, check_payload
 from core.errors import CheckpointError, InvalidConfigError
-from core.karaoke.dnn_config import LOG_EPS, DnnConfig
+from core.karaoke.dnn_config import LOG_EPS, DnnConfig, check_model_input
 from core.types import FloatArray
 
 #: ``kind`` of a separator checkpoint (``core.karaoke.dnn.KIND``).
 _KIND = "separator"
-#: Checkpoint format read (``core.checkpoint.FORMAT_VERSION``).
-_FORMAT_VERSION = 1
 #: Suffix of an int8 weight's per-row scale (``core.karaoke.dnn._SCALE``).
 _INT8_SCALE = "__int8_scale"
 #: ``torch.<Name>Storage`` -> numpy dtype of the raw bytes (little-endian).
@@ -244,26 +243,8 @@ def read_separator_weights(path: str | Path) -> SeparatorWeights:
         A file this reader cannot parse (corrupt, or a format only torch reads): try
         :func:`load_separator_weights`, which falls back to torch.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes)")
-    payload = _read_payload(path)
-    keys = ("format_version", "kind", "config", "state_dict", "meta")
-    if any(k not in payload for k in keys):
-        raise CheckpointError(
-            f"{str(path)!r} is not a GenEx Lab checkpoint (expected keys {', '.join(keys)})"
-        )
-    if payload["kind"] != _KIND:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} holds a {payload['kind']!r} model, expected {_KIND!r}"
-        )
-    if int(payload["format_version"]) > _FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} has format {payload['format_version']}, "
-            f"this GenEx Lab reads up to {_FORMAT_VERSION}: upgrade the package"
-        )
+    path = check_checkpoint_file(path)
+    payload = check_payload(_read_payload(path), path, kind=_KIND)
     try:
         config = DnnConfig.from_dict(dict(payload["config"]["dnn"]))
     except (KeyError, TypeError, InvalidConfigError) as exc:
@@ -528,12 +509,6 @@ def predict_prob_fast(model: Any, mag: FloatArray, *, chunk: int = 2048) -> Floa
     """
     weights = as_separator_weights(model)
     cfg = weights.config
-    mag = np.asarray(mag, dtype=np.float32)
-    if mag.ndim != 3 or mag.shape[1] != cfg.n_bins:
-        raise InvalidConfigError(
-            f"mag must be (channels, {cfg.n_bins}, frames) for this model, got {mag.shape}"
-        )
-    if int(chunk) < 1:
-        raise InvalidConfigError(f"chunk must be >= 1, got {chunk}")
+    mag = check_model_input(mag, cfg, chunk=chunk)
     feats = np.log(mag + np.float32(LOG_EPS))  # as core.karaoke.dnn.log_features
     return predict_features_np(weights, feats, chunk=int(chunk))
