@@ -455,12 +455,23 @@ def _evaluate_all(
                 failed.append(f"{name}: {' '.join(str(exc).split())}")
         if progress is not None:
             progress(ProgressEvent("track", done, len(tracks), message=name))
+    _finish_run(run, failed, f"{len(tracks)} track(s)")
+
+
+def _finish_run(run: ResultsRun, failed: list[str], of_what: str) -> None:
+    """The end of an evaluation: the tidy table once, the failures, then the failures raised.
+
+    Raises
+    ------
+    ResultsError
+        ``failed`` is not empty (``"<n> of <of_what> failed and were skipped ..."``).
+    """
     run.write_tidy()
     run.write_failures(failed)
     if failed:
         raise ResultsError(
-            f"{len(failed)} of {len(tracks)} track(s) failed and were skipped (the others are "
-            f"complete in {run.path}): " + "; ".join(failed)
+            f"{len(failed)} of {of_what} failed and were skipped (the others are complete in "
+            f"{run.path}): " + "; ".join(failed)
         )
 
 
@@ -522,13 +533,7 @@ def _evaluate_on_cluster(
             evaluate_task, calls, on_done=on_done, on_error=on_error, workers=workers,
             scheduler=scheduler,
         )  # fmt: skip
-    run.write_tidy()
-    run.write_failures(failed)
-    if failed:
-        raise ResultsError(
-            f"{len(failed)} of {total} track x method task(s) failed and were skipped (the "
-            f"others are complete in {run.path}): " + "; ".join(failed)
-        )
+    _finish_run(run, failed, f"{total} track x method task(s)")
 
 
 def _path(path: str | Path | None) -> Path | None:
