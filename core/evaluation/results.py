@@ -6,6 +6,7 @@ Layout of a run folder::
     <run>/<track>.<method>.json    framewise metrics of one track and method, every α
     <run>/metrics.parquet          tidy table of the finished files, written when a run ends
     <run>/failures.meta.json       failed track x method tasks of the last attempt, if any
+                                   (written as each failure arrives)
 
 ``<track>.<method>.json`` follows museval's ``TrackStore`` layout (``musdb.schema.json``)::
 
@@ -393,8 +394,8 @@ class RunStatus:
         Names of track × method files that cannot be read (truncated, not JSON, no targets):
         left out of the tables, redone by re-running the run's command.
     failures : tuple of str
-        Failed tasks recorded by the last finished attempt (``failures.meta.json``), with
-        their errors.
+        Failed tasks of the last attempt (``failures.meta.json``, written as each failure
+        arrives, so a run being written lists its failures so far), with their errors.
     writer_pid : int or None
         Process id of the ``genex`` run writing the folder now (``None``: nobody).
     """
@@ -600,7 +601,7 @@ class ResultsRun:
     def write_failures(self, failures: list[str]) -> None:
         """Record the failed tasks of this attempt (``"track (method): error"``), atomically.
 
-        An empty list removes the record: every task of the run has succeeded since.
+        An empty list removes the record (an attempt starts, or no task of it failed).
         """
         path = self.path / _FAILURES
         if failures:

@@ -442,7 +442,7 @@ def _evaluate_all(
         One or more tracks failed (the message lists them; re-running retries only them).
     """
     # 3. score track after track; finished track x method files are skipped (resume)
-    failed: list[str] = []
+    failed = _FailureLog(run)
     for done, (track, name) in enumerate(zip(tracks, names, strict=True), start=1):
         todo = [m for m in methods if not run.is_done(name, m)]
         if todo:
@@ -452,14 +452,35 @@ def _evaluate_all(
             except (CheckpointError, DependencyError):
                 raise  # the same for every track: stop now
             except CoreError as exc:
-                failed.append(f"{name}: {' '.join(str(exc).split())}")
+                failed.add(f"{name}: {' '.join(str(exc).split())}")
         if progress is not None:
             progress(ProgressEvent("track", done, len(tracks), message=name))
-    _finish_run(run, failed, f"{len(tracks)} track(s)")
+    _finish_run(run, failed.items, f"{len(tracks)} track(s)")
+
+
+class _FailureLog:
+    """The failures of this attempt, recorded in the run (``failures.meta.json``) as they arrive.
+
+    Created when the attempt starts, which clears the previous attempt's record (its failed
+    tasks are being retried now); each :meth:`add` rewrites the record atomically, so a watcher
+    (the Metrics page's live view, ``genex results``) lists a failure while the run goes on.
+    """
+
+    def __init__(self, run: ResultsRun) -> None:
+        self.run = run
+        self.items: list[str] = []
+        run.write_failures([])
+
+    def add(self, failure: str) -> None:
+        """Record one failure (``"track: error"`` or ``"track (method): error"``)."""
+        self.items.append(failure)
+        self.run.write_failures(self.items)
 
 
 def _finish_run(run: ResultsRun, failed: list[str], of_what: str) -> None:
     """The end of an evaluation: the tidy table once, the failures, then the failures raised.
+
+    The failures are recorded already, as they arrived (:class:`_FailureLog`).
 
     Raises
     ------
@@ -467,7 +488,6 @@ def _finish_run(run: ResultsRun, failed: list[str], of_what: str) -> None:
         ``failed`` is not empty (``"<n> of <of_what> failed and were skipped ..."``).
     """
     run.write_tidy()
-    run.write_failures(failed)
     if failed:
         raise ResultsError(
             f"{len(failed)} of {of_what} failed and were skipped (the others are complete in "
@@ -506,7 +526,7 @@ def _evaluate_on_cluster(
     ]
     total = len(tracks) * len(methods)
     done = total - len(calls)
-    failed: list[str] = []
+    failed = _FailureLog(run)
 
     def tick(label: str) -> None:
         nonlocal done
@@ -523,7 +543,7 @@ def _evaluate_on_cluster(
         if isinstance(exc, CheckpointError | DependencyError):
             raise exc  # the same for every task: stop now
         name, method = key
-        failed.append(f"{name} ({method}): {type(exc).__name__}: {' '.join(str(exc).split())}")
+        failed.add(f"{name} ({method}): {type(exc).__name__}: {' '.join(str(exc).split())}")
         tick(f"{name} {method} FAILED")
 
     if progress is not None:
@@ -533,7 +553,7 @@ def _evaluate_on_cluster(
             evaluate_task, calls, on_done=on_done, on_error=on_error, workers=workers,
             scheduler=scheduler,
         )  # fmt: skip
-    _finish_run(run, failed, f"{total} track x method task(s)")
+    _finish_run(run, failed.items, f"{total} track x method task(s)")
 
 
 def _path(path: str | Path | None) -> Path | None:
