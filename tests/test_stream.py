@@ -87,8 +87,9 @@ def test_dnn_blocks_equal_the_whole_file(rng, tmp_path, dnn, sr, ch, seconds):
                         block_seconds=2.0, mask_dtype="float32")  # fmt: skip
     assert res.blocks == int(np.ceil(seconds / 2.0)) and res.channels == ch and res.sr == sr
     saved = np.load(tmp_path / "out" / "prob_mask.npy")
-    assert saved.shape == (ch,) + prob.shape[1:] and saved.dtype == np.float32
-    np.testing.assert_allclose(saved, np.repeat(prob, ch, 0), atol=1e-5)
+    # the mask of the mono downmix, stored once whatever the channels
+    assert saved.shape == (1,) + prob.shape[1:] and saved.dtype == np.float32
+    np.testing.assert_allclose(saved, prob, atol=1e-5)
     for j, name in enumerate(("vocals.wav", "accompaniment.wav")):
         out = _read(tmp_path / "out" / name)
         assert out.shape == y.shape
@@ -104,12 +105,12 @@ def test_binary_rule_equals_the_whole_file_with_the_same_mask(rng, tmp_path, dnn
     separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, alpha=0.4,
                   block_seconds=1.0)  # fmt: skip
     saved = np.load(tmp_path / "out" / "prob_mask.npy")
-    assert saved.dtype == np.float16
+    assert saved.dtype == np.float16 and saved.shape[0] == 1
     prob, _ = _whole_file(y, sr, dnn)
-    np.testing.assert_allclose(saved.astype(np.float32), np.repeat(prob, 2, 0), atol=1e-3)
+    np.testing.assert_allclose(saved.astype(np.float32), prob, atol=1e-3)
     cfg = input_stft_config(sr)
     res = MaskResult(
-        prob=saved.astype(np.float32),
+        prob=np.repeat(saved.astype(np.float32), 2, 0),
         mixture_stft=stft(y, cfg),
         stft_config=cfg,
         sr=sr,
@@ -250,3 +251,45 @@ def test_a_checkpoint_file_streams_through_the_torch_free_reader(rng, tmp_path, 
         load = np.load if name.endswith(".npy") else _read
         np.testing.assert_allclose(load(a).astype(np.float32), load(b).astype(np.float32),
                                    atol=1e-3 if name.endswith(".npy") else 1e-6)  # fmt: skip
+
+
+def test_stereo_mask_is_saved_once_and_round_trips_through_from_mask(rng, tmp_path, dnn):
+    # the mask comes from the mono downmix: prob_mask.npy holds it once, (1, bins, frames),
+    # frames-major; --from-mask broadcasts it to both channels and gives the same stems
+    sr = 44100
+    y = _song(rng, sr, 3.0, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, block_seconds=1.0)
+    cfg = input_stft_config(sr)
+    mask_path = tmp_path / "out" / "prob_mask.npy"
+    saved = np.load(mask_path)
+    assert saved.shape == (1, cfg.n_bins, 1 + y.shape[1] // cfg.hop_length)
+    assert saved.dtype == np.float16 and saved.flags.f_contiguous
+    np.testing.assert_array_equal(np.load(mask_path, mmap_mode="r"), saved)
+    vocals = _read(tmp_path / "out" / "vocals.wav")
+    assert np.abs(vocals).max() > 1e-3  # not a trivially silent stem
+    # a 1-channel mask and the 2-channel, C-order file of earlier versions: the same stems
+    np.save(tmp_path / "old.npy", np.ascontiguousarray(np.repeat(saved, 2, axis=0)))
+    for name, mask in (("again", mask_path), ("old", tmp_path / "old.npy")):
+        separate_file(tmp_path / "mix.wav", tmp_path / name, from_mask=mask, block_seconds=1.0)
+        for stem in ("vocals.wav", "accompaniment.wav"):
+            np.testing.assert_array_equal(_read(tmp_path / name / stem),
+                                          _read(tmp_path / "out" / stem))  # fmt: skip
+
+
+def test_a_mask_per_channel_masks_each_channel_by_its_own_row(rng, tmp_path):
+    sr = 22050
+    y = _song(rng, sr, 2.0, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    cfg = input_stft_config(sr)
+    mask = rng.uniform(size=(2, cfg.n_bins, 1 + y.shape[1] // cfg.hop_length)).astype(np.float32)
+    np.save(tmp_path / "mask.npy", mask)
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", from_mask=tmp_path / "mask.npy",
+                  alpha=0.5, block_seconds=0.7)  # fmt: skip
+    res = MaskResult(prob=mask, mixture_stft=stft(y, cfg), stft_config=cfg, sr=sr,
+                     length=y.shape[1], method="dnn")  # fmt: skip
+    stems = separate_at_alpha(res, alpha=0.5)
+    for j, name in enumerate(("vocals.wav", "accompaniment.wav")):
+        np.testing.assert_allclose(_read(tmp_path / "out" / name), stems[j], atol=1e-5)
+    # the two rows differ, so the channels were not masked alike
+    assert not np.allclose(stems[0][0] / (np.abs(y[0]).max()), stems[0][1] / np.abs(y[1]).max())

@@ -30,7 +30,10 @@ numpy, soundfile and soxr are imported: no scipy, librosa or torch.
 
 Stereo: the models are mono, so the mask is computed once on the mono downmix (the mean of
 the channels) and applied to every channel (the in-memory path masks each channel on its own,
-at twice the cost). The stems keep the input's rate, channels and length.
+at twice the cost); ``prob_mask.npy`` stores it once, shape ``(1, bins, frames)``, and a
+``from_mask`` run broadcasts a one-channel mask to every channel (a mask with one row per
+channel, as earlier versions wrote, is still read). The stems keep the input's rate, channels
+and length.
 
 Atomicity: the outputs of a run (with the caller's ``extra_files``, e.g. the CLI's
 ``separation.json``) are written into a temporary sibling folder and moved into ``out_dir`` as
@@ -69,6 +72,7 @@ from core.karaoke.methods import Rule, check_alpha, check_rule, method_spec
 from core.karaoke.nmf import NmfModel, nmf_prob
 from core.karaoke.separate import default_model_file, input_stft_config, load_model
 from core.signal.audio import (
+    MAX_ABS_SAMPLE,
     MAX_CHANNELS,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
@@ -102,8 +106,9 @@ class StreamResult:
     vocals, accompaniment
         The stems, 32-bit float WAV at the input's rate, channels and length.
     mask
-        ``prob_mask.npy``: the vocal probability on the input-rate STFT grid, shape
-        ``(channels, bins, frames)`` in ``mask_dtype`` (``None`` when not saved).
+        ``prob_mask.npy``: the vocal probability of the mono downmix on the input-rate STFT
+        grid, shape ``(1, bins, frames)`` in ``mask_dtype``, stored frames-major (``.npy``
+        Fortran order), whatever the number of channels (``None`` when not saved).
     sr, channels, length
         The mixture's sample rate (Hz), channel count and length (samples).
     method
@@ -138,34 +143,44 @@ class StreamResult:
 
 
 class _Buffer:
-    """Samples ``[start, start + n)`` of a ``(channels, total)`` signal held in memory."""
+    """Samples ``[start, start + n)`` of a ``(total, channels)`` signal held in memory.
+
+    Time-major, as soundfile reads a file (and as a WAV file stores it): no transposes.
+    """
 
     def __init__(self, channels: int) -> None:
-        self.data = np.zeros((channels, 0), dtype=np.float32)
+        self.data = np.zeros((0, channels), dtype=np.float32)
         self.start = 0
         self.complete = False  # the signal ended: past ``end`` is silence
 
     @property
     def end(self) -> int:
-        return self.start + self.data.shape[1]
+        return self.start + self.data.shape[0]
 
     def append(self, x: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, x], axis=1) if self.data.shape[1] else x
+        self.data = np.concatenate([self.data, x], axis=0) if self.data.shape[0] else x
 
     def drop_before(self, pos: int) -> None:
-        cut = min(max(0, pos - self.start), self.data.shape[1])
+        cut = min(max(0, pos - self.start), self.data.shape[0])
         if cut:
-            self.data = self.data[:, cut:].copy()
+            self.data = self.data[cut:].copy()
             self.start += cut
 
     def get(self, lo: int, hi: int, total: int) -> np.ndarray:
-        """``(channels, hi - lo)`` float32, zeros outside ``[0, total)`` (the STFT's centring)."""
-        out = np.zeros((self.data.shape[0], hi - lo), dtype=np.float32)
+        """``(hi - lo, channels)`` float32, zeros outside ``[0, total)`` (the STFT's centring).
+
+        A read-only view of the buffer when the range lies inside it (no copy).
+        """
         a, b = max(lo, 0), min(hi, total, self.end if self.complete else total)
+        if b > a and (a < self.start or b > self.end):  # pragma: no cover - a bug
+            raise RuntimeError(f"samples [{a}, {b}) not buffered ([{self.start}, {self.end}))")
+        if a == lo and b == hi:
+            view = self.data[a - self.start : b - self.start]
+            view.flags.writeable = False
+            return view
+        out = np.zeros((hi - lo, self.data.shape[1]), dtype=np.float32)
         if b > a:
-            if a < self.start or b > self.end:  # pragma: no cover - a bug, not bad input
-                raise RuntimeError(f"samples [{a}, {b}) not buffered ([{self.start}, {self.end}))")
-            out[:, a - lo : b - lo] = self.data[:, a - self.start : b - self.start]
+            out[a - lo : b - lo] = self.data[a - self.start : b - self.start]
         return out
 
 
@@ -202,49 +217,55 @@ class _Source:
         if n <= 0:
             return
         try:
-            data = self.fh.read(n, dtype="float32", always_2d=True)  # (n, channels)
+            y = self.fh.read(n, dtype="float32", always_2d=True)  # (n, channels)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise InvalidAudioError(
                 f"{self.label} could not be decoded after {self.read_pos / self.sr:.1f} s "
                 f"({getattr(exc, 'error_string', None) or type(exc).__name__})"
             ) from exc
-        if data.shape[0] < n:
+        if y.shape[0] < n:
             raise InvalidAudioError(
-                f"{self.label} ends after {(self.read_pos + data.shape[0]) / self.sr:.1f} s, "
+                f"{self.label} ends after {(self.read_pos + y.shape[0]) / self.sr:.1f} s, "
                 f"before the {self.length / self.sr:.1f} s its header announces (truncated file)"
             )
-        y = np.ascontiguousarray(data.T)  # (channels, n)
-        check_samples(y, self.label, sr=self.sr, start=self.read_pos)
+        # two reductions without temporaries; check_samples names the problem when there is one
+        lo, hi = float(y.min()), float(y.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)) or max(-lo, hi) > MAX_ABS_SAMPLE:
+            check_samples(y.T, self.label, sr=self.sr, start=self.read_pos)
         self.read_pos += n
         self.audio.append(y)
         if self.model_sr is None:
             return
-        mono = y[0] if self.channels == 1 else y.mean(axis=0, dtype=np.float32)
+        if self.channels == 1:
+            mono = y[:, 0]
+        else:  # y.T.mean(axis=0, dtype=np.float32) bit for bit: (a + b) / 2 is exact halving
+            mono = np.add(y[:, 0], y[:, 1])
+            mono *= np.float32(0.5)
         if self._resampler is None:
-            self.model.append(mono[None])
+            self.model.append(mono[:, None])
         else:
             last = self.read_pos >= self.length
             out = self._resampler.resample_chunk(mono, last=last)
-            self.model.append(np.asarray(out, dtype=np.float32)[None])
+            self.model.append(np.asarray(out, dtype=np.float32)[:, None])
         if self.read_pos >= self.length:
             self.audio.complete = self.model.complete = True
 
     def audio_segment(self, lo: int, hi: int) -> np.ndarray:
-        """Input samples ``[lo, hi)``, ``(channels, hi - lo)`` float32, reading as needed."""
+        """Input samples ``[lo, hi)``, ``(hi - lo, channels)`` float32 (read-only), as needed."""
         with self.lock:
             if hi > self.read_pos:
                 self._read(hi - self.read_pos)
             return self.audio.get(lo, hi, self.length)
 
     def model_segment(self, lo: int, hi: int) -> np.ndarray:
-        """Model-rate mono samples ``[lo, hi)``, ``(1, hi - lo)`` float32, reading as needed."""
+        """Model-rate mono samples ``[lo, hi)``, ``(hi - lo,)`` float32, reading as needed."""
         with self.lock:
             need = min(hi, self.model_length)
             while self.model.end < need and self.read_pos < self.length:
                 assert self.model_sr is not None
                 missing = (need - self.model.end) * self.sr / self.model_sr
                 self._read(max(int(missing) + self.sr // 10, 4096))
-            return self.model.get(lo, hi, self.model_length)
+            return self.model.get(lo, hi, self.model_length)[:, 0]
 
     def drop_audio(self, pos: int) -> None:
         """Forget input samples before ``pos``."""
@@ -263,9 +284,16 @@ class _Source:
 def _frames(
     segment: np.ndarray, n_fft: int, hop: int, window: np.ndarray, n_frames: int
 ) -> np.ndarray:
-    """Windowed frames ``(channels, n_frames, n_fft)`` of a segment starting at frame 0."""
+    """Windowed frames ``(channels, n_frames, n_fft)`` of a segment starting at frame 0.
+
+    ``segment`` is ``(channels, samples)``, any strides (e.g. the transpose of interleaved
+    samples); the frames come out C-contiguous (numpy would otherwise lay them out like the
+    input, channels innermost, and every FFT after would copy them).
+    """
     view = np.lib.stride_tricks.sliding_window_view(segment, n_fft, axis=-1)[..., ::hop, :]
-    out: np.ndarray = view[:, :n_frames] * window
+    view = view[:, :n_frames]
+    out = np.empty(view.shape, dtype=np.result_type(segment.dtype, window.dtype))
+    np.multiply(view, window, out=out)
     return out
 
 
@@ -309,8 +337,8 @@ class _ModelStage:
         """Magnitudes ``(f1 - f0, bins)`` float32 of model frames ``[f0, f1)``, as librosa."""
         n, h = self.stft.n_fft, self.stft.hop_length
         lo, hi = f0 * h - n // 2, (f1 - 1) * h + n // 2 + (n % 2)
-        seg = source.model_segment(lo, hi)  # (1, samples)
-        spec = np.fft.rfft(_frames(seg, n, h, self.window, f1 - f0), axis=-1)
+        seg = source.model_segment(lo, hi)  # (samples,)
+        spec = np.fft.rfft(_frames(seg[None], n, h, self.window, f1 - f0), axis=-1)
         mag: np.ndarray = np.abs(spec.astype(np.complex64))[0]  # (frames, bins)
         return mag
 
@@ -503,6 +531,22 @@ def _load_mask(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     return mask
 
 
+def _write_mask_header(fh: Any, dtype: Any, bins: int, frames: int) -> None:
+    """The ``.npy`` header of a ``(1, bins, frames)`` mask stored frames-major.
+
+    ``fortran_order`` is the ``.npy`` format's own way to say the first axis varies fastest:
+    the file holds frame after frame, each frame's bins together, so the blocks append it in
+    order (no transposed writes into a memory map) and ``np.load`` gives the
+    ``(1, bins, frames)`` array as usual.
+    """
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": True,
+        "shape": (1, bins, frames),
+    }
+    np.lib.format.write_array_header_1_0(fh, header)
+
+
 def _get_window(window: str, n_fft: int) -> np.ndarray:
     """``scipy.signal.get_window(window, n_fft, fftbins=True)``, float64.
 
@@ -578,7 +622,7 @@ def _overlap_add(
 
     Parameters
     ----------
-    spec : ndarray, shape (..., n_frames or len(rows), bins), complex64
+    spec : ndarray, shape (channels, n_frames or len(rows), bins), complex64
         Every frame overlapping ``[a, b)`` (so the overlap-add and its normalisation there are
         the whole file's), or only the frames ``rows`` (the others are zero).
     window : ndarray, shape (n_fft,), float32
@@ -587,27 +631,31 @@ def _overlap_add(
 
     Returns
     -------
-    ndarray, shape (..., b - a), float32
+    ndarray, shape (b - a, channels), float32
+        Time-major, as a WAV file stores it: the normalisation writes it interleaved, so
+        the stems need no transpose before they are written.
     """
     n_fft, hop = cfg.n_fft, cfg.hop_length
+    ch = spec.shape[0]
     fr = np.fft.irfft(spec, n=n_fft, axis=-1).astype(np.float32, copy=False)
-    fr *= window  # (..., frames, n_fft)
+    fr *= window  # (channels, frames, n_fft)
     r = n_fft // hop
-    lead = spec.shape[:-2]
-    y = np.zeros((*lead, n_frames + r - 1, hop), dtype=np.float32)
+    y = np.zeros((ch, n_frames + r - 1, hop), dtype=np.float32)
     for k in range(r):  # frame t's k-th hop block lands at hop block t + k
         if rows is None:
-            y[..., k : k + n_frames, :] += fr[..., k * hop : (k + 1) * hop]
+            y[:, k : k + n_frames, :] += fr[..., k * hop : (k + 1) * hop]
         else:
-            y[..., rows + k, :] += fr[..., k * hop : (k + 1) * hop]
+            y[:, rows + k, :] += fr[..., k * hop : (k + 1) * hop]
     del fr
-    flat = y.reshape(*lead, -1)
-    wss = _window_sumsquare(window, hop, n_frames)
-    np.divide(flat, wss, out=flat, where=wss > np.finfo(np.float32).tiny)
+    flat = y.reshape(ch, -1)
     lo = n_fft // 2 + a - first  # the centring pad, then the samples before a
-    out = flat[..., lo : lo + (b - a)]
-    if out.shape[-1] < b - a:
-        out = np.pad(out, [(0, 0)] * len(lead) + [(0, b - a - out.shape[-1])])
+    m = max(0, min(b - a, flat.shape[1] - lo))
+    wss = _window_sumsquare(window, hop, n_frames)[lo : lo + m]
+    # where the overlapped windows vanish the samples stay as they are (x / 1), as in istft
+    wss[wss <= np.finfo(np.float32).tiny] = 1.0
+    out = np.empty((b - a, ch), dtype=np.float32)
+    np.divide(flat[:, lo : lo + m].T, wss[:, None], out=out[:m])
+    out[m:] = 0.0
     return out
 
 
@@ -629,13 +677,14 @@ def _stems(
     centred at sample ``first``; the masks are ``(1 | channels, frames, bins)``. The inverse STFT
     is linear, so where the accompaniment's mask is one minus the vocals' (the complement and
     soft rules; the paper rule at α = 0.5 but for bins at exactly 0.5) the accompaniment is
-    ``mixture - vocals`` (``mixture`` = the block's samples, given when :func:`_can_subtract`),
-    plus the inverse STFT of the few frames where the masks do not add up to one: one inverse
-    STFT instead of two.
+    ``mixture - vocals`` (``mixture`` = the block's samples ``(b - a, channels)``, given when
+    :func:`_can_subtract`), plus the inverse STFT of the few frames where the masks do not add
+    up to one: one inverse STFT instead of two.
 
     Returns
     -------
-    vocals, accompaniment : ndarray, shape (channels, b - a), float32
+    vocals, accompaniment : ndarray, shape (b - a, channels), float32
+        Time-major (interleaved), ready for the WAV writer.
     """
     m_v, m_a = masks
     ch, n, _ = spec.shape
@@ -643,12 +692,10 @@ def _stems(
         # the general path: both stems through one inverse STFT call
         both = (spec[None] * np.stack([m_v, m_a])).reshape(2 * ch, n, -1)
         y = istft_frames_major(both, cfg, length=b - first)[:, a - first :]
-        return y[:ch], y[ch:]
-    if mixture is None:
-        both = spec[None] * np.stack([m_v, m_a])  # (2, ch, frames, bins): one irfft call
-        y = _overlap_add(both, cfg, window, first, a, b, n)
-        return y[0], y[1]
+        return np.ascontiguousarray(y[:ch].T), np.ascontiguousarray(y[ch:].T)
     voc = _overlap_add(spec * m_v, cfg, window, first, a, b, n)
+    if mixture is None:
+        return voc, _overlap_add(spec * m_a, cfg, window, first, a, b, n)
     acc = mixture - voc
     if rule in ("soft", "complement"):
         return voc, acc
@@ -724,9 +771,11 @@ def separate_file(
         A model file or loaded model (``KaraokeDNN`` / ``NmfModel``); default the shipped one.
     from_mask
         A ``prob_mask.npy`` of an earlier run on the same file: no model runs. Its shape is
-        ``(channels or 1, bins, frames)`` on ``stft_config``'s grid.
+        ``(1, bins, frames)`` (applied to every channel) or ``(channels, bins, frames)`` on
+        ``stft_config``'s grid, in either memory order.
     save_mask
-        Write ``prob_mask.npy`` (ignored with ``from_mask``).
+        Write ``prob_mask.npy``, shape ``(1, bins, frames)`` (the mask of the mono downmix,
+        applied to every channel), frames-major; ignored with ``from_mask``.
     mask_dtype
         The mask is rounded to this dtype before thresholding and saved in it, so a later
         ``from_mask`` run reproduces the stems exactly (``float16``: half the disk, steps of
@@ -889,15 +938,15 @@ def _separate(
         """Read what block ``k``'s mask needs and hand its model tasks to ``pool``."""
         a, b, t_lo, t_hi = frames_of(k)
         if saved is not None:
-            part = np.asarray(saved[:, :, t_lo:t_hi], dtype=np.float32)  # (1|ch, bins, f)
+            # (1|ch, frames, bins); contiguous reading for the frames-major files of this module
+            part = np.asarray(saved[:, :, t_lo:t_hi].transpose(0, 2, 1), dtype=np.float32)
             if not np.isfinite(part).all():  # NaN would silently give silent stems
                 raise InvalidConfigError(
                     f"the mask {str(from_mask)!r} holds NaN or infinite values (first in "
                     f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
                     "--from-mask to compute it again"
                 )
-            prob = np.clip(np.ascontiguousarray(part.transpose(0, 2, 1)), 0.0, 1.0)
-            return Started(k, prob=prob)
+            return Started(k, prob=np.clip(np.ascontiguousarray(part), 0.0, 1.0))
         assert stage is not None
         i0, i1, w = _map_positions(
             np.arange(t_lo, t_hi, dtype=np.float64), src_sr=stage.sr, src=stage.stft,
@@ -907,24 +956,33 @@ def _separate(
         job = stage.begin(source, j0, j1)
         return Started(k, job, [pool.submit(t) for t in job.tasks], (i0, i1, w, j0, j1))
 
-    def complete(started: Started, tmp_mask: Path | None) -> np.ndarray:
-        """Block ``k``'s mask ``(1 | channels, frames, bins)`` float32 (saved when asked).
+    def steal(started: Started) -> list[Any]:
+        """Block ``k``'s model tasks: this thread runs those the pool has not started yet.
 
-        This thread takes the tasks the pool has not started yet (from the last), then waits
-        for the others: the two threads share the network whatever else they were doing.
+        From the last; the others stay futures. The two threads share the network whatever
+        else they were doing.
         """
-        if started.prob is not None:
-            return started.prob
-        assert stage is not None and started.job is not None and started.map is not None
+        if started.job is None:
+            return []
         tasks, futures = started.job.tasks, started.futures
-        outputs: list[Any] = [None] * len(tasks)
+        outputs: list[Any] = list(futures)
         for i in reversed(range(len(tasks))):
             if futures[i].cancel():
                 outputs[i] = tasks[i]()
-        for i, fut in enumerate(futures):
-            if not fut.cancelled():
-                outputs[i] = fut.result()
-        p = started.job.finish(outputs)  # (j1 - j0, model bins)
+        return outputs
+
+    def complete(started: Started, outputs: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Block ``k``'s mask, once the pool's tasks are done.
+
+        Returns the mask ``(1 | channels, frames, bins)`` float32 (rounded to ``mask_dtype``)
+        and the frames of it ``prob_mask.npy`` stores from this block, ``(frames, bins)`` in
+        ``mask_dtype`` (``None`` when no mask is saved).
+        """
+        if started.prob is not None:
+            return started.prob, None
+        assert stage is not None and started.job is not None and started.map is not None
+        results = [o.result() if isinstance(o, Future) else o for o in outputs]
+        p = started.job.finish(results)  # (j1 - j0, model bins)
         i0, i1, w, j0, j1 = started.map
         a, b, t_lo, t_hi = frames_of(started.k)
         if f_pure and np.all((w == 0) | (w == 1)):
@@ -940,70 +998,101 @@ def _separate(
             p = _interp(p, f_i0, f_i1, f_w, axis=1)  # (j1 - j0, bins)
             p = _interp(p, i0 - j0, i1 - j0, w, axis=0)  # (frames, bins)
             p = np.clip(p, 0.0, 1.0).astype(dtype)
-        if tmp_mask is not None:
+        part = None
+        if save:
             o_lo, o_hi = -(-a // hop), (n_frames if b == length else -(-b // hop))
-            mm = np.lib.format.open_memmap(tmp_mask, mode="r+")
-            mm[:, :, o_lo:o_hi] = p[o_lo - t_lo : o_hi - t_lo].T[None]
-            del mm  # unmapped each block: written pages do not pile up in RSS
+            part = np.ascontiguousarray(p[o_lo - t_lo : o_hi - t_lo])
         if b < length:  # forget the model-rate samples the next blocks no longer need
             nxt = max(0, (b - n_fft // 2) // hop + 1)
             pos = nxt * (hop / sr) / (stage.stft.hop_length / stage.sr)
             source.drop_model(stage.first_needed_sample(int(np.floor(min(pos, model_frames - 1)))))
-        return p.astype(np.float32)[None]
+        return p.astype(np.float32)[None], part
 
-    def stems_of(k: int, prob_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vocals and accompaniment of block ``k``'s samples, each ``(channels, b - a)``."""
+    def forward(k: int) -> tuple[np.ndarray, ComplexArray]:
+        """Block ``k``'s input samples and their STFT: no mask needed.
+
+        ``(samples, channels)`` float32 (read-only) and ``(channels, frames, bins)`` complex64
+        (scaled by ``1 / n_fft``).
+        """
         a, b, t_lo, t_hi = frames_of(k)
         lo = t_lo * hop - n_fft // 2
         seg = source.audio_segment(lo, (t_hi - 1) * hop - n_fft // 2 + n_fft)
-        spec = _rfft_scaled(_frames(seg, n_fft, hop, window_n, t_hi - t_lo))  # (ch, frames, bins)
+        return seg, _rfft_scaled(_frames(seg.T, n_fft, hop, window_n, t_hi - t_lo))
+
+    def stems_of(
+        k: int, seg: np.ndarray, spec: ComplexArray, prob_t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vocals and accompaniment of block ``k``'s samples, each ``(b - a, channels)``."""
+        a, b, t_lo, t_hi = frames_of(k)
+        lo = t_lo * hop - n_fft // 2
         masks = threshold_masks(prob_t, alpha=alpha, rule=rule)
         stems = _stems(spec, masks, cfg, window, t_lo * hop, a, b, rule=rule,
-                       mixture=seg[:, a - lo : b - lo] if subtract else None)  # fmt: skip
+                       mixture=seg[a - lo : b - lo] if subtract else None)  # fmt: skip
         # forget what the next block no longer needs
         source.drop_audio(max(0, (b - n_fft // 2) // hop + 1) * hop - n_fft // 2)
         return stems
 
-    # Two threads share the work: this one reads, maps the masks, makes the stems and writes
-    # them; the model's tasks (the network on chunks of windows) go to a worker thread, one
-    # block ahead, and this thread takes block k's tasks still waiting before it needs its
-    # mask. numpy's BLAS, FFTs and ufuncs release the GIL; BLAS runs one thread each, so the
-    # two never queue for a core (the tasks are what is shared).
+    # Two threads share the work: this one reads, maps the masks and makes the stems; the
+    # model's tasks (the network on chunks of windows) go to a worker thread, one block ahead,
+    # and this thread takes block k's tasks still waiting before it needs its mask, then makes
+    # the block's input-rate STFT (which needs no mask) while the worker ends its last task.
+    # Writing a block's stems and mask goes to the worker, behind the next block's tasks, so
+    # the two threads' shares stay even. numpy's BLAS, FFTs and ufuncs and the file writes
+    # release the GIL; BLAS runs one thread each, so the two never queue for a core.
     blas = _one_blas_thread if stage is not None else contextlib.nullcontext
+    save = "prob_mask.npy" in written
     try:
         tmp_voc, tmp_acc = outputs.path("vocals.wav"), outputs.path("accompaniment.wav")
-        tmp_mask = None
-        if "prob_mask.npy" in written:
-            tmp_mask = outputs.path("prob_mask.npy")
-            np.lib.format.open_memmap(tmp_mask, mode="w+", dtype=dtype, shape=(ch, bins, n_frames))
+        tmp_mask = outputs.path("prob_mask.npy") if save else None
         # through Python file objects: libsndfile then skips its fsync on close (0.1-0.3 s per
         # stem on a 3-minute song); the rename at the end is what makes the outputs atomic
         with (
             open(tmp_voc, "wb") as voc_fh,
             open(tmp_acc, "wb") as acc_fh,
+            open(tmp_mask, "wb") if tmp_mask is not None else contextlib.nullcontext() as mask_fh,
             sf.SoundFile(voc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as voc,
             sf.SoundFile(acc_fh, "w", sr, ch, subtype="FLOAT", format=wav_format) as acc,
             ThreadPoolExecutor(max_workers=1) as pool,
             blas(),
         ):
+            if mask_fh is not None:
+                _write_mask_header(mask_fh, dtype, bins, n_frames)
+
+            def write(v: np.ndarray, acc_y: np.ndarray, part: np.ndarray | None) -> None:
+                voc.write(v)
+                acc.write(acc_y)
+                if part is not None and mask_fh is not None:
+                    mask_fh.write(part.data)  # frames-major: the file grows in order
+
             started = [start(0, pool)]
+            writes: list[Future[Any]] = []
             try:
                 for k in range(n_blocks):
                     # block k+1's tasks queue behind block k's: the worker never waits for
-                    # this thread's reading, mapping or writing
+                    # this thread's reading, mapping or stems
                     if k + 1 < n_blocks:
                         started.append(start(k + 1, pool))
-                    prob_t = complete(started.pop(0), tmp_mask)
-                    v, acc_y = stems_of(k, prob_t)
-                    voc.write(np.ascontiguousarray(v.T))
-                    acc.write(np.ascontiguousarray(acc_y.T))
+                    job = started.pop(0)
+                    outputs_k = steal(job)
+                    seg, spec = forward(k)
+                    prob_t, part = complete(job, outputs_k)
+                    v, acc_y = stems_of(k, seg, spec, prob_t)
+                    del seg, spec, prob_t
+                    writes.append(pool.submit(write, v, acc_y, part))
+                    while writes and writes[0].done():  # a failed write stops the run early
+                        writes.pop(0).result()
                     if progress is not None:
                         b = min(length, (k + 1) * block)
                         progress(ProgressEvent("block", k + 1, n_blocks, {"seconds": b / sr}))
+                while writes:
+                    writes.pop(0).result()
             finally:
-                for job in started:  # an error or Ctrl-C: drop the queued tasks, let one finish
+                # an error or Ctrl-C: drop the queued tasks and writes, let one finish
+                for job in started:
                     for fut in job.futures:
                         fut.cancel()
+                for fut in writes:
+                    fut.cancel()
         info: dict[str, Any] = {
             "mask_dtype": mask_dtype,
             "mask_channels": "saved mask" if saved is not None else "mono downmix",
