@@ -654,7 +654,8 @@ def _overlap_add(
     # where the overlapped windows vanish the samples stay as they are (x / 1), as in istft
     wss[wss <= np.finfo(np.float32).tiny] = 1.0
     out = np.empty((b - a, ch), dtype=np.float32)
-    np.divide(flat[:, lo : lo + m].T, wss[:, None], out=out[:m])
+    for c in range(ch):  # one channel at a time: numpy's 2-D transposed loop is 8x slower
+        np.divide(flat[c, lo : lo + m], wss, out=out[:m, c])
     out[m:] = 0.0
     return out
 
@@ -1017,7 +1018,9 @@ def _separate(
         a, b, t_lo, t_hi = frames_of(k)
         lo = t_lo * hop - n_fft // 2
         seg = source.audio_segment(lo, (t_hi - 1) * hop - n_fft // 2 + n_fft)
-        return seg, _rfft_scaled(_frames(seg.T, n_fft, hop, window_n, t_hi - t_lo))
+        # one channel after the other in memory first: framing them is faster that way
+        chans = np.ascontiguousarray(seg.T)
+        return seg, _rfft_scaled(_frames(chans, n_fft, hop, window_n, t_hi - t_lo))
 
     def stems_of(
         k: int, seg: np.ndarray, spec: ComplexArray, prob_t: np.ndarray
