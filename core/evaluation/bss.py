@@ -139,8 +139,12 @@ def median_over_windows(values: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
-def _as_stems(x: Any, name: str) -> np.ndarray:
-    """Validate a ``(sources, channels, samples)`` array and return it as float64."""
+def _as_stems(x: Any, name: str, *, float64: bool = True) -> np.ndarray:
+    """Validate a ``(sources, channels, samples)`` array and return it as float64.
+
+    With ``float64=False`` a float32 or float64 array is returned as it is (no copy; the
+    engine converts estimates while it copies them into its own buffers).
+    """
     try:
         arr = np.asarray(x)
     except Exception as exc:  # pragma: no cover - exotic inputs
@@ -157,6 +161,8 @@ def _as_stems(x: Any, name: str) -> np.ndarray:
         raise MetricsError(f"{name} must be real-valued, got dtype {arr.dtype}")
     if not np.isfinite(arr).all():  # before the float64 copy (float32 stems: half the bytes)
         raise MetricsError(f"{name} contains NaN or infinite samples")
+    if not float64 and arr.dtype in (np.float32, np.float64):
+        return arr
     return arr.astype(np.float64, copy=False)
 
 
@@ -230,6 +236,32 @@ def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the engine
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spectra:
+    """What :class:`SweepEngine` knows of one estimate before its filters are solved.
+
+    Attributes
+    ----------
+    EB : ndarray, shape (S, C, segments, K), complex128
+        Spectra of the estimate's segments (zero-padded to the FFT size).
+    corr : list of ndarray, each shape (P*F, C), float64
+        Per source ``j``, the full-signal correlations with every reference signal.
+    est_silent : ndarray, shape (W,), bool
+        Windows where an estimate source is silent.
+    energy, err : ndarray, shape (S, W), float64
+        Window energies of the estimate and of its difference from the references.
+    head : ndarray, shape (S, C, W, F-1), float64
+        The first samples of each window.
+    """
+
+    EB: np.ndarray
+    corr: list[np.ndarray]
+    est_silent: np.ndarray
+    energy: np.ndarray
+    err: np.ndarray
+    head: np.ndarray
 
 
 class SweepEngine:
@@ -328,29 +360,31 @@ class SweepEngine:
             wk[-1] = 1.0
         self._wk = wk / M  # Parseval weights of a half spectrum
 
-        # reference segments extended by F-1 samples of history, spectra (segments, P, K)
+        # reference segments extended by F-1 samples of history: their spectra, conjugated
+        # (segments, P, K); every product below takes the conjugate of the reference side, so
+        # it is stored so once (conj(a)*b == conj(a*conj(b)) to the bit)
         padded = np.zeros((P, n + F - 1))
         padded[:, F - 1 :] = flat
         ext = np.zeros((len(seg_starts), P, M))
         for i, (s0, ln) in enumerate(zip(seg_starts, seg_lens, strict=True)):
             ext[i, :, : ln + F - 1] = padded[:, s0 : s0 + ln + F - 1]
-        self._XB = sfft.rfft(ext, n=M, axis=-1)
+        self._XBc = np.conjugate(sfft.rfft(ext, n=M, axis=-1, workers=_fft_workers()))
         del ext
 
         # --- full-signal Gram matrix G[(p,a),(q,b)] = xc_pq(a-b) and its LU factorisations ---
         # xc_pq(-tau) = sum_u ref_p(u) ref_q(u - tau), tau in [0, F-1], summed over the blocks
         # of the partition (block spectra times extended-segment spectra); positive lags by
         # symmetry xc_pq(tau) = xc_qp(-tau).
-        RB = np.empty((nb, P, K), dtype=np.complex128)
+        blocks = np.zeros((nb, P, M))
         for b in range(nb):
             s0, ln = block_starts[b], block_lens[b]
-            RB[b] = sfft.rfft(flat[:, s0 : s0 + ln], n=M, axis=-1)
-        RBc = np.conj(RB)
-        del RB
+            blocks[b, :, :ln] = flat[:, s0 : s0 + ln]
+        RB = sfft.rfft(blocks, axis=-1, workers=_fft_workers())  # (nb, P, K)
+        del blocks
         ssum = np.empty((P, P, K), dtype=np.complex128)
-        for sl in self._chunks:
-            ssum[..., sl] = (RBc[:, :, None, sl] * self._XB[:nb, None, :, sl]).sum(axis=0)
-        del RBc
+        for sl in self._chunks:  # conj(sum_b conj(RB) XB) = sum_b RB conj(XB), conjugated
+            ssum[..., sl] = (RB[:, :, None, sl] * self._XBc[:nb, None, :, sl]).sum(axis=0)
+        np.conjugate(ssum, out=ssum)
         y = sfft.irfft(ssum, n=M, axis=-1)[..., :F]  # (P, P, F): lags -(F-1)..0
         del ssum
         xc = np.concatenate([y, y.transpose(1, 0, 2)[..., : F - 1][..., ::-1]], axis=-1)
@@ -365,20 +399,27 @@ class SweepEngine:
             self._lu_src.append(self._factor(G[blk, blk]))
         del G, xc
 
-        # per window: reference correlations at lags -(F-1)..F-1, (W, P, P, 2F-1)
+        # window spectra at offset 0 (W, P, K): the first blocks when the windows are the
+        # blocks (the default, hop == win), for the window correlations and the direct fallback
         W = len(starts)
+        if self._same:
+            self._REFW = RB[:W]
+        else:
+            self._REFW = sfft.rfft(
+                np.lib.stride_tricks.sliding_window_view(flat, lw, axis=1)[:, starts], n=M,
+                axis=-1, workers=_fft_workers(),
+            ).transpose(1, 0, 2)  # fmt: skip
+        del RB
+        # per window: reference correlations at lags -(F-1)..F-1, (W, P, P, 2F-1)
         lagw = np.arange(-(F - 1), F) % M
         self._XCw = np.empty((W, P, P, 2 * F - 1))
         iu, ju = np.triu_indices(P)  # xc_qp(m) = xc_pq(-m): correlate each pair once
-        for w, s0 in enumerate(starts):
-            rw = sfft.rfft(flat[:, s0 : s0 + lw], n=M, axis=-1)  # (P, K)
-            xw = sfft.irfft(np.conj(rw[iu]) * rw[ju], n=M, axis=-1)[:, lagw]  # (pairs, 2F-1)
-            self._XCw[w, iu, ju] = xw
-            self._XCw[w, ju, iu] = xw[:, ::-1]
-        # window spectra at offset 0, for the direct (synthesised projection) fallback
-        self._REFW = sfft.rfft(
-            np.lib.stride_tricks.sliding_window_view(flat, lw, axis=1)[:, starts], n=M, axis=-1
-        ).transpose(1, 0, 2)  # (W, P, K)
+        for w0 in range(0, W, 4):  # a few windows per call: (4, pairs, M) temporaries
+            rw = self._REFW[w0 : w0 + 4]
+            xw = sfft.irfft(np.conj(rw[:, iu]) * rw[:, ju], n=M, axis=-1, workers=_fft_workers())
+            xw = xw[..., lagw]  # (w, pairs, 2F-1)
+            self._XCw[w0 : w0 + 4, iu, ju] = xw
+            self._XCw[w0 : w0 + 4, ju, iu] = xw[..., ::-1]
         # history before each window (F-1 samples), spectra at a small FFT size
         self._n2 = sfft.next_fast_len(2 * F - 1, real=True)
         prev = np.stack([padded[:, s0 : s0 + F - 1] for s0 in starts])  # (W, P, F-1)
@@ -508,7 +549,7 @@ class SweepEngine:
         MetricsError
             If a shape differs from the references' or an estimate is not finite.
         """
-        items = [_as_stems(e, "estimates") for e in estimates]
+        items = [_as_stems(e, "estimates", float64=False) for e in estimates]
         for est in items:
             if est.shape != self.shape:
                 raise MetricsError(
@@ -535,21 +576,22 @@ class SweepEngine:
         ]
 
     def _evaluate_batch(self, est: Sequence[np.ndarray]) -> np.ndarray:
-        """Metrics of ``B`` estimates ``(S, C, n)`` float64: ``(B, 4, S, W)``, SDR ISR SIR SAR.
+        """Metrics of ``B`` estimates ``(S, C, n)`` (float32 or float64): ``(B, 4, S, W)``.
 
-        Per estimate: segment spectra and full-signal correlations (:meth:`_spectra`); per
-        source, one solve for the filters of every estimate; per estimate again, the window
-        energies (:meth:`_window_metrics`). Large temporaries stay per estimate, so memory is
-        reused between them instead of growing with the batch.
+        Metrics in the order SDR, ISR, SIR, SAR. Per estimate: segment spectra, full-signal
+        correlations and window statistics (:meth:`_spectra`); per source, one solve for the
+        filters of every estimate; per estimate and source again, the window energies
+        (:meth:`_window_metrics`). Large temporaries stay per estimate, so memory is reused
+        between them instead of growing with the batch.
         """
         B = len(est)
         n_src, n_ch, _ = self.shape
         P, F = self._P, self.filters_len
-        spectra = [self._spectra(e) for e in est]  # [(EB, [D_j (P*F, C)])] per estimate
+        spectra = [self._spectra(e) for e in est]
         out = np.full((B, 4, n_src, self.n_windows), np.nan)
         jobs = []
         for j in range(n_src):
-            D = np.concatenate([d[j] for _, d in spectra], axis=1)  # (P*F, B*C), cols (b, c)
+            D = np.concatenate([sp.corr[j] for sp in spectra], axis=1)  # (P*F, B*C), (b, c)
             cA = self._solve(self._lu_full, D).reshape(P, F, B, n_ch)  # interference filters
             blk = slice(j * n_ch * F, (j + 1) * n_ch * F)
             cJ = self._solve(self._lu_src[j], D[blk]).reshape(n_ch, F, B, n_ch)  # spatial
@@ -561,24 +603,22 @@ class SweepEngine:
 
         def metrics(job: tuple[int, int, np.ndarray, np.ndarray]) -> np.ndarray:
             b, j, fA, fJ = job
-            return self._window_metrics(est[b], spectra[b][0], j, fA, fJ)
+            return self._window_metrics(spectra[b], j, fA, fJ)
 
         # independent (estimate, source) pairs: numpy and scipy's FFT release the GIL
         for (b, j, _, _), values in zip(jobs, _map(metrics, jobs), strict=True):
             out[b, :, j] = values
         return out
 
-    def _spectra(self, est: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Segment spectra and full-signal reference correlations of one estimate ``(S, C, n)``.
+    def _segments(self, est: np.ndarray) -> np.ndarray:
+        """The engine's buffer ``(S, C, segments, M)`` holding ``est``'s segments, zero-padded.
 
-        Returns the spectra ``(S, C, segments, K)`` and, per source ``j``, the correlations
-        ``D[p, tau, c] = sum_t ref_p(t - tau) est_jc(t)`` as ``(P*F, C)``, rows ``(p, tau)``.
+        The estimate is converted to float64 as it is copied (no float64 copy of its own).
         """
         n_src, n_ch, _ = self.shape
-        F, M, P, lw = self.filters_len, self._M, self._P, self.lw
+        M, lw = self._M, self.lw
         nseg = len(self._seg_starts)
-        # the segments zero-padded to the FFT size, in a buffer kept between estimates
-        if self._pad is None:
+        if self._pad is None:  # kept between estimates: no page faults for a fresh array
             self._pad = np.zeros((n_src, n_ch, nseg, M))
         pad = self._pad
         if self._same:
@@ -591,60 +631,106 @@ class SweepEngine:
             s0, ln = self._seg_starts[i], self._seg_lens[i]
             pad[:, :, i, :ln] = est[:, :, s0 : s0 + ln]
             pad[:, :, i, ln:] = 0.0
+        return pad
+
+    def _window_stats(
+        self, est: np.ndarray, pad: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Time-domain facts of each window of one estimate ``(S, C, n)``.
+
+        Returns the windows where an estimate source is silent ``(W,)`` bool (museval's rule:
+        the channel sum is zero throughout), the window energies ``(S, W)``, the energies of
+        the difference from the references ``(S, W)``, and the first ``F - 1`` samples of each
+        window ``(S, C, W, F-1)``. When the windows are the segments (hop == win) they are
+        read from the segment buffer ``pad`` in place, one window at a time (cache-sized).
+        """
+        n_src, n_ch, _ = self.shape
+        lw, W = self.lw, self.n_windows
+        head = min(self.filters_len - 1, lw)
+        if self._same:
+            ew = pad[:, :, :W, :lw]  # (S, C, W, lw), a view
+        else:
+            ew = np.lib.stride_tricks.sliding_window_view(
+                est.astype(np.float64, copy=False), lw, axis=2
+            )[:, :, self.starts]
+        silent = np.zeros((n_src, W), dtype=bool)
+        energy = np.empty((n_src, W))
+        err = np.empty((n_src, W))
+        diff = np.empty((n_src, n_ch, lw))
+        csum = np.empty((n_src, lw))
+        for w in range(W):
+            e = ew[:, :, w]  # (S, C, lw)
+            np.sum(e, axis=1, out=csum)
+            silent[:, w] = ~np.any(csum, axis=-1)
+            energy[:, w] = np.einsum("scl,scl->s", e, e)
+            np.subtract(e, self._ref_win[:, :, w], out=diff)
+            err[:, w] = np.einsum("scl,scl->s", diff, diff)
+        est_silent: np.ndarray = np.any(silent, axis=0)
+        return est_silent, energy, err, np.ascontiguousarray(ew[..., :head])
+
+    def _spectra(self, est: np.ndarray) -> _Spectra:
+        """Segment spectra, full-signal reference correlations and window facts of one estimate.
+
+        ``est`` is ``(S, C, n)``. See :class:`_Spectra`: the spectra ``(S, C, segments, K)``
+        and, per source ``j``, the correlations ``D[p, tau, c] = sum_t ref_p(t - tau)
+        est_jc(t)`` as ``(P*F, C)``, rows ``(p, tau)``.
+        """
+        n_src, n_ch, _ = self.shape
+        F, M, P = self.filters_len, self._M, self._P
+        pad = self._segments(est)
+        stats = self._window_stats(est, pad)  # before the buffer is reused
         EB = sfft.rfft(pad, axis=-1, workers=_fft_workers())  # (S, C, segments, K)
-        XB, nb = self._XB, self._nb
+        XBc, nb = self._XBc, self._nb
 
         def correlations(j: int) -> np.ndarray:
             # D[p, tau, c] = sum_t ref_p(t - tau) est_jc(t), from the segment cross-spectra
-            # conj(E_jc) X_p summed over segments (in cache-sized chunks)
-            Ec = np.conj(EB[j, :, :nb])  # (C, segments, K)
+            # conj(E_jc) X_p = conj(E_jc conj(X_p)) summed over segments (cache-sized chunks)
+            E = EB[j, :, :nb]  # (C, segments, K)
             dsum = np.empty((n_ch, P, M // 2 + 1), dtype=np.complex128)
             for sl in self._chunks:
-                dsum[..., sl] = np.einsum("csk,spk->cpk", Ec[..., sl], XB[:nb, :, sl])
+                dsum[..., sl] = np.einsum("csk,spk->cpk", E[..., sl], XBc[:nb, :, sl])
+            np.conjugate(dsum, out=dsum)
             y = sfft.irfft(dsum, n=M, axis=-1)[..., :F]  # (C, P, F)
             D: np.ndarray = y[..., ::-1].transpose(1, 2, 0).reshape(P * F, n_ch)
             return D
 
-        return EB, _map(correlations, range(n_src))
+        return _Spectra(EB, _map(correlations, range(n_src)), *stats)
 
     def _window_metrics(
-        self, est: np.ndarray, EB: np.ndarray, j: int, fA: np.ndarray, fJ: np.ndarray
+        self, sp: _Spectra, j: int, fA: np.ndarray, fJ: np.ndarray
     ) -> np.ndarray:
-        """SDR, ISR, SIR, SAR ``(4, W)`` of source ``j`` of one estimate ``(S, C, n)``.
+        """SDR, ISR, SIR, SAR ``(4, W)`` of source ``j`` of one estimate.
 
-        ``EB`` are its segment spectra (:meth:`_spectra`), ``fA`` and ``fJ`` its interference and
-        spatial filters ``(C_out, P, F)``. Windows where a reference or an estimate source is
-        silent are NaN.
+        ``sp`` holds its spectra and window facts (:meth:`_spectra`), ``fA`` and ``fJ`` its
+        interference and spatial filters ``(C_out, P, F)``. Windows where a reference or an
+        estimate source is silent are NaN.
         """
         n_ch = self.shape[1]
         F, M, lw = self.filters_len, self._M, self.lw
-        starts, W = self.starts, self.n_windows
+        W = self.n_windows
         wk = self._wk
-        est_win = np.lib.stride_tricks.sliding_window_view(est, lw, axis=2)[:, :, starts]
-        est_silent = np.any(np.all(est_win.sum(axis=1) == 0, axis=-1), axis=0)  # (W,)
-        nan_win = self._ref_silent | est_silent
-        ej = est_win[j]  # (C, W, lw)
-        est_energy = np.einsum("cwl,cwl->w", ej, ej)  # (W,)
-        diff = ej - self._ref_win[j]
-        err_energy = np.einsum("cwl,cwl->w", diff, diff)  # (W,)
-        del diff
+        EB = sp.EB
+        nan_win = self._ref_silent | sp.est_silent
+        est_energy = sp.energy[j]  # (W,)
+        err_energy = sp.err[j]  # (W,)
 
         # <est_w, PA_w>: cross-spectra of each window's segment with the lag-reversed filter,
-        # minus the part of PA coming from reference samples before the window start
+        # minus the part of PA coming from reference samples before the window start.
+        # Re(conj(E) sum_p conj(H) X wk) = Re(E sum_p H conj(X) wk), conj(X) being stored.
         H = sfft.rfft(fA[..., ::-1], n=M, axis=-1, workers=_fft_workers())  # (C, P, K)
-        Hw = np.conj(H) * wk
+        Hw = H * wk
         ws = slice(0, W) if self._same else self._win_seg
-        Ew, Xw = EB[j][:, ws], self._XB[ws]  # (C, W, K), (W, P, K)
+        Ew, Xw = EB[j][:, ws], self._XBc[ws]  # (C, W, K), (W, P, K)
         et = np.zeros((W, n_ch))
         for sl in self._chunks:
             v = np.einsum("cpk,wpk->wck", Hw[:, :, sl], Xw[:, :, sl])
-            et += np.einsum("cwk,wck->wc", np.conj(Ew[:, :, sl]), v).real
+            et += np.einsum("cwk,wck->wc", Ew[:, :, sl], v).real
         n2 = self._n2
         head = min(F - 1, lw)
         FA2 = sfft.rfft(fA, n=n2, axis=-1)  # (C, P, K2)
         q = sfft.irfft(np.einsum("wpk,cpk->wck", self._PREV, FA2), n=n2, axis=-1)
         q = q[..., F - 1 : F - 1 + head]  # (W, C, head): PA at t = start + u from history
-        et -= np.einsum("wcu,cwu->wc", q, ej[..., :head])
+        et -= np.einsum("wcu,cwu->wc", q, sp.head[j])
         e_est_pa = et.sum(axis=1)  # (W,)
 
         # quadratic forms with the windowed Gram matrices (block Toeplitz in the lags)
