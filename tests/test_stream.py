@@ -293,3 +293,17 @@ def test_a_mask_per_channel_masks_each_channel_by_its_own_row(rng, tmp_path):
         np.testing.assert_allclose(_read(tmp_path / "out" / name), stems[j], atol=1e-5)
     # the two rows differ, so the channels were not masked alike
     assert not np.allclose(stems[0][0] / (np.abs(y[0]).max()), stems[0][1] / np.abs(y[1]).max())
+
+
+def test_interp_rows_equals_the_full_interpolation_bit_for_bit(rng):
+    # the 44.1 kHz fast path: weights 0, 1 or ~1e-15 (frames on the model's up to rounding)
+    from core.karaoke.stream import _interp, _interp_rows
+
+    x = rng.uniform(size=(40, 7)).astype(np.float32)
+    x[3] = 1e-9  # tiny values, where a weight of 1e-15 still moves the result
+    i0 = np.sort(rng.integers(0, 39, size=30))
+    i1 = i0 + 1
+    w = rng.choice(np.float32([0.0, 0.0, 1.0, 1.8e-15, 0.25]), size=30)
+    np.testing.assert_array_equal(_interp_rows(x, i0, i1, w), _interp(x, i0, i1, w, axis=0))
+    zero = np.zeros(30, np.float32)
+    np.testing.assert_array_equal(_interp_rows(x, i0, i1, zero), x[i0])

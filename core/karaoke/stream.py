@@ -459,6 +459,21 @@ def _take_bins(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return taken
 
 
+def _interp_rows(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``_interp(x, i0, i1, w, axis=0)`` bit for bit, with arithmetic only where ``w != 0``.
+
+    A weight of 0 gives ``x[i0] * 1 + x[i1] * 0 = x[i0]`` exactly (finite values), so those
+    rows are taken. At 44.1 kHz the input frames fall on the model's up to float rounding:
+    most weights are 0 and the others 1e-15 or 1 (where the arithmetic is kept).
+    """
+    out: np.ndarray = x[i0]
+    sel = np.flatnonzero(w != 0)
+    if sel.size:
+        ww = w[sel, None]
+        out[sel] = x[i0[sel]] * (1 - ww) + x[i1[sel]] * ww
+    return out
+
+
 def _interp(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w: np.ndarray, axis: int) -> np.ndarray:
     """``x`` linearly interpolated along ``axis`` (the arithmetic of ``map_mask``)."""
     lo: np.ndarray = np.take(x, i0, axis=axis)
@@ -986,14 +1001,11 @@ def _separate(
         p = started.job.finish(results)  # (j1 - j0, model bins)
         i0, i1, w, j0, j1 = started.map
         a, b, t_lo, t_hi = frames_of(started.k)
-        if f_pure and np.all((w == 0) | (w == 1)):
-            # every input frame and bin lies on a model frame and bin (44.1 kHz; the weights
-            # are 0 or 1 up to rounding): the interpolation takes values, so round on the
-            # model's grid, then take
+        if f_pure:
+            # every input bin lies on a model bin (44.1 kHz): the bins are taken, so
+            # interpolate the frames, clip and round on the model's grid, then take the bins
+            p = _interp_rows(p, i0 - j0, i1 - j0, w)  # (frames, model bins)
             p = np.clip(p, 0.0, 1.0).astype(dtype)
-            rows = np.where(w == 1, i1, i0) - j0
-            if rows[0] != 0 or len(rows) != len(p) or np.any(np.diff(rows) != 1):
-                p = p[rows]
             p = _take_bins(p, f_i0)  # (frames, bins)
         else:
             p = _interp(p, f_i0, f_i1, f_w, axis=1)  # (j1 - j0, bins)
