@@ -24,6 +24,7 @@ from core.karaoke.methods import Rule, check_alpha, check_rule
 from core.signal.stft import (
     StftConfig,
     _window,
+    _window64,
     _window_sumsquare,
     frames_major_ok,
     istft,
@@ -470,23 +471,60 @@ _THREADED_MAX_BYTES = 512 * 2**20
 BLOCK_FRAMES = 64
 
 
-def _source_masks(
-    p: FloatArray, alpha: float, rule: Rule, out: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Vocal and accompaniment masks of a block of ``p``, as :func:`threshold_masks` makes them.
+def _check_mixture(mixture: FloatArray, S: ComplexArray, config: StftConfig, length: int) -> None:
+    """Raise unless ``S`` (frames-major) is the STFT of ``mixture`` (a few frames are checked).
 
-    Binary rules give boolean masks written into ``out``, the soft rule ``p`` and ``1 - p``
-    (the same comparisons with the same Python-float thresholds, so the same bins).
+    The frames are recomputed as :func:`core.signal.stft.stft` computes them (float64 products
+    of the window and the zero-padded frame), so a matching mixture agrees to float rounding.
     """
-    voc, acc = out
-    if rule == "soft":
-        return p, (1.0 - p).astype(np.float32)
-    np.greater(p, alpha, out=voc)
-    if rule == "paper":
-        np.less(p, 1.0 - alpha, out=acc)
-    else:  # "complement": every bin not vocal
-        np.logical_not(voc, out=acc)
-    return voc, acc
+    ch, frames, _ = S.shape
+    if mixture.shape != (ch, length):
+        raise InvalidConfigError(
+            f"mixture must be (channels, length) = ({ch}, {length}), got {mixture.shape}"
+        )
+    n_fft, hop = config.n_fft, config.hop_length
+    window = _window64(config.window, n_fft)
+    for t in sorted({0, frames // 3, frames - 1}):
+        seg = np.zeros((ch, n_fft), dtype=np.float64)  # padded samples [t*hop, t*hop + n_fft)
+        a = t * hop - n_fft // 2
+        lo, hi = max(0, a), min(length, a + n_fft)
+        if hi > lo:
+            seg[:, lo - a : hi - a] = mixture[:, lo:hi]
+        want = np.fft.rfft(seg * window, axis=-1)
+        scale = max(1e-6, float(np.abs(want).max()))
+        if not np.allclose(S[:, t], want, rtol=1e-4, atol=1e-5 * scale):
+            raise InvalidConfigError(
+                f"mixture does not match stft_t (frame {t} differs): pass the samples the STFT "
+                "was computed from, or no mixture"
+            )
+
+
+def _can_subtract(config: StftConfig, frames: int, length: int) -> bool:
+    """Whether ``mixture - istft(...)`` is safe: the window's overlapped squares never vanish.
+
+    They are what the inverse divides by; where they are (nearly) zero the inverse STFT keeps
+    the raw sum instead (e.g. a Hann window with ``hop == n_fft``), which is not the mixture.
+    """
+    wss = _window_sumsquare(config.window, config.n_fft, config.hop_length, frames)
+    kept = wss[config.n_fft // 2 : config.n_fft // 2 + length]
+    return kept.size == length and float(kept.min()) > 1e-3 * float(wss.max())
+
+
+#: With the paper rule, :func:`separate_frames_major` subtracts only when at most this share of
+#: frames needs a correction (then it saves inverse FFTs net of its extra passes).
+_SUBTRACT_MAX_SHARE = 0.3
+
+
+def _correction_share(P: FloatArray, alpha: float, *, stride: int = 7) -> float:
+    """Share of frames (every ``stride``-th) where the paper rule's masks do not add up to one.
+
+    Frames where the accompaniment's mask is all ones are not counted: their correction is the
+    vocal frame, already inverted.
+    """
+    p = P[:, ::stride]
+    voc, acc = p > alpha, p < 1.0 - alpha
+    fix = np.equal(voc, acc).any(axis=-1) & ~acc.all(axis=-1)
+    return float(fix.mean()) if fix.size else 0.0
 
 
 def separate_frames_major(
@@ -498,15 +536,24 @@ def separate_frames_major(
     config: StftConfig,
     length: int,
     block_frames: int = BLOCK_FRAMES,
+    mixture: FloatArray | None = None,
 ) -> FloatArray:
     """Threshold ``prob_t`` at ``alpha`` and rebuild both stems, block by block (the α fast path).
 
     Equal to ``reconstruct(stft, threshold_masks(prob, alpha=alpha, rule=rule), ...)`` on the
-    untransposed arrays, but fused: each block of ``block_frames`` frames is thresholded, masked,
-    inverted (``scipy.fft.irfft`` along the contiguous bins), windowed and overlap-added while it
-    is in the CPU cache. The two sources run in two threads (numpy and scipy's FFT release the
-    GIL). About half the CPU work of masking and inverting whole arrays, because no full-size
-    mask, masked STFT or frame array is allocated (page faults and memory traffic dominated).
+    untransposed arrays (to float32 rounding), but fused: each block of ``block_frames`` frames
+    is thresholded, masked, inverted (``scipy.fft.irfft`` along the contiguous bins), windowed
+    and overlap-added while it is in the CPU cache; no full-size mask, masked STFT or frame
+    array is allocated. Two threads each build half of the output (numpy and scipy's FFT
+    release the GIL).
+
+    Fewer inverse FFTs: a frame whose mask is all zeros is skipped (its inverse is zero). Given
+    the ``mixture`` the STFT was made from, the accompaniment is ``mixture - vocals`` (the
+    inverse STFT is linear and gives the mixture back from its own STFT) plus the inverse STFT
+    of ``S * (vocal_mask + accomp_mask - 1)``, whose frames are zero where the two masks add
+    up to one (complement and soft rules; the paper rule at α = 0.5, and elsewhere in frames
+    with no bin between α and 1 − α) and equal the vocal frame where the accompaniment's mask
+    is all ones: at α = 0.5 about one inverse FFT per frame instead of two.
 
     Parameters
     ----------
@@ -523,6 +570,10 @@ def separate_frames_major(
         Output length in samples.
     block_frames
         Frames per block (> 0).
+    mixture : ndarray, shape (channels, length), float, optional
+        The samples ``stft_t`` was computed from (:func:`core.signal.stft.stft` with ``config``),
+        checked on a few frames. Without it (or when the window's overlapped squares vanish
+        somewhere, see :func:`_can_subtract`) the accompaniment is inverted on its own.
 
     Returns
     -------
@@ -532,7 +583,8 @@ def separate_frames_major(
     Raises
     ------
     InvalidConfigError
-        ``alpha`` outside [0, 1], an unknown ``rule``, mismatched shapes or ``block_frames < 1``.
+        ``alpha`` outside [0, 1], an unknown ``rule``, mismatched shapes, ``block_frames < 1``,
+        or a ``mixture`` whose STFT is not ``stft_t``.
     """
     alpha = check_alpha(alpha)
     rule = check_rule(rule)
@@ -545,49 +597,176 @@ def separate_frames_major(
         )
     if block_frames < 1:
         raise InvalidConfigError(f"block_frames must be >= 1, got {block_frames}")
+    x = None
+    if mixture is not None:
+        x = np.asarray(mixture, dtype=np.float32)
+        _check_mixture(x, S, config, length)
     if not frames_major_ok(config):
         masks = threshold_masks(P, alpha=alpha, rule=rule)
         return reconstruct_frames_major(S, masks, config=config, length=length)
-    import scipy.fft
-
-    ch, frames, bins = S.shape
-    n_fft, hop = config.n_fft, config.hop_length
-    r = n_fft // hop
-    window = _window(config.window, n_fft)
-    wss = _window_sumsquare(config.window, n_fft, hop, frames)
-    nonzero = wss > np.finfo(np.float32).tiny
+    ch, frames, _ = S.shape
+    if x is not None and not _can_subtract(config, frames, length):
+        x = None
+    if x is not None and rule == "paper" and _correction_share(P, alpha) > _SUBTRACT_MAX_SHARE:
+        x = None  # as many inverse FFTs either way: the simpler direct accompaniment
+    hops = frames + config.n_fft // config.hop_length - 1  # hop-long blocks of padded output
     out = np.empty((2, ch, length), dtype=np.float32)
-
-    def one(source: int) -> None:
-        y = np.zeros((ch, hop * (frames + r - 1)), dtype=np.float32)
-        X = np.empty((block_frames, bins), dtype=np.complex64)
-        bufs = (
-            np.empty((block_frames, bins), dtype=np.bool_),
-            np.empty((block_frames, bins), dtype=np.bool_),
-        )
-        for c in range(ch):
-            for f0 in range(0, frames, block_frames):
-                f1 = min(frames, f0 + block_frames)
-                n = f1 - f0
-                masks = _source_masks(P[c, f0:f1], alpha, rule, (bufs[0][:n], bufs[1][:n]))
-                np.multiply(S[c, f0:f1], masks[source], out=X[:n])
-                fr = scipy.fft.irfft(X[:n], n=n_fft, axis=-1, overwrite_x=True)  # (n, n_fft)
-                fr *= window
-                for k in range(r):  # frame t's k-th hop block lands at sample (t + k) * hop
-                    y[c, (f0 + k) * hop : (f1 + k) * hop].reshape(n, hop)[:] += fr[
-                        :, k * hop : (k + 1) * hop
-                    ]
-        np.divide(y, wss, out=y, where=nonzero)
-        kept = y[:, n_fft // 2 : n_fft // 2 + length]  # drop the centring pad
-        out[source] = 0.0
-        out[source, :, : kept.shape[1]] = kept
-
-    if S.nbytes <= _THREADED_MAX_BYTES:
+    plan = _FramePlan(S, P, x, alpha=alpha, rule=rule, config=config, block_frames=block_frames)
+    # two threads, each owning half of the output's hop blocks (disjoint writes); the
+    # n_fft / hop - 1 frames overlapping the cut are inverted by both (a few FFTs of thousands)
+    cut = hops // 2 if frames >= 4 * block_frames else hops
+    parts = [(0, cut), (cut, hops)] if cut < hops else [(0, hops)]
+    if len(parts) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(one, range(2)))
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            list(pool.map(lambda part: plan.run(out, *part), parts))
     else:
-        for source in range(2):
-            one(source)
+        plan.run(out, *parts[0])
     return out
+
+
+#: Above this many runs of frames to invert in one block, the block is inverted in one piece
+#: (the masked-out frames inside are zeros) instead of run by run.
+_MAX_RUNS = 6
+
+
+def _rows(mask: np.ndarray, how: Literal["any", "all"]) -> np.ndarray:
+    """Per frame (row) of a ``(frames, bins)`` mask: whether any / all of its bins are set."""
+    return np.asarray(mask.any(axis=1) if how == "any" else mask.all(axis=1), dtype=bool)
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True in the 1-D boolean ``rows`` (one span if many)."""
+    if rows.all():
+        return [(0, rows.shape[0])]
+    if not rows.any():
+        return []
+    edges = np.flatnonzero(np.diff(rows.view(np.int8), prepend=0, append=0))
+    runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    if len(runs) > _MAX_RUNS:
+        return [(runs[0][0], runs[-1][1])]
+    return runs
+
+
+class _FramePlan:
+    """The block loop of :func:`separate_frames_major` (see there), for one range of the output.
+
+    ``run`` fills two overlap-add buffers: ``[vocals, accompaniment]`` without a mixture, and
+    ``[vocals, correction]`` with one (accompaniment = mixture − vocals + correction).
+    """
+
+    def __init__(
+        self,
+        S: ComplexArray,
+        P: FloatArray,
+        x: FloatArray | None,
+        *,
+        alpha: float,
+        rule: Rule,
+        config: StftConfig,
+        block_frames: int,
+    ) -> None:
+        self.S, self.P, self.x = S, P, x
+        self.alpha, self.rule, self.block = alpha, rule, block_frames
+        self.n_fft, self.hop = config.n_fft, config.hop_length
+        self.r = self.n_fft // self.hop
+        self.window = _window(config.window, self.n_fft)
+        self.wss = _window_sumsquare(config.window, self.n_fft, self.hop, S.shape[1])
+
+    def _add(self, y: np.ndarray, fr: np.ndarray, t: int, lo: int, hi: int) -> None:
+        """Overlap-add windowed frames ``fr`` (``(n, n_fft)``, the first is frame ``t``) into ``y``.
+
+        ``y`` (1-D) holds the padded output's hop blocks ``[lo, hi)``; the rest is dropped.
+        """
+        hop, n = self.hop, fr.shape[0]
+        for k in range(self.r):  # frame t's k-th hop block lands at hop block t + k
+            t0, t1 = max(t, lo - k), min(t + n, hi - k)
+            if t1 > t0:
+                y[(t0 + k - lo) * hop : (t1 + k - lo) * hop].reshape(t1 - t0, hop)[:] += fr[
+                    t0 - t : t1 - t, k * hop : (k + 1) * hop
+                ]
+
+    def _inverse(self, S: ComplexArray, mask: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Windowed ``irfft(S * mask)`` of ``n`` frames, ``(n, n_fft)`` float32."""
+        import scipy.fft
+
+        n = S.shape[0]
+        np.multiply(S, mask, out=X[:n])
+        fr: np.ndarray = scipy.fft.irfft(X[:n], n=self.n_fft, axis=-1, overwrite_x=True)
+        fr *= self.window
+        return fr
+
+    def run(self, out: np.ndarray, lo: int, hi: int) -> None:
+        """Write the output samples of the padded hop blocks ``[lo, hi)`` into ``out``."""
+        ch, frames, bins = self.S.shape
+        n_fft, hop, r, B = self.n_fft, self.hop, self.r, self.block
+        length = out.shape[2]
+        y = np.zeros((2, ch, (hi - lo) * hop), dtype=np.float32)  # padded samples [lo, hi) * hop
+        X = np.empty((B, bins), dtype=np.complex64)
+        voc_buf, acc_buf = np.empty((B, bins), dtype=bool), np.empty((B, bins), dtype=bool)
+        extra_buf = np.empty((B, bins), dtype=np.int8)
+        x = self.x
+        corrected = False
+        t_lo, t_hi = max(0, lo - r + 1), min(frames, hi)  # frames touching the range
+        for c in range(ch):
+            for f0 in range(t_lo, t_hi, B):
+                n = min(t_hi, f0 + B) - f0
+                S, p = self.S[c, f0 : f0 + n], self.P[c, f0 : f0 + n]
+                voc: np.ndarray
+                acc: np.ndarray
+                if self.rule == "soft":
+                    voc, acc = p, (1.0 - p).astype(np.float32)
+                else:
+                    voc = np.greater(p, self.alpha, out=voc_buf[:n])
+                    if self.rule == "paper":
+                        acc = np.less(p, 1.0 - self.alpha, out=acc_buf[:n])
+                    else:
+                        acc = np.logical_not(voc, out=acc_buf[:n])
+                acc_all: np.ndarray | None = None
+                fix: np.ndarray | None = None
+                if x is not None and self.rule == "paper":
+                    extra = np.add(voc.view(np.int8), acc.view(np.int8), out=extra_buf[:n])
+                    extra -= 1  # -1 (neither source), 0, or +1 (both)
+                    fix = _rows(extra, "any")
+                    if fix.any():  # the accompaniment's mask is all ones: correction = vocal
+                        acc_all = _rows(acc, "all")
+                        fix &= ~acc_all
+                for a, b in _runs(_rows(voc, "any")):  # vocals: frames with a vocal bin
+                    fr = self._inverse(S[a:b], voc[a:b], X)
+                    self._add(y[0, c], fr, f0 + a, lo, hi)
+                    if acc_all is not None and acc_all[a:b].any():
+                        corrected = True
+                        runs = _runs(acc_all[a:b])
+                        if sum(v - u for u, v in runs) != np.count_nonzero(acc_all[a:b]):
+                            # a merged span holds other frames too: zero them instead
+                            runs, fr = [(0, b - a)], fr * acc_all[a:b, None]
+                        for u, v in runs:
+                            self._add(y[1, c], fr[u:v], f0 + a + u, lo, hi)
+                if x is None:  # the accompaniment on its own
+                    for a, b in _runs(_rows(acc, "any")):
+                        self._add(y[1, c], self._inverse(S[a:b], acc[a:b], X), f0 + a, lo, hi)
+                elif fix is not None and fix.any():  # frames where the masks do not add up
+                    corrected = True
+                    for a, b in _runs(fix):
+                        fr = self._inverse(S[a:b], extra[a:b], X)
+                        if acc_all is not None:  # merged runs: those frames were reused already
+                            fr[acc_all[a:b]] = 0.0
+                        self._add(y[1, c], fr, f0 + a, lo, hi)
+        # normalise and drop the centring pad: padded sample j is output sample j - n_fft // 2
+        a, b = max(lo * hop, n_fft // 2), min(hi * hop, n_fft // 2 + length)
+        if b <= a:
+            return
+        src, dst = y[:, :, a - lo * hop : b - lo * hop], out[:, :, a - n_fft // 2 : b - n_fft // 2]
+        wss = self.wss[a:b]
+        if x is None:
+            nonzero = wss > np.finfo(np.float32).tiny
+            if not nonzero.all():  # as istft_frames_major: no window weight, left as summed
+                dst[:] = src
+            np.divide(src, wss, out=dst, where=nonzero)
+            return
+        # with a mixture every kept sample has window weight (_can_subtract)
+        np.divide(src[0], wss, out=dst[0])
+        np.subtract(x[:, a - n_fft // 2 : b - n_fft // 2], dst[0], out=dst[1])
+        if corrected:
+            dst[1] += src[1] / wss

@@ -408,7 +408,11 @@ def mask_result_from_prob(
 
 
 def separate_at_alpha(
-    result: MaskResult, *, alpha: float = 0.5, rule: Rule = "paper"
+    result: MaskResult,
+    *,
+    alpha: float = 0.5,
+    rule: Rule = "paper",
+    mixture: FloatArray | None = None,
 ) -> FloatArray:
     """Stems at threshold ``alpha``: binary (or soft) masks, mixture phase, inverse STFT.
 
@@ -421,6 +425,11 @@ def separate_at_alpha(
     rule
         ``"paper"`` (vocal ``P > alpha``, accompaniment ``P < 1 - alpha``), ``"complement"`` or
         ``"soft"``; see :func:`core.karaoke.masks.threshold_masks`.
+    mixture : ndarray, shape (channels, length), float, optional
+        The samples ``result`` was computed from. With them the accompaniment is the mixture
+        minus the vocals, plus a correction where the two masks do not add up to one: about
+        half the inverse FFTs for the complement and soft rules and the paper rule at α = 0.5
+        (:func:`core.karaoke.masks.separate_frames_major`).
 
     Returns
     -------
@@ -430,10 +439,12 @@ def separate_at_alpha(
     Raises
     ------
     InvalidConfigError
-        ``alpha`` outside [0, 1] or an unknown ``rule``.
+        ``alpha`` outside [0, 1], an unknown ``rule``, or a ``mixture`` that is not the one
+        ``result`` was computed from.
     """
     stft_t, prob_t = result.frames_major  # thresholds are elementwise: any layout will do
     # fused threshold + inverse STFT, block by block (no full-size mask or masked copy)
     return separate_frames_major(
-        stft_t, prob_t, alpha=alpha, rule=rule, config=result.stft_config, length=result.length
-    )
+        stft_t, prob_t, alpha=alpha, rule=rule, config=result.stft_config,
+        length=result.length, mixture=mixture,
+    )  # fmt: skip
