@@ -353,6 +353,35 @@ def _read_mask_settings(mask: Path) -> dict[str, Any]:
     return saved
 
 
+def _reuse_freed_memory() -> bool:
+    """Let this process reuse the memory it frees instead of handing it back to the system.
+
+    The streaming separation allocates and frees the same few arrays of 1-15 MB block after
+    block. glibc's malloc serves each from a fresh ``mmap`` that the kernel zero-fills page by
+    page: about 50,000 page faults and 0.2-0.3 s of system time on a 3-minute song. With the
+    mmap threshold at 32 MB (glibc's largest) and a 256 MB trim threshold those arrays stay in
+    the heap and are reused; the peak memory is the same working set. Process-wide, so the
+    command sets it for its own process and the library leaves malloc alone.
+
+    Returns
+    -------
+    bool
+        Whether the C library took the settings (``False`` without glibc's ``mallopt``).
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(
+        mallopt(m_trim_threshold, 256 * 2**20)
+    )
+
+
 def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float, rule: Any) -> int:
     """``genex separate`` for a file, block by block (:func:`core.karaoke.stream.separate_file`).
 
@@ -362,6 +391,7 @@ def _separate_streaming(args: argparse.Namespace, method: MethodId, alpha: float
     from core.karaoke.stream import separate_file
     from core.signal.stft import StftConfig
 
+    _reuse_freed_memory()
     out = Path(args.out)
     settings: dict[str, Any] = {}
     cfg = None
