@@ -942,16 +942,22 @@ def _separate(
 
     @dataclass
     class Started:
-        """Block ``k``'s mask under way: the model job and its tasks' futures (or the mask)."""
+        """Block ``k`` under way: its model job and tasks' futures (or the mask), its STFT task."""
 
         k: int
         job: _MaskJob | None = None
         futures: list[Future[Any]] = field(default_factory=list)
+        results: list[Any] = field(default_factory=list)  # futures, replaced when stolen
         map: tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None = None
         prob: np.ndarray | None = None
+        fwd: Future[Any] | None = None
 
     def start(k: int, pool: ThreadPoolExecutor) -> Started:
-        """Read what block ``k``'s mask needs and hand its model tasks to ``pool``."""
+        """Read what block ``k``'s mask needs and hand its model tasks to ``pool``.
+
+        Block ``k``'s input-rate STFT goes to ``pool`` too, behind them: the worker makes it
+        when it has finished the network before this thread needs it, else this thread does.
+        """
         a, b, t_lo, t_hi = frames_of(k)
         if saved is not None:
             # (1|ch, frames, bins); contiguous reading for the frames-major files of this module
@@ -962,7 +968,8 @@ def _separate(
                     f"frames {t_lo}..{t_hi - 1}); it is corrupt: re-run without "
                     "--from-mask to compute it again"
                 )
-            return Started(k, prob=np.clip(np.ascontiguousarray(part), 0.0, 1.0))
+            prob = np.clip(np.ascontiguousarray(part), 0.0, 1.0)
+            return Started(k, prob=prob, fwd=pool.submit(forward, k))
         assert stage is not None
         i0, i1, w = _map_positions(
             np.arange(t_lo, t_hi, dtype=np.float64), src_sr=stage.sr, src=stage.stft,
@@ -970,24 +977,35 @@ def _separate(
         )  # fmt: skip
         j0, j1 = int(i0.min()), int(i1.max()) + 1
         job = stage.begin(source, j0, j1)
-        return Started(k, job, [pool.submit(t) for t in job.tasks], (i0, i1, w, j0, j1))
+        futures = [pool.submit(t) for t in job.tasks]
+        fwd = pool.submit(forward, k)
+        return Started(k, job, futures, list(futures), (i0, i1, w, j0, j1), fwd=fwd)
 
-    def steal(started: Started) -> list[Any]:
-        """Block ``k``'s model tasks: this thread runs those the pool has not started yet.
+    def run_pending(blocks: Sequence[Started]) -> bool:
+        """Run one model task the pool has not started: the oldest block's last one.
 
-        From the last; the others stay futures. The two threads share the network whatever
-        else they were doing.
+        Its result replaces the future in the block's ``results``; ``False`` when none waits.
         """
-        if started.job is None:
-            return []
-        tasks, futures = started.job.tasks, started.futures
-        outputs: list[Any] = list(futures)
-        for i in reversed(range(len(tasks))):
-            if futures[i].cancel():
-                outputs[i] = tasks[i]()
-        return outputs
+        for st_ in blocks:
+            if st_.job is None:
+                continue
+            for i in reversed(range(len(st_.results))):
+                r = st_.results[i]
+                if isinstance(r, Future) and r.cancel():
+                    st_.results[i] = st_.job.tasks[i]()
+                    return True
+        return False
 
-    def complete(started: Started, outputs: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    def wait(fut: Future[Any], busy: Sequence[Started]) -> Any:
+        """``fut.result()``, running the unstarted model tasks of ``busy`` meanwhile.
+
+        This thread then works instead of idling while the worker ends its task.
+        """
+        while not fut.done() and run_pending(busy):
+            pass
+        return fut.result()
+
+    def complete(started: Started, busy: Sequence[Started]) -> tuple[np.ndarray, np.ndarray | None]:
         """Block ``k``'s mask, once the pool's tasks are done.
 
         Returns the mask ``(1 | channels, frames, bins)`` float32 (rounded to ``mask_dtype``)
@@ -997,7 +1015,7 @@ def _separate(
         if started.prob is not None:
             return started.prob, None
         assert stage is not None and started.job is not None and started.map is not None
-        results = [o.result() if isinstance(o, Future) else o for o in outputs]
+        results = [wait(r, busy) if isinstance(r, Future) else r for r in started.results]
         p = started.job.finish(results)  # (j1 - j0, model bins)
         i0, i1, w, j0, j1 = started.map
         a, b, t_lo, t_hi = frames_of(started.k)
@@ -1088,9 +1106,11 @@ def _separate(
                     if k + 1 < n_blocks:
                         started.append(start(k + 1, pool))
                     job = started.pop(0)
-                    outputs_k = steal(job)
-                    seg, spec = forward(k)
-                    prob_t, part = complete(job, outputs_k)
+                    while run_pending([job]):  # block k's tasks no thread has started
+                        pass
+                    assert job.fwd is not None
+                    seg, spec = forward(k) if job.fwd.cancel() else wait(job.fwd, started)
+                    prob_t, part = complete(job, started)
                     v, acc_y = stems_of(k, seg, spec, prob_t)
                     del seg, spec, prob_t
                     writes.append(pool.submit(write, v, acc_y, part))
@@ -1104,8 +1124,9 @@ def _separate(
             finally:
                 # an error or Ctrl-C: drop the queued tasks and writes, let one finish
                 for job in started:
-                    for fut in job.futures:
-                        fut.cancel()
+                    for fut in [*job.futures, job.fwd]:
+                        if fut is not None:
+                            fut.cancel()
                 for fut in writes:
                     fut.cancel()
         info: dict[str, Any] = {
