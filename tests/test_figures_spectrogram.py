@@ -116,6 +116,40 @@ def test_binary_image_changes_with_alpha_and_is_monotone(rng):
     assert share_hi == pytest.approx((d.prob > 0.8).mean())
 
 
+def test_exact_alpha_images_pool_the_full_resolution_mask(rng):
+    """With the display's codes, each pixel is the share of its cell's bins with P > α."""
+    from core.karaoke.masks import threshold_masks
+    from core.karaoke.separate import MaskResult
+    from core.signal.stft import StftConfig
+
+    bins, frames = 257, 900
+    prob = rng.random((1, bins, frames)).astype(np.float32)
+    stft = (rng.standard_normal((1, bins, frames)) + 0j).astype(np.complex64)
+    res = MaskResult(
+        prob=prob, mixture_stft=stft, stft_config=StftConfig(n_fft=512, hop_length=128),
+        sr=8000, length=frames * 128, method="dnn",
+    )  # fmt: skip
+    d = sg.pooled_display(res, exact_alpha=True)
+    assert d.panels is not None
+    fb, ff, _ = d.panels.cell
+    for alpha in (0.25, 0.5, 0.8):
+        mask, _est = sg.alpha_images(d, alpha=alpha, rule="paper")
+        got = decode(mask)
+        vocal, _ = threshold_masks(prob[0], alpha=alpha, rule="paper")
+        rows, cols = d.panels.shape
+        full = np.pad(vocal, ((0, rows * fb - bins), (0, cols * ff - frames)), mode="edge")
+        share = full.reshape(rows, fb, cols, ff).mean(axis=(1, 3))[::-1]  # row 0 on top
+        level = np.where(share == 0, 0, np.where(share < 0.5, 1, np.where(share < 1, 2, 3)))
+        lut = sg.colormap_lut("mask")
+        assert np.array_equal(got, lut[(level * 85).astype(np.uint8)])
+    # the pooled-P fallback (no codes) is a different image: it thresholds averages
+    assert base64.b64encode(sg.alpha_images(d, alpha=0.5, rule="paper")[0]) != base64.b64encode(
+        sg.alpha_images(sg.pooled_display(res), alpha=0.5, rule="paper")[0]
+    )
+    with pytest.raises(InvalidConfigError):
+        sg.alpha_images(d, alpha=1.5, rule="paper")
+
+
 def test_soft_rule_ignores_alpha(rng):
     d = _display(rng)
     assert sg.alpha_images(d, alpha=0.2, rule="soft") == sg.alpha_images(d, alpha=0.8, rule="soft")

@@ -57,6 +57,23 @@ def test_mask_explorer_alpha_changes_alpha_panels_and_stems_only():
     assert ex._stem_players[0].value[:4] == b"RIFF"
 
 
+def test_mask_explorer_binary_panel_is_the_real_mask():
+    """The α panel is the full-resolution mask, pooled: an oracle IBM looks alike at every α."""
+    mix, sr, voc, acc = _tone_track(sr=22050, seconds=3.0)  # display cells pool 3 bins each
+    ex = MaskExplorer.from_arrays(
+        mix, sr, vocals=voc, accompaniment=acc, method="oracle", alpha=0.1
+    )
+    assert ex._display().panels is not None and ex._display().panels.cell[0] > 1
+    low = _alpha_sources(ex)[-2:]
+    ex.alpha = 0.9
+    assert _alpha_sources(ex)[-2:] == low  # the stems are identical too: so is the panel
+    ex.method = "oracle-irm"
+    ex.alpha = 0.2
+    irm_low = _alpha_sources(ex)[-2]
+    ex.alpha = 0.9
+    assert _alpha_sources(ex)[-2] != irm_low  # a probabilistic mask does change
+
+
 def test_mask_explorer_method_rule_and_band():
     mix, sr, voc, acc = _tone_track()
     ex = MaskExplorer.from_arrays(mix, sr, vocals=voc, accompaniment=acc, method="oracle")

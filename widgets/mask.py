@@ -2,9 +2,12 @@
 
 The same path as the dashboard's Mask explorer page, without Streamlit: the network runs once
 per (track, method) (:func:`core.karaoke.separate.probability_mask`, kept by the explorer), the
-display arrays are pooled once (:func:`dashboard.figures.spectrogram.pooled_display`), and an α
-change only redraws the two small α panels of the plotly ``FigureWidget`` (their layout images
-and titles) and rebuilds the stems (:func:`core.karaoke.separate.separate_at_alpha`).
+display arrays are pooled once (:func:`dashboard.figures.spectrogram.pooled_display`, with the
+real mask's codes per display cell), and an α change only redraws the two small α panels of the
+plotly ``FigureWidget`` (their layout images and titles) and rebuilds the stems
+(:func:`core.karaoke.separate.separate_at_alpha`). As on the page, the binary-mask panel is the
+real mask ``P > α`` thresholded at full resolution, then pooled (how many of each pixel's bins
+it keeps), so an oracle ideal binary mask looks the same at every α, as its stems are.
 """
 
 from __future__ import annotations
@@ -316,7 +319,7 @@ class MaskExplorer(w.VBox):
             ibm = None
             if self.track.references is not None:
                 ibm = res if method == "oracle" else self._mask("oracle")
-            return sg.pooled_display(res, ibm=ibm, fmax=fmax)
+            return sg.pooled_display(res, ibm=ibm, fmax=fmax, exact_alpha=True)
 
         return self._displays.get((method, fmax), make)
 

@@ -6,7 +6,7 @@ Streamlit), so they work in a notebook and in unit tests:
 - :func:`pooled_display` pools a :class:`core.karaoke.separate.MaskResult` to display size and
   draws the panels that do not depend on α (mixture, ideal binary mask, probability);
 - :func:`alpha_images` draws the two α panels (binary mask, estimated vocal spectrogram) from
-  the pooled arrays, a few milliseconds per α;
+  the display's α codes (or the pooled arrays), a few milliseconds per α;
 - :func:`spectrogram_panels` stacks PNGs into one figure with shared axes
   (:func:`alpha_figure` does it for a display at one α);
 - :func:`alpha_panels` / :func:`soft_planes` make the live α canvas's planes
@@ -25,12 +25,14 @@ Conventions
 - Masks are pooled with the mean (the share of a block that is "vocal"); power spectrograms are
   pooled with the mean of the power before conversion to dB, so a block's level is the
   energy-preserving average.
-- :func:`alpha_images` (the notebook widget's α panels) thresholds the already pooled
-  probability (``pooled_prob > alpha``), which is not the real mask inside a block. The Mask
-  explorer page shows the real one instead: :func:`alpha_panels` codes, per display cell, three
-  order statistics of P on the slider's α grid, so that thresholding them in the browser gives
-  exactly how many of the cell's full-resolution bins the real mask ``P > alpha`` keeps
-  (none / under half / half or more / all); :func:`static_figure` draws the α-independent
+- The α panels show the *real* mask, thresholded at full resolution, then pooled:
+  :func:`alpha_panels` codes, per display cell, three order statistics of P on the slider's α
+  grid, so that thresholding them (in the browser for the Mask explorer page, in
+  :func:`alpha_images` for the notebook widget) gives exactly how many of the cell's
+  full-resolution bins the real mask ``P > alpha`` keeps (none / under half / half or more /
+  all). Only a :class:`Display` made without those codes (``pooled_display(...,
+  exact_alpha=False)``, or built by hand) falls back to thresholding the pooled probability,
+  which is not the real mask inside a block. :func:`static_figure` draws the α-independent
   panels with colour bars.
 """
 
@@ -287,6 +289,9 @@ class Display:
         the α panels (mixture, ideal binary mask when references are known, probability).
     static_hz
         Title -> Nyquist in Hz of each static panel (the ideal mask may come at another rate).
+    panels
+        The :class:`AlphaPanels` of the same result and band (the real mask's codes per display
+        cell), or ``None``: then :func:`alpha_images` thresholds the pooled ``prob``.
     """
 
     power: FloatArray
@@ -296,6 +301,7 @@ class Display:
     max_hz: float
     static: dict[str, str] = field(default_factory=dict)
     static_hz: dict[str, float] = field(default_factory=dict)
+    panels: AlphaPanels | None = None
 
 
 MIXTURE_TITLE = "Mixture (dB)"
@@ -330,7 +336,11 @@ def crop_bins(
 
 
 def pooled_display(
-    result: MaskResult, *, ibm: MaskResult | None = None, fmax: float | None = None
+    result: MaskResult,
+    *,
+    ibm: MaskResult | None = None,
+    fmax: float | None = None,
+    exact_alpha: bool = False,
 ) -> Display:
     """Pool a mask result to display size and draw its α-independent panels.
 
@@ -344,6 +354,10 @@ def pooled_display(
     fmax
         Top frequency shown, in Hz (``None``: up to Nyquist). Bins are cropped before pooling,
         so a zoomed band keeps its detail.
+    exact_alpha
+        Also code the real mask per display cell (:func:`alpha_panels`), so that
+        :func:`alpha_images` draws the full-resolution mask ``P > alpha`` pooled, not the
+        threshold of the pooled P (the notebook widget; the page's canvas has its own codes).
 
     Returns
     -------
@@ -367,7 +381,8 @@ def pooled_display(
         static_hz[IBM_TITLE] = ibm_hz
     static[PROB_TITLE] = data_uri(mask_png(prob))
     static_hz[PROB_TITLE] = max_hz
-    return Display(power, prob, ref, result.length / result.sr, max_hz, static, static_hz)
+    panels = alpha_panels(result, fmax=fmax) if exact_alpha else None
+    return Display(power, prob, ref, result.length / result.sr, max_hz, static, static_hz, panels)
 
 
 def binary_title(alpha: float, rule: Rule) -> str:
@@ -383,8 +398,13 @@ ESTIMATE_TITLE = "Estimated vocal spectrogram (dB)"
 def alpha_images(display: Display, *, alpha: float, rule: Rule) -> tuple[bytes, bytes]:
     """PNGs of the vocal mask at ``alpha`` and of the estimated vocal spectrogram.
 
-    The vocal mask is ``threshold_masks`` applied to the *pooled* probability, and the
-    estimated vocal power is the pooled mixture power times that mask (display only).
+    With ``display.panels`` (``pooled_display(..., exact_alpha=True)``) and a thresholding rule,
+    the mask is the real one: each pixel is the share of its cell's full-resolution bins with
+    ``P > alpha`` (0, 1/3 under half, 2/3 half or more, 1 all; :func:`mask_levels` at the α's
+    slider step) and the estimate the power those bins surely keep (:class:`AlphaPanels`), as
+    the Mask explorer's canvas draws them. Otherwise (or for the soft rule, where the pooled P
+    *is* the pooled mask) the pooled probability is thresholded and the estimate is the pooled
+    mixture power times that mask.
 
     Returns
     -------
@@ -395,6 +415,15 @@ def alpha_images(display: Display, *, alpha: float, rule: Rule) -> tuple[bytes, 
     InvalidConfigError
         ``alpha`` outside [0, 1] or an unknown ``rule``.
     """
+    panels = display.panels
+    if panels is not None and rule != "soft":
+        threshold_masks(np.zeros(1, dtype=np.float32), alpha=alpha, rule=rule)  # checks both
+        step = int(np.clip(round(float(alpha) * 100), 1, len(ALPHA_GRID)))
+        levels = mask_levels(panels, step=step)  # (rows, cols), row 0 the highest frequency
+        mask_idx = np.ascontiguousarray((levels.astype(np.uint16) * 85).astype(np.uint8))
+        planes = np.concatenate([np.zeros_like(panels.estimate[:1]), panels.estimate])
+        est_idx = np.take_along_axis(planes, levels[None].astype(np.intp), axis=0)[0]
+        return encode_png(mask_idx, cmap="mask"), encode_png(est_idx, cmap="magma")
     vocal_mask, _ = threshold_masks(display.prob, alpha=alpha, rule=rule)
     vocal_mask = np.asarray(vocal_mask, dtype=np.float32)
     return mask_png(vocal_mask), db_png(display.power * vocal_mask, display.ref_power)
