@@ -21,7 +21,7 @@ from core.karaoke.separate import (
     separate_at_alpha,
 )
 from core.karaoke.stream import separate_file
-from core.signal.stft import stft
+from core.signal.stft import StftConfig, stft
 
 OUTPUTS = ("vocals.wav", "accompaniment.wav", "prob_mask.npy")
 
@@ -307,3 +307,41 @@ def test_interp_rows_equals_the_full_interpolation_bit_for_bit(rng):
     np.testing.assert_array_equal(_interp_rows(x, i0, i1, w), _interp(x, i0, i1, w, axis=0))
     zero = np.zeros(30, np.float32)
     np.testing.assert_array_equal(_interp_rows(x, i0, i1, zero), x[i0])
+
+
+@pytest.mark.parametrize("wav_max_bytes", [None, 1000])
+def test_stems_are_float_wavs_other_readers_read(rng, tmp_path, monkeypatch, wav_max_bytes):
+    # our own header for WAV (libsndfile's converting writer costs twice the CPU); libsndfile
+    # for RF64, taken above 4 GiB (here forced by a tiny limit)
+    import scipy.io.wavfile
+
+    import core.karaoke.stream as stream
+
+    if wav_max_bytes is not None:
+        monkeypatch.setattr(stream, "_WAV_MAX_BYTES", wav_max_bytes)
+    sr = 16000
+    y = _song(rng, sr, 1.3, 2)
+    sf.write(tmp_path / "mix.wav", y.T, sr, subtype="FLOAT")
+    mask = np.full((1, 129, 1 + y.shape[1] // 64), 0.75, np.float32)
+    np.save(tmp_path / "mask.npy", mask)
+    separate_file(tmp_path / "mix.wav", tmp_path / "out", from_mask=tmp_path / "mask.npy",
+                  stft_config=StftConfig(n_fft=256, hop_length=64), block_seconds=0.4)  # fmt: skip
+    for name in ("vocals.wav", "accompaniment.wav"):
+        info = sf.info(tmp_path / "out" / name)
+        assert (info.format, info.subtype) == ("RF64" if wav_max_bytes else "WAV", "FLOAT")
+        assert (info.frames, info.channels, info.samplerate) == (y.shape[1], 2, sr)
+    vocals = _read(tmp_path / "out" / "vocals.wav")
+    np.testing.assert_allclose(vocals, y, atol=1e-5)  # a mask of 0.75 > 0.5 everywhere
+    if wav_max_bytes is None:  # an independent reader of the header
+        rate, data = scipy.io.wavfile.read(tmp_path / "out" / "vocals.wav")
+        assert rate == sr and data.dtype == np.float32
+        np.testing.assert_array_equal(data, vocals.T)
+
+
+def test_the_separate_command_lets_glibc_reuse_freed_memory():
+    import platform
+
+    from core.cli.separator import _reuse_freed_memory
+
+    took = _reuse_freed_memory()
+    assert took == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
