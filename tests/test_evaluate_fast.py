@@ -1,7 +1,8 @@
 """Fast end to end (issue 12 item 3): the same numbers with fewer imports and batched α.
 
 - ``genex evaluate`` with the DNN and the oracles imports neither torch nor librosa (nor numba,
-  ``scipy.signal``, museval or Dask): checked in a fresh process;
+  ``scipy.signal``, museval, Dask or pandas: the table is written with pyarrow alone): checked
+  in a fresh process;
 - the numpy STFT and the soxr resampling equal librosa's to the bit;
 - :meth:`SweepEngine.evaluate_many` equals :meth:`SweepEngine.evaluate` on each estimate.
 """
@@ -23,7 +24,7 @@ from core.signal.stft import StftConfig, _window64, stft
 from tests.test_evaluate import SR, _make_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "librosa", "numba", "scipy.signal", "museval", "distributed")
+HEAVY = ("torch", "librosa", "numba", "scipy.signal", "museval", "distributed", "pandas")
 
 
 def test_evaluate_dnn_and_oracles_imports_no_heavy_library(tmp_path, rng):

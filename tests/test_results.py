@@ -303,16 +303,16 @@ def test_write_tidy_on_resume_keeps_old_rows_and_equals_a_full_rebuild(tmp_path,
     run.write_track("ab", "dnn", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
     run.write_track("c", "oracle", {0.25: _fake_eval(rng), 0.5: _fake_eval(rng)})
     parsed = []
-    real = results.read_track_table
+    real = results.read_track_columns
 
     def spy(path, **kwargs):
         parsed.append(Path(path).name)
         return real(path, **kwargs)
 
-    monkeypatch.setattr(results, "read_track_table", spy)
+    monkeypatch.setattr(results, "read_track_columns", spy)
     run.write_tidy()
     assert sorted(parsed) == ["ab.dnn.json", "c.oracle.json"]  # old rows reused
-    monkeypatch.setattr(results, "read_track_table", real)
+    monkeypatch.setattr(results, "read_track_columns", real)
     stored = pd.read_parquet(tmp_path / "metrics.parquet")
     pd.testing.assert_frame_equal(stored, run._tidy_from_json())
     # a file rewritten after the table (e.g. redone after corruption) is read again

@@ -35,13 +35,16 @@ the table of an uninterrupted one. (Runs of older versions may hold ``metrics.cs
 
 :func:`summary` is the aggregation the Metrics page shows: the median over windows of each track,
 then the median and interquartile range over tracks.
+
+pandas is imported only by the functions that return DataFrames (the Metrics page, notebooks):
+``genex evaluate`` writes the table with pyarrow from numpy columns (:data:`Columns`) and
+:func:`describe` ranks α with numpy, so the command never pays pandas' import.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import math
 import os
@@ -50,15 +53,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.errors import InvalidConfigError, ResultsError
 from core.evaluation.bss import METRICS, BssEval
 from core.io_utils import LOCK_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
 from core.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: File format marker and version written into ``config.json``.
 FORMAT = "genex-results"
@@ -98,6 +103,18 @@ _CSV = "metrics.csv"  # written by older versions; read, never written
 _FAILURES = "failures.meta.json"  # the failed track x method tasks of the last attempt
 _ALPHA_DECIMALS = 6
 _SUMMARY_KEYS = ("method", "alpha", "target", "metric")
+_TEXT_COLUMNS = ("track", "method", "target", "metric")
+
+#: The tidy table as numpy columns: :data:`TIDY_COLUMNS` to 1-D arrays of one length (text
+#: columns hold ``str`` objects, ``window`` int64, the others float64).
+Columns = dict[str, np.ndarray]
+
+
+def _pandas() -> Any:
+    """pandas, imported on first use (about half a second; the evaluation never needs it)."""
+    import pandas  # noqa: PLC0415
+
+    return pandas
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,6 +290,11 @@ def document_to_tidy(doc: Mapping[str, Any], *, track: str, method: str) -> pd.D
     Rows run over the document's targets, then windows, then :data:`METRICS`; a missing or
     ``null`` value is NaN.
     """
+    return _frame(document_columns(doc, track=track, method=method))
+
+
+def document_columns(doc: Mapping[str, Any], *, track: str, method: str) -> Columns:
+    """:func:`document_to_tidy` as numpy columns (:data:`Columns`), without pandas."""
     alphas: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     windows: list[np.ndarray] = []
@@ -291,22 +313,19 @@ def document_to_tidy(doc: Mapping[str, Any], *, track: str, method: str) -> pd.D
         alphas.append(np.full(n, _alpha_key(tgt.get("alpha", float("nan")))))
         targets.append(np.full(n, str(tgt["name"]), dtype=object))
     if not values:
-        return _empty_tidy()
+        return _empty_columns()
     value = np.concatenate(values)
     n_rows = value.size
-    df = pd.DataFrame(
-        {
-            "track": np.full(n_rows, track, dtype=object),
-            "method": np.full(n_rows, method, dtype=object),
-            "alpha": np.concatenate(alphas),
-            "target": np.concatenate(targets),
-            "metric": np.tile(np.array(METRICS, dtype=object), n_rows // n_metrics),
-            "window": np.concatenate(windows),
-            "time": np.concatenate(times),
-            "value": value,
-        }
-    )
-    return _tidy_dtypes(df)
+    return {
+        "track": np.full(n_rows, str(track), dtype=object),
+        "method": np.full(n_rows, str(method), dtype=object),
+        "alpha": np.concatenate(alphas).astype(np.float64),
+        "target": np.concatenate(targets),
+        "metric": np.tile(np.array(METRICS, dtype=object), n_rows // n_metrics),
+        "window": np.concatenate(windows),
+        "time": np.concatenate(times),
+        "value": value,
+    }
 
 
 def read_track_document(path: str | Path) -> dict[str, Any]:
@@ -345,14 +364,205 @@ def read_track_table(path: str | Path, *, track: str, method: str) -> pd.DataFra
     ResultsError
         If the file is missing or malformed (truncated, not JSON, frames without metrics).
     """
+    return _frame(read_track_columns(path, track=track, method=method))
+
+
+def read_track_columns(path: str | Path, *, track: str, method: str) -> Columns:
+    """:func:`read_track_table` as numpy columns (:data:`Columns`), without pandas.
+
+    Raises
+    ------
+    ResultsError
+        If the file is missing or malformed (truncated, not JSON, frames without metrics).
+    """
     try:
         doc = read_track_document(path)
     except FileNotFoundError as exc:
         raise ResultsError(f"no results file {path}") from exc
     try:
-        return document_to_tidy(doc, track=track, method=method)
+        return document_columns(doc, track=track, method=method)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultsError(f"malformed results file {path}: {exc!r}") from exc
+
+
+def _empty_columns() -> Columns:
+    cols = {c: np.empty(0, dtype=object) for c in _TEXT_COLUMNS}
+    cols.update(
+        alpha=np.empty(0), window=np.empty(0, dtype=np.int64), time=np.empty(0),
+        value=np.empty(0),
+    )  # fmt: skip
+    return {c: cols[c] for c in TIDY_COLUMNS}
+
+
+def _concat_columns(parts: list[Columns]) -> Columns:
+    if not parts:
+        return _empty_columns()
+    return {c: np.concatenate([p[c] for p in parts]) for c in TIDY_COLUMNS}
+
+
+def _take(cols: Columns, rows: np.ndarray) -> Columns:
+    return {c: v[rows] for c, v in cols.items()}
+
+
+def _group_rows(cols: Columns, keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], np.ndarray]]:
+    """Rows of each distinct value of ``keys``: ``[(key values, row indices)]``.
+
+    Groups are sorted by their key values; rows keep their order within a group (as pandas'
+    ``groupby``).
+    """
+    n = len(cols[keys[0]])
+    if n == 0:
+        return []
+    code = np.zeros(n, dtype=np.int64)
+    for k in keys:
+        inv, size = _factorize(cols[k])
+        code = code * size + inv
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    out = []
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
+        rows = order[a:b]
+        first = rows[0]
+        out.append((tuple(cols[k][first] for k in keys), rows))
+    return out
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes ``(n,)`` int64 numbering the distinct values in sorted order, and their count.
+
+    Text columns go through a dict (linear time: they hold a few distinct values, repeated),
+    numbers through :func:`numpy.unique`.
+    """
+    if values.dtype != object:
+        uniq, inv = np.unique(values, return_inverse=True)
+        return inv.reshape(-1).astype(np.int64), len(uniq)
+    index: dict[Any, int] = {}
+    first = np.fromiter(
+        (index.setdefault(v, len(index)) for v in values.tolist()), dtype=np.int64,
+        count=len(values),
+    )  # fmt: skip
+    rank = np.empty(len(index), dtype=np.int64)  # first-seen number -> sorted position
+    rank[[index[v] for v in sorted(index)]] = np.arange(len(index))
+    return rank[first], len(index)
+
+
+def _frame(cols: Columns) -> pd.DataFrame:
+    return _tidy_dtypes(_pandas().DataFrame({c: cols[c] for c in TIDY_COLUMNS}))
+
+
+# The table goes through pyarrow's buffer-level API: its array constructors, ``pq.read_table``
+# and ``Array.to_numpy`` import pandas (a second or so of a one-track ``genex evaluate``).
+
+
+def _arrow_column(name: str, values: np.ndarray) -> Any:
+    """One tidy column as a pyarrow array: text ``large_string``, NaN values as nulls."""
+    import pyarrow as pa  # type: ignore[import-untyped]  # noqa: PLC0415 - lazy
+
+    n = len(values)
+    if name in _TEXT_COLUMNS:
+        codes, _ = _factorize(values)
+        cats = sorted({str(v) for v in values.tolist()}) if n else []
+        raw = [c.encode("utf-8") for c in cats]
+        lens = np.array([len(r) for r in raw], dtype=np.int64)
+        cat_start = np.concatenate([[0], np.cumsum(lens)])[:-1] if raw else lens
+        row_lens = lens[codes] if n else np.zeros(0, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(row_lens)]).astype(np.int64)
+        flat = np.frombuffer(b"".join(raw), dtype=np.uint8)
+        # byte i of row r is byte (i - offsets[r]) of its category
+        shift = np.repeat(cat_start[codes] - offsets[:-1], row_lens) if n else row_lens
+        data = flat[shift + np.arange(int(offsets[-1]))]
+        return pa.LargeStringArray.from_buffers(
+            n, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())
+        )
+    if name == "window":
+        return pa.Array.from_buffers(
+            pa.int64(), n, [None, pa.py_buffer(np.ascontiguousarray(values, dtype=np.int64))]
+        )
+    x = np.ascontiguousarray(values, dtype=np.float64)
+    nan = np.isnan(x)
+    if not nan.any():
+        return pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(x)])
+    valid = pa.py_buffer(np.packbits(~nan, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.float64(), n, [valid, pa.py_buffer(x)], null_count=int(nan.sum())
+    )
+
+
+def _parquet_bytes(cols: Columns) -> bytes:
+    """The tidy table as Parquet (zstd), as pandas writes it (text ``large_string``, NaN null)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    table = pa.Table.from_arrays(
+        [_arrow_column(c, cols[c]) for c in TIDY_COLUMNS], names=list(TIDY_COLUMNS)
+    )
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd")
+    return bytes(buf.getvalue().to_pybytes())
+
+
+def _numpy_of(arr: Any, dtype: type) -> np.ndarray:
+    """A pyarrow numeric array's values as numpy (from its buffers); nulls become NaN."""
+    validity, data = arr.buffers()[:2]
+    n, off = len(arr), arr.offset
+    values: np.ndarray = (
+        np.frombuffer(data, dtype=dtype, count=off + n)[off:] if n else np.empty(0, dtype)
+    )
+    if arr.null_count:
+        bits = np.frombuffer(validity, dtype=np.uint8)
+        valid = np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)
+        values = values.astype(np.float64)
+        values[~valid] = np.nan
+    return values
+
+
+def _strings_of(arr: Any) -> list[str]:
+    """A pyarrow (large) string array without nulls as a list of str (from its buffers)."""
+    wide = str(arr.type) == "large_string"
+    _, offsets_buf, data = arr.buffers()[:3]
+    n, off = len(arr), arr.offset
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if wide else np.int32, count=off + n + 1)
+    raw = b"" if data is None else data.to_pybytes()
+    o = offsets[off:].tolist()
+    return [raw[o[i] : o[i + 1]].decode("utf-8") for i in range(n)]
+
+
+def _read_parquet_columns(path: Path) -> Columns | None:
+    """The tidy columns of a ``metrics.parquet`` (``None``: missing, unreadable or not tidy)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        pf = pq.ParquetFile(path, read_dictionary=list(_TEXT_COLUMNS))
+        if set(TIDY_COLUMNS) - set(pf.schema_arrow.names):
+            return None
+        # text as dictionaries: each row then refers to one of a few str objects
+        table = pf.read(columns=list(TIDY_COLUMNS))
+    except (OSError, ValueError):  # none yet, or corrupt (pyarrow's errors subclass these)
+        return None
+    cols = {}
+    for c in TIDY_COLUMNS:
+        parts = []
+        for ch in table.column(c).chunks:
+            if c in _TEXT_COLUMNS:
+                if ch.null_count or not str(ch.type).startswith("dictionary"):
+                    return None  # never written so: not a table of ours
+                cats = np.array(_strings_of(ch.dictionary), dtype=object)
+                parts.append(cats[_numpy_of(ch.indices, _INDEX_DTYPES[str(ch.indices.type)])])
+            elif c == "window":
+                if ch.null_count:
+                    return None
+                parts.append(_numpy_of(ch, np.int64))
+            else:
+                parts.append(_numpy_of(ch, np.float64))
+        empty = np.empty(0, dtype=object if c in _TEXT_COLUMNS else np.float64)
+        cols[c] = np.concatenate(parts) if parts else empty
+    cols["window"] = cols["window"].astype(np.int64, copy=False)
+    return cols
+
+
+_INDEX_DTYPES: dict[str, type] = {"int8": np.int8, "int16": np.int16, "int32": np.int32}
+_INDEX_DTYPES["int64"] = np.int64
 
 
 def _tidy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
@@ -372,7 +582,7 @@ def _tidy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty_tidy() -> pd.DataFrame:
-    return _tidy_dtypes(pd.DataFrame({c: [] for c in TIDY_COLUMNS}))
+    return _frame(_empty_columns())
 
 
 # --------------------------------------------------------------------------------------------
@@ -632,29 +842,25 @@ class ResultsRun:
         """
         finished = self.finished()
         kept = self._reusable_rows(finished)
-        parts = [kept[pair] if pair in kept else self.track_table(*pair) for pair in finished]
-        df = pd.concat(parts, ignore_index=True) if parts else _empty_tidy()
-        buf = io.BytesIO()
-        _tidy_dtypes(df).to_parquet(buf, index=False, compression="zstd")
-        path = atomic_write_bytes(self.path / _PARQUET, buf.getvalue())
+        parts = [kept[pair] if pair in kept else self._track_columns(*pair) for pair in finished]
+        data = _parquet_bytes(_concat_columns(parts))
+        path = atomic_write_bytes(self.path / _PARQUET, data)
         (self.path / _CSV).unlink(missing_ok=True)
         return path
 
-    def _reusable_rows(
-        self, finished: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], pd.DataFrame]:
+    def _reusable_rows(self, finished: list[tuple[str, str]]) -> dict[tuple[str, str], Columns]:
         """Rows of ``metrics.parquet`` per (track, method) whose file is older than the table."""
         p = self.path / _PARQUET
         try:
             table_ns = p.stat().st_mtime_ns
-            df = pd.read_parquet(p)
-        except (OSError, ValueError):  # none yet, or corrupt (pyarrow's errors subclass these)
+        except OSError:
             return {}
-        if set(TIDY_COLUMNS) - set(df.columns):
+        cols = _read_parquet_columns(p)
+        if cols is None:
             return {}
         kept = {}
         wanted = set(finished)
-        for (track, method), rows in df.groupby(["track", "method"], sort=False):
+        for (track, method), rows in _group_rows(cols, ("track", "method")):
             pair = (str(track), str(method))
             if pair not in wanted:
                 continue
@@ -663,7 +869,7 @@ class ResultsRun:
             except OSError:
                 fresh = False
             if fresh:
-                kept[pair] = rows[list(TIDY_COLUMNS)]
+                kept[pair] = _take(cols, rows)
         return kept
 
     # -- reading ------------------------------------------------------------------------------
@@ -678,11 +884,29 @@ class ResultsRun:
         self.read_track(track, method)  # the missing-file message names track and method
         return read_track_table(self.track_path(track, method), track=track, method=method)
 
+    def _track_columns(self, track: str, method: str) -> Columns:
+        """:meth:`track_table` as numpy columns (:func:`read_track_columns`)."""
+        self.read_track(track, method)
+        return read_track_columns(self.track_path(track, method), track=track, method=method)
+
     def _tidy_from_json(self) -> pd.DataFrame:
         parts = [self.track_table(t, m) for t, m in self.finished()]
         if not parts:
             return _empty_tidy()
-        return pd.concat(parts, ignore_index=True)
+        return _pandas().concat(parts, ignore_index=True)
+
+    def tidy_columns(self) -> Columns:
+        """:meth:`tidy` as numpy columns (:data:`Columns`), without pandas.
+
+        From ``metrics.parquet`` when it covers every finished file, else from the JSON files.
+        """
+        finished = self.finished()
+        cols = _read_parquet_columns(self.path / _PARQUET)
+        if cols is not None:
+            have = set(zip(cols["track"].tolist(), cols["method"].tolist(), strict=True))
+            if have == set(finished):
+                return cols
+        return _concat_columns([self._track_columns(t, m) for t, m in finished])
 
     def stored_table(self, finished: list[tuple[str, str]] | None = None) -> pd.DataFrame | None:
         """``metrics.parquet`` (or an older run's ``metrics.csv``) if it covers every finished file.
@@ -698,6 +922,7 @@ class ResultsRun:
             ``None`` when there is no table, it is unreadable, or it is stale (a run still
             being written, or a crash between the last file and the table).
         """
+        pd = _pandas()
         want = set(self.finished() if finished is None else finished)
         for name in (_PARQUET, _CSV):
             p = self.path / name
@@ -888,7 +1113,7 @@ def per_track_medians(df: pd.DataFrame) -> pd.DataFrame:
     """
     keys = ["track", *_SUMMARY_KEYS]
     if df.empty:
-        return pd.DataFrame(columns=[*keys, "value"])
+        return _pandas().DataFrame(columns=[*keys, "value"])
     return df.groupby(keys, sort=True)["value"].median().reset_index()
 
 
@@ -912,6 +1137,7 @@ def track_summary(df: pd.DataFrame, track: str) -> pd.DataFrame:
 
 def _quartiles(df: pd.DataFrame, count: str) -> pd.DataFrame:
     """Median, quartiles and count of ``value`` per ``method, alpha, target, metric``."""
+    pd = _pandas()
     cols = [*_SUMMARY_KEYS, "median", "q25", "q75", count]
     if df.empty:
         return pd.DataFrame(columns=cols)
@@ -945,7 +1171,7 @@ def sir_sar_means(df: pd.DataFrame, *, target: str) -> pd.DataFrame:
     )
     wide = wide.reindex(columns=["SIR", "SAR"]).dropna().reset_index()
     g = wide.groupby(["method", "alpha"], sort=True)
-    return pd.DataFrame(
+    return _pandas().DataFrame(
         {"SIR": g["SIR"].mean(), "SAR": g["SAR"].mean(), "n": g["SIR"].count()}
     ).reset_index()
 
@@ -1010,18 +1236,38 @@ def describe(run: ResultsRun, *, metric: str = "SDR") -> str:
         for name in status.corrupt
     ]
     warnings += [f"  failed: {f}" for f in status.failures]
-    s = run.summary()
-    if s.empty:
+    cols = run.tidy_columns()
+    if len(cols["value"]) == 0:
         return "\n".join([f"{head}; no finished tracks", *warnings])
     lines = [head, *warnings]
-    sel = s[s["metric"] == metric]
-    for (method, target), g in sel.groupby(["method", "target"], sort=False):
-        g = g.dropna(subset=["median"])
-        if g.empty:
-            continue
-        best = g.loc[g["median"].idxmax()]
+    for (method, target), (alpha, median) in _best_alphas(cols, metric).items():
         lines.append(
-            f"  {method:12s} {target:14s} best median {metric} {best['median']:6.2f} dB "
-            f"at α={best['alpha']:.2f}"
+            f"  {method:12s} {target:14s} best median {metric} {median:6.2f} dB at α={alpha:.2f}"
         )
     return "\n".join(lines)
+
+
+def _nanmedian(values: np.ndarray) -> float:
+    kept = values[~np.isnan(values)]
+    return float(np.median(kept)) if kept.size else float("nan")
+
+
+def _best_alphas(cols: Columns, metric: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per (method, target), sorted: the α with the best :func:`summary` median of ``metric``.
+
+    The median over windows of each track, then over tracks (NaN ignored, as :func:`summary`),
+    in numpy; the first α wins a tie; a (method, target) without a defined median is left out.
+    """
+    sel = _take(cols, np.flatnonzero(cols["metric"] == metric))
+    per_track: dict[tuple[Any, ...], list[float]] = {}
+    for (method, alpha, target, _), rows in _group_rows(
+        sel, ("method", "alpha", "target", "track")
+    ):
+        per_track.setdefault((method, alpha, target), []).append(_nanmedian(sel["value"][rows]))
+    best: dict[tuple[str, str], tuple[float, float]] = {}
+    for (method, alpha, target), medians in sorted(per_track.items()):
+        median = _nanmedian(np.array(medians))
+        key = (str(method), str(target))
+        if np.isfinite(median) and (key not in best or median > best[key][1]):
+            best[key] = (float(alpha), median)
+    return dict(sorted(best.items()))
