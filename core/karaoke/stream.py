@@ -21,12 +21,17 @@ whole-file result up to float rounding:
 
 Speed. The DNN's checkpoint is read and run without torch (:mod:`core.karaoke.infer`: float32
 BLAS products, the hidden layer once per window start, the output basis once per frame), and
-two threads share each block's work: the network's chunks of windows go to a worker one block
-ahead while the main thread reads, resamples, maps masks and makes the stems; the main thread
-takes the network chunks still queued before it needs a block's mask. The accompaniment is
+two threads share each block's work: the network's chunks of windows and then the block's
+input-rate STFT go to a worker one block ahead, while the main thread reads, resamples, maps
+masks and makes the stems; the main thread runs whatever of those tasks the worker has not
+started when it needs them (and while it waits for the worker), and the worker writes each
+block's stems and mask, so the two threads' CPU shares come out even. The accompaniment is
 ``mixture - vocals`` wherever the two masks add up to one (one inverse STFT instead of two;
-see :func:`_stems`). With the DNN on the usual grids (Hann window, hop dividing n_fft) only
-numpy, soundfile and soxr are imported: no scipy, librosa or torch.
+see :func:`_stems`). Samples stay time-major (as soundfile reads them and a WAV file stores
+them) from the reading to the writing, ``prob_mask.npy`` is appended frame after frame, and
+the stems go out through a plain float WAV writer (:class:`_FloatWav`). With the DNN on the
+usual grids (Hann window, hop dividing n_fft) only numpy, soundfile and soxr are imported: no
+scipy, librosa or torch.
 
 Stereo: the models are mono, so the mask is computed once on the mono downmix (the mean of
 the channels) and applied to every channel (the in-memory path masks each channel on its own,
