@@ -110,9 +110,9 @@ def timed(cmd: list[str]) -> dict[str, float]:
 
     parts = [float(p) for p in field("Elapsed (wall clock) time (h:mm:ss or m:ss)").split(":")]
     wall = sum(p * 60**i for i, p in enumerate(reversed(parts)))
-    cpu = float(field("User time (seconds)")) + float(field("System time (seconds)"))
+    user, system = float(field("User time (seconds)")), float(field("System time (seconds)"))
     rss_mb = int(field("Maximum resident set size (kbytes)")) / 1024
-    return {"wall": wall, "cpu": cpu, "rss_mb": rss_mb}
+    return {"wall": wall, "cpu": user + system, "sys": system, "rss_mb": rss_mb}
 
 
 def load() -> str:
@@ -236,7 +236,9 @@ def main() -> int:
         ow, oc = best(old_runs)
         tw, tc = best(torch_net)
         pw, pc = best(numpy_net)
-        cw, cc = min((c["wall"], c["cpu"]) for c in cli)
+        cw, cc, cs = min((c["wall"], c["cpu"], c["sys"]) for c in cli)
+        mask_mb = (tmp / "cli0" / "prob_mask.npy").stat().st_size / 1e6
+        mask_shape = np.load(tmp / "cli0" / "prob_mask.npy", mmap_mode="r").shape
         heavy = ", ".join(imports["heavy"]) or "none of torch, scipy, librosa, pandas"  # type: ignore[arg-type]
         lines += [
             f"### 3-minute 44.1 kHz stereo song ({seconds:.0f} s), α = 0.5",
@@ -256,6 +258,8 @@ def main() -> int:
             f"| old in-memory path, in-process (torch, mask per channel) | {ow:.2f} | {oc:.2f} | "
             f"{seconds / ow:.0f}x |",
             "",
+            f"The CLI's CPU time: {cc - cs:.2f} s user + {cs:.2f} s system. Its `prob_mask.npy`: "
+            f"shape {mask_shape}, {mask_mb:.0f} MB (float16, the mono downmix's mask once). "
             f"The CLI's imports: {imports['seconds']:.2f} s (`python -X importtime`, top-level "
             f"modules); imported heavy packages: {heavy}. The model's reader: "
             f"{res.info.get('dnn_reader')}; its CPU time in the streaming run: "
