@@ -14,7 +14,11 @@ What is cached, and why (the α slider must stay live on a full song):
   (:mod:`dashboard.alpha_canvas`); the α-independent panels (mixture, ideal mask, P) stay a
   plotly figure with colour bars (:func:`static_panels`);
 - per released α: a full-resolution threshold + reconstruction of both stems
-  (:func:`core.karaoke.masks.separate_frames_major`, block-wise; small cache of 4).
+  (:func:`core.karaoke.masks.separate_frames_major`, block-wise, the accompaniment as the
+  mixture minus the vocals where the masks add up to one) and their 16-bit WAV bytes for the
+  players and downloads (:func:`stem_wavs`, encoded once per α with numpy); both in
+  ``st.cache_resource`` (no pickled copy of large arrays on every store and hit; the arrays
+  are read-only), small caches.
 
 α and the frequency range survive runs where no track is loaded (:func:`restore_view_state`).
 
@@ -53,6 +57,7 @@ from core.types import FloatArray
 from dashboard import alpha_canvas as ac
 from dashboard.figures import reliability as rf
 from dashboard.figures import spectrogram as sg
+from dashboard.player import pcm16_wav
 from dashboard.ui import digest
 
 #: Longest upload or dataset track accepted by the page, in seconds.
@@ -352,15 +357,20 @@ def remember_view_state() -> None:
 
 
 # --------------------------------------------------------------------------- per α
-@st.cache_data(max_entries=4, show_spinner=False)
+# a 10-minute stereo song's stems are ~420 MB of float32: keep two (the WAV bytes keep four)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def stems_at_alpha(
     key: str, method: MethodId, checkpoint: str | None, alpha: float, rule: Rule, _track: Track
 ) -> FloatArray:
     """Vocal and accompaniment estimates at ``alpha`` (small cache: a long song's are large).
 
+    The accompaniment is the track's mixture minus the vocals where the two masks add up to
+    one (:func:`core.karaoke.masks.separate_frames_major` with ``mixture``): about one inverse
+    STFT instead of two. Shared between runs and sessions, so read-only.
+
     Returns
     -------
-    ndarray, shape (2, channels, samples), float32
+    ndarray, shape (2, channels, samples), float32, read-only
         [vocals, accompaniment] at the track's rate.
 
     Raises
@@ -370,19 +380,46 @@ def stems_at_alpha(
     """
     res = mask_result(key, method, checkpoint, _track)
     stft_t, prob_t = res.frames_major  # contiguous copies, made once per mask result
-    return separate_frames_major(
+    stems = separate_frames_major(
         stft_t, prob_t, alpha=check_alpha(alpha), rule=rule, config=res.stft_config,
-        length=res.length,
+        length=res.length, mixture=_track.mixture,
     )  # fmt: skip
+    stems.setflags(write=False)
+    return stems
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def stem_wavs(
+    key: str, method: MethodId, checkpoint: str | None, alpha: float, rule: Rule, _track: Track
+) -> tuple[bytes, bytes]:
+    """16-bit WAV bytes of the vocal and accompaniment estimates at ``alpha`` (cached).
+
+    Encoded once per α (:func:`dashboard.player.pcm16_wav`) for both the players and the
+    downloads, at the stems' true level.
+
+    Raises
+    ------
+    InvalidConfigError
+        As :func:`stems_at_alpha`.
+    """
+    stems = stems_at_alpha(key, method, checkpoint, alpha, rule, _track)
+    return pcm16_wav(stems[0], _track.sr), pcm16_wav(stems[1], _track.sr)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _mask_shares(
+    key: str, method: MethodId, checkpoint: str | None, alpha: float, rule: Rule, _track: Track
+) -> dict[str, float]:
+    prob = mask_result(key, method, checkpoint, _track).prob
+    # the caption rounds to 1 %: a strided subsample of ~0.5 M bins is far within that
+    return core_mask_shares(prob, alpha=alpha, rule=rule, max_bins=500_000)
 
 
 def mask_shares(
     key: str, method: MethodId, checkpoint: str | None, alpha: float, rule: Rule, track: Track
 ) -> dict[str, float]:
-    """:func:`core.karaoke.masks.mask_shares` of the cached full-resolution mask."""
-    prob = mask_result(key, method, checkpoint, track).prob
-    # the caption rounds to 1 %: a strided subsample of ~0.5 M bins is far within that
-    return core_mask_shares(prob, alpha=alpha, rule=rule, max_bins=500_000)
+    """:func:`core.karaoke.masks.mask_shares` of the cached full-resolution mask, cached per α."""
+    return _mask_shares(key, method, checkpoint, alpha, rule, track)
 
 
 def shares_text(shares: dict[str, float]) -> str:

@@ -28,10 +28,12 @@ from __future__ import annotations
 import base64
 import html
 import re
+import struct
 
 import numpy as np
 import streamlit as st
 
+from core.errors import InvalidAudioError
 from core.types import FloatArray
 from dashboard.figures.piano_roll import CHORD_COLOR, MELODY_COLOR
 
@@ -317,3 +319,49 @@ def roll_player(
         import streamlit.components.v1 as components
 
         components.html(doc, height=int(height))
+
+
+def pcm16_wav(y: FloatArray, sr: int) -> bytes:
+    """``(channels, samples)`` audio as the bytes of a 16-bit PCM WAV file, made with numpy.
+
+    Clipped to [-1, 1], scaled by 32767 and rounded to the nearest integer; the level is kept
+    (no normalisation, unlike ``st.audio(array)``). One pass and a copy, about twice as fast as
+    going through soundfile's in-memory file: the Mask explorer encodes both stems on every
+    released α.
+
+    Parameters
+    ----------
+    y : ndarray, shape (channels, samples), float
+        Audio in [-1, 1].
+    sr
+        Sample rate, Hz.
+
+    Returns
+    -------
+    bytes
+        A canonical 44-byte RIFF/WAVE header (PCM, 16 bits) and the interleaved samples.
+
+    Raises
+    ------
+    InvalidAudioError
+        ``y`` is not ``(channels, samples)`` with samples, or the file would pass 4 GiB.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 2 or y.shape[0] < 1 or y.shape[1] == 0:
+        raise InvalidAudioError(f"audio must be shaped (channels, samples), got {y.shape}")
+    ch, n = y.shape
+    size = n * ch * 2
+    if size + 36 >= 2**32:
+        raise InvalidAudioError(f"{n} samples x {ch} channels is too long for a WAV file")
+    if not sr > 0:
+        raise InvalidAudioError(f"sample rate must be > 0, got {sr}")
+    header = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVE"
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, ch, int(sr), int(sr) * ch * 2, ch * 2, 16)
+    header += b"data" + struct.pack("<I", size)
+    q = np.multiply(y, 32767.0, dtype=np.float32)  # (channels, samples)
+    np.clip(q, -32767.0, 32767.0, out=q)
+    np.rint(q, out=q)
+    buf = bytearray(len(header) + size)
+    buf[: len(header)] = header
+    np.frombuffer(buf, dtype="<i2", offset=len(header)).reshape(n, ch)[:] = q.T  # interleave
+    return bytes(buf)

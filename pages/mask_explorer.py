@@ -123,50 +123,61 @@ if track.references is not None:
 
 @st.fragment
 def alpha_view() -> None:
-    """The α slider and everything it drives (reruns alone when α moves)."""
+    """The frequency range and the α-independent panels; reruns alone when the range changes."""
     active = ev.alpha_effect(key, method, checkpoint, track)
-    c_alpha, c_fmax = st.columns([4, 1])
-    alpha = c_alpha.slider(
+    fmax = st.columns([1, 4])[0].selectbox(
+        "Frequencies", ev.FMAX_CHOICES, key="sep.fmax", format_func=ev.fmax_label
+    )
+    ev.remember_view_state()
+    try:
+        fig = ev.static_panels(track, method=method, checkpoint=checkpoint, key=key, fmax=fmax)
+    except CoreError as exc:
+        ui.show_error(exc)
+        return
+    st.plotly_chart(fig, key="sep.figure", config={"displaylogo": False})
+    alpha_panel(fmax, active)
+
+
+@st.fragment
+def alpha_panel(fmax: float | None, active: bool) -> None:
+    """The α slider, the live α canvas and everything α drives: stems, players, shares and
+    downloads; reruns alone when α moves or is released on the canvas (the panels above and
+    their figure are not sent again)."""
+    alpha = st.slider(
         "α — vocal confidence threshold", min_value=ev.ALPHA_MIN, max_value=ev.ALPHA_MAX,
         step=ev.ALPHA_STEP, key="sep.alpha", disabled=not active or rule == "soft",
         help="Vocal mask: P > α. Accompaniment mask: P < 1 − α (paper rule). The same α as "
-        "the live slider above the α panels below.",
+        "the live slider of the α panels below.",
     )  # fmt: skip
-    fmax = c_fmax.selectbox(
-        "Frequencies", ev.FMAX_CHOICES, key="sep.fmax", format_func=ev.fmax_label
-    )
     ev.remember_view_state()
     if note := ev.alpha_note(method, rule, active):
         st.caption(note)
     t0 = time.perf_counter()
     try:
-        fig = ev.static_panels(track, method=method, checkpoint=checkpoint, key=key, fmax=fmax)
         data = ev.canvas_data(key, method, checkpoint, fmax, rule, alpha, track)
     except CoreError as exc:
         ui.show_error(exc)
         return
     ev.sync_query_params(alpha=alpha)
-    st.plotly_chart(fig, key="sep.figure", config={"displaylogo": False})
     ac.alpha_canvas(data, key=ev.CANVAS_KEY, on_alpha=ev.on_canvas_alpha)
     t1 = time.perf_counter()
     try:
-        stems = ev.stems_at_alpha(key, method, checkpoint, alpha, rule, track)
+        ev.stems_at_alpha(key, method, checkpoint, alpha, rule, track)
+        t2 = time.perf_counter()
+        wavs = ev.stem_wavs(key, method, checkpoint, alpha, rule, track)  # once per α
     except CoreError as exc:
         ui.show_error(exc)
         return
-    t2 = time.perf_counter()
     st.caption(ev.shares_text(ev.mask_shares(key, method, checkpoint, alpha, rule, track)))
     name = track.name or "track"
-    for col, (label, y) in zip(
-        st.columns(2), (("Vocals", stems[0]), ("Accompaniment", stems[1])), strict=True
-    ):
+    for col, label, wav in zip(st.columns(2), ("Vocals", "Accompaniment"), wavs, strict=True):
         with col:
             st.markdown(f"{label} estimate")
-            ui.audio_player(y, track.sr)
-            ui.download_audio_button(
-                f"Download {label.lower()} (WAV)", y, track.sr,
+            st.audio(wav, format="audio/wav")
+            st.download_button(  # the bytes are handed over on click only (not re-sent per α)
+                f"Download {label.lower()} (WAV)", data=lambda wav=wav: wav,
                 file_name=f"{name}.{method}.alpha{alpha:.2f}.{label.lower()}.wav",
-                key=f"sep.dl.{label.lower()}",
+                mime="audio/wav", key=f"sep.dl.{label.lower()}",
             )  # fmt: skip
     st.caption(
         f"Server time for this α: panels {1e3 * (t1 - t0):.0f} ms, threshold + reconstruction "
