@@ -118,6 +118,29 @@ def test_one_options_object_serves_a_cluster_task(tmp_path, rng):
     assert list(results) == [0.25, 0.75]
     assert results[0.25].sdr.shape == (2, 2)
     timing = extra["timing"]
-    assert set(timing) >= {"mask_seconds", "stems_seconds", "engine_setup_seconds"}
+    assert set(timing) >= {"mask_seconds", "stems_seconds", "sweep_seconds", "engine_setup_seconds"}
     with pytest.raises(AttributeError):
         options.rule = "soft"  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_stems_are_made_one_chunk_ahead_in_order(monkeypatch, threads):
+    import threading
+
+    from core.evaluation.sweep import _ahead
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    where = []
+
+    def fn(x):
+        where.append(threading.current_thread() is threading.main_thread())
+        if x == "boom":
+            raise ValueError("boom")
+        return x * 2
+
+    with _ahead(fn, [1, 2, 3]) as results:
+        assert list(results) == [2, 4, 6]
+    # one thread: inline, in the caller's thread; more: in a second thread
+    assert where == [threads == "1"] * 3
+    with pytest.raises(ValueError, match="boom"), _ahead(fn, [1, "boom", 3]) as results:
+        list(results)

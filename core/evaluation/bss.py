@@ -202,10 +202,11 @@ def _source_names(n: int, sources: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(f"source{i}" for i in range(n))
 
 
-def _fft_workers() -> int:
-    """Threads for the large FFTs: the CPUs this process may use, or ``OMP_NUM_THREADS``.
+def compute_threads() -> int:
+    """Threads for parallel work: the CPUs this process may use, or ``OMP_NUM_THREADS``.
 
-    Dask workers and single-thread benchmarks set ``OMP_NUM_THREADS=1``; the FFTs follow it.
+    Dask workers and single-thread benchmarks set ``OMP_NUM_THREADS=1``; the FFTs, the
+    engine's thread pool and the evaluation's stems pipeline follow it.
     """
     env = os.environ.get("OMP_NUM_THREADS", "")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -213,11 +214,11 @@ def _fft_workers() -> int:
 
 
 def _map(fn: Callable[[Any], np.ndarray], items: Sequence[Any] | range) -> list[np.ndarray]:
-    """``[fn(x) for x in items]``, in :func:`_fft_workers` threads when there are several.
+    """``[fn(x) for x in items]``, in :func:`compute_threads` threads when there are several.
 
     Each call's arithmetic is the same whatever the thread, so results do not depend on it.
     """
-    threads = min(_fft_workers(), len(items))
+    threads = min(compute_threads(), len(items))
     if threads <= 1:
         return [fn(x) for x in items]
     from concurrent.futures import ThreadPoolExecutor
@@ -368,7 +369,7 @@ class SweepEngine:
         ext = np.zeros((len(seg_starts), P, M))
         for i, (s0, ln) in enumerate(zip(seg_starts, seg_lens, strict=True)):
             ext[i, :, : ln + F - 1] = padded[:, s0 : s0 + ln + F - 1]
-        self._XBc = np.conjugate(sfft.rfft(ext, n=M, axis=-1, workers=_fft_workers()))
+        self._XBc = np.conjugate(sfft.rfft(ext, n=M, axis=-1, workers=compute_threads()))
         del ext
 
         # --- full-signal Gram matrix G[(p,a),(q,b)] = xc_pq(a-b) and its LU factorisations ---
@@ -379,7 +380,7 @@ class SweepEngine:
         for b in range(nb):
             s0, ln = block_starts[b], block_lens[b]
             blocks[b, :, :ln] = flat[:, s0 : s0 + ln]
-        RB = sfft.rfft(blocks, axis=-1, workers=_fft_workers())  # (nb, P, K)
+        RB = sfft.rfft(blocks, axis=-1, workers=compute_threads())  # (nb, P, K)
         del blocks
         ssum = np.empty((P, P, K), dtype=np.complex128)
         for sl in self._chunks:  # conj(sum_b conj(RB) XB) = sum_b RB conj(XB), conjugated
@@ -407,7 +408,7 @@ class SweepEngine:
         else:
             self._REFW = sfft.rfft(
                 np.lib.stride_tricks.sliding_window_view(flat, lw, axis=1)[:, starts], n=M,
-                axis=-1, workers=_fft_workers(),
+                axis=-1, workers=compute_threads(),
             ).transpose(1, 0, 2)  # fmt: skip
         del RB
         # per window: reference correlations at lags -(F-1)..F-1, (W, P, P, 2F-1)
@@ -416,7 +417,7 @@ class SweepEngine:
         iu, ju = np.triu_indices(P)  # xc_qp(m) = xc_pq(-m): correlate each pair once
         for w0 in range(0, W, 4):  # a few windows per call: (4, pairs, M) temporaries
             rw = self._REFW[w0 : w0 + 4]
-            xw = sfft.irfft(np.conj(rw[:, iu]) * rw[:, ju], n=M, axis=-1, workers=_fft_workers())
+            xw = sfft.irfft(np.conj(rw[:, iu]) * rw[:, ju], n=M, axis=-1, workers=compute_threads())
             xw = xw[..., lagw]  # (w, pairs, 2F-1)
             self._XCw[w0 : w0 + 4, iu, ju] = xw
             self._XCw[w0 : w0 + 4, ju, iu] = xw[..., ::-1]
@@ -679,7 +680,7 @@ class SweepEngine:
         F, M, P = self.filters_len, self._M, self._P
         pad = self._segments(est)
         stats = self._window_stats(est, pad)  # before the buffer is reused
-        EB = sfft.rfft(pad, axis=-1, workers=_fft_workers())  # (S, C, segments, K)
+        EB = sfft.rfft(pad, axis=-1, workers=compute_threads())  # (S, C, segments, K)
         XBc, nb = self._XBc, self._nb
 
         def correlations(j: int) -> np.ndarray:
@@ -717,7 +718,7 @@ class SweepEngine:
         # <est_w, PA_w>: cross-spectra of each window's segment with the lag-reversed filter,
         # minus the part of PA coming from reference samples before the window start.
         # Re(conj(E) sum_p conj(H) X wk) = Re(E sum_p H conj(X) wk), conj(X) being stored.
-        H = sfft.rfft(fA[..., ::-1], n=M, axis=-1, workers=_fft_workers())  # (C, P, K)
+        H = sfft.rfft(fA[..., ::-1], n=M, axis=-1, workers=compute_threads())  # (C, P, K)
         Hw = H * wk
         ws = slice(0, W) if self._same else self._win_seg
         Ew, Xw = EB[j][:, ws], self._XBc[ws]  # (C, W, K), (W, P, K)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -37,7 +37,7 @@ from core.errors import (
     InvalidConfigError,
     ResultsError,
 )
-from core.evaluation.bss import BssEval, SweepEngine
+from core.evaluation.bss import BssEval, SweepEngine, compute_threads
 from core.evaluation.cluster import Call, check_cluster_options, run_tasks
 from core.evaluation.results import ResultsRun, create_run, file_sha256, git_commit
 from core.io_utils import check_output_dir, output_lock
@@ -657,21 +657,31 @@ def score_method(
     )
     t_mask = time.perf_counter() - t0
     results: dict[float, BssEval] = {}
-    t_stems = 0.0
-    batch = engine.batch_size()  # α scored together: one filter solve for all of them
-    for first in range(0, len(alphas), batch):
-        chunk = alphas[first : first + batch]
+    t_stems = t_sweep = 0.0
+    # α scored together share one filter solve; a few at a time, so that the stems of the next
+    # few (inverse STFTs) are made in a second thread while these are scored
+    batch = min(engine.batch_size(), PIPELINE_BATCH)
+    chunks = [alphas[i : i + batch] for i in range(0, len(alphas), batch)]
+
+    def make_stems(chunk: Sequence[float]) -> tuple[list[np.ndarray], float]:
         t1 = time.perf_counter()
         stems = [np.asarray(separate_fn(mask, alpha=a, rule=rule)) for a in chunk]
-        t_stems += time.perf_counter() - t1
-        for i, (alpha, scored) in enumerate(
-            zip(chunk, engine.evaluate_many(stems), strict=True), start=first + 1
-        ):
-            results[alpha] = scored
-            if progress is not None:
-                message = f"{label} {method} α={alpha:.2f}"
-                progress(ProgressEvent("alpha", i, len(alphas), {"alpha": alpha}, message))
-        del stems
+        return stems, time.perf_counter() - t1
+
+    with _ahead(make_stems, chunks) as made:
+        done = 0
+        for chunk, (stems, seconds) in zip(chunks, made, strict=True):
+            t_stems += seconds
+            t1 = time.perf_counter()
+            scored = engine.evaluate_many(stems)
+            t_sweep += time.perf_counter() - t1
+            del stems
+            for alpha, one in zip(chunk, scored, strict=True):
+                results[alpha] = one
+                done += 1
+                if progress is not None:
+                    message = f"{label} {method} α={alpha:.2f}"
+                    progress(ProgressEvent("alpha", done, len(alphas), {"alpha": alpha}, message))
     extra = {
         "sr": int(track.sr),
         "channels": track.channels,
@@ -681,10 +691,49 @@ def score_method(
             "mask_seconds": round(t_mask, 3),
             "engine_setup_seconds": round(engine.setup_seconds, 3),
             "stems_seconds": round(t_stems, 3),
+            "sweep_seconds": round(t_sweep, 3),
             "total_seconds": round(time.perf_counter() - t0, 3),
         },
     }
     return results, extra
+
+
+#: α per :meth:`SweepEngine.evaluate_many` call in :func:`score_method` (at most the engine's
+#: memory-bound :meth:`SweepEngine.batch_size`).
+PIPELINE_BATCH = 4
+
+
+class _ahead:  # noqa: N801 - used as a function: ``with _ahead(fn, items) as results``
+    """``fn(item)`` for each item, in order, one item ahead in a second thread.
+
+    Iterating yields each result when it is ready, while the next one is computed; a raise in
+    ``fn`` is raised by the iteration. With a single CPU (``OMP_NUM_THREADS=1``, as Dask
+    workers and single-thread benchmarks set it) everything runs in the caller's thread.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> None:
+        self.fn, self.items = fn, items
+        self.pool: Any = None
+
+    def __enter__(self) -> Iterator[Any]:
+        if compute_threads() <= 1 or len(self.items) <= 1:
+            return (self.fn(item) for item in self.items)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genex-ahead")
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        pending = self.pool.submit(self.fn, self.items[0])
+        for i in range(len(self.items)):
+            value = pending.result()
+            if i + 1 < len(self.items):
+                pending = self.pool.submit(self.fn, self.items[i + 1])
+            yield value
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def evaluate_task(
