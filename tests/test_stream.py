@@ -345,3 +345,25 @@ def test_the_separate_command_lets_glibc_reuse_freed_memory():
 
     took = _reuse_freed_memory()
     assert took == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def test_a_failed_write_on_the_worker_fails_the_run_and_leaves_nothing(rng, tmp_path, dnn,
+                                                                      monkeypatch):
+    # the worker thread writes the blocks: its error must reach the caller, not be lost
+    import core.karaoke.stream as stream
+
+    calls = []
+
+    def full_disk(self, y):
+        calls.append(len(y))
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        self.fh.write(np.ascontiguousarray(y, dtype="<f4").data)
+
+    monkeypatch.setattr(stream._FloatWav, "write", full_disk)
+    sr = 16000
+    sf.write(tmp_path / "mix.wav", _song(rng, sr, 4.0, 2).T, sr, subtype="FLOAT")
+    with pytest.raises(OSError, match="No space"):
+        separate_file(tmp_path / "mix.wav", tmp_path / "out", checkpoint=dnn, block_seconds=0.5)
+    assert not (tmp_path / "out").exists()
+    assert 3 <= len(calls) < 16  # stopped early: 8 blocks, two stems each
