@@ -440,12 +440,19 @@ class SweepEngine:
     # ----------------------------------------------------------------------------------------
     @staticmethod
     def _factor(G: np.ndarray) -> tuple[str, Any]:
-        """LU of ``G + eps*I`` as museval's ``np.linalg.solve``; ``lstsq`` on exact singularity."""
-        A = G + _EPS * np.eye(G.shape[0])
+        """LU of ``G + eps*I`` as museval's ``np.linalg.solve``; ``lstsq`` on exact singularity.
+
+        ``G + eps*I`` is built in Fortran order and factorised in place: one copy of ``G``
+        (no ``eye``, no second copy for LAPACK); the off-diagonal sums ``G + 0`` are exact.
+        """
+        A = np.asfortranarray(G)
+        if A is G or np.shares_memory(A, G):
+            A = A.copy(order="F")
+        A[np.diag_indices_from(A)] += _EPS
         with warnings.catch_warnings():
             warnings.simplefilter("error", sla.LinAlgWarning)
             try:
-                lu = sla.lu_factor(A, check_finite=False)
+                lu = sla.lu_factor(A, overwrite_a=True, check_finite=False)
             except (sla.LinAlgWarning, np.linalg.LinAlgError, ValueError):
                 return ("lstsq", G)
         if np.any(np.diag(lu[0]) == 0):
