@@ -118,7 +118,10 @@ def test_one_options_object_serves_a_cluster_task(tmp_path, rng):
     assert list(results) == [0.25, 0.75]
     assert results[0.25].sdr.shape == (2, 2)
     timing = extra["timing"]
-    assert set(timing) >= {"mask_seconds", "stems_seconds", "sweep_seconds", "engine_setup_seconds"}
+    assert set(timing) >= {
+        "mask_seconds", "stems_seconds", "sweep_seconds", "engine_setup_seconds",
+        "engine_wait_seconds",
+    }  # fmt: skip
     with pytest.raises(AttributeError):
         options.rule = "soft"  # type: ignore[misc]  # frozen
 
@@ -144,3 +147,29 @@ def test_stems_are_made_one_chunk_ahead_in_order(monkeypatch, threads):
     assert where == [threads == "1"] * 3
     with pytest.raises(ValueError, match="boom"), _ahead(fn, [1, "boom", 3]) as results:
         list(results)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_the_engine_is_set_up_while_the_mask_is_computed(monkeypatch, threads):
+    import threading
+
+    from core.errors import DatasetError
+    from core.evaluation.sweep import _soon
+    from core.karaoke.tracks import Track
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    refs = np.zeros((2, 1, 8), np.float32)
+    track = Track("t", SR, refs.sum(0), refs, None)
+    where = []
+
+    def build(track, name, extra):
+        where.append(threading.current_thread() is threading.main_thread())
+        return (name, extra)
+
+    with _soon(build, track, "t", 7) as get:
+        assert get() == ("t", 7) and get() == ("t", 7)
+    assert where == [threads == "1"]  # once; in a second thread when there are CPUs for it
+    no_stems = Track("solo", SR, refs.sum(0), None, None)  # no references
+    with pytest.raises(DatasetError, match="solo.*no reference stems"):
+        _soon(build, no_stems, "solo", 7)  # at once, before any work
+    assert len(where) == 1

@@ -584,24 +584,69 @@ def _evaluate_track(
     DatasetError
         The track has no reference stems.
     """
-    # the references are fixed: one engine serves every method and α of this track
-    engine = _engine(track, name, win_seconds=options.win_seconds, hop_seconds=options.hop_seconds)
-    for method in methods:
-        results, extra = score_method(
-            track, method, options.alphas, engine=engine, rule=options.rule,
-            checkpoint=options.models.get(method), mask_fn=options.mask,
-            separate_fn=options.separate, progress=progress, name=name,
-        )  # fmt: skip
-        run.write_track(name, method, results, extra=extra)
+    # the references are fixed: one engine serves every method and α of this track; it is set
+    # up in a second thread while the first method's mask is computed
+    with _soon(_engine, track, name, options) as engine:
+        for method in methods:
+            results, extra = score_method(
+                track, method, options.alphas, engine=engine, rule=options.rule,
+                checkpoint=options.models.get(method), mask_fn=options.mask,
+                separate_fn=options.separate, progress=progress, name=name,
+            )  # fmt: skip
+            run.write_track(name, method, results, extra=extra)
 
 
-def _engine(track: Track, name: str, *, win_seconds: float, hop_seconds: float) -> SweepEngine:
-    references = track.references  # (2, channels, samples)
-    if references is None:
+def _engine(track: Track, name: str, options: EvalOptions) -> SweepEngine:
+    references = _references(track, name)
+    return SweepEngine(
+        references, sr=track.sr, win_seconds=options.win_seconds, hop_seconds=options.hop_seconds
+    )
+
+
+def _references(track: Track, name: str) -> np.ndarray:
+    """The track's reference stems ``(2, channels, samples)``.
+
+    Raises
+    ------
+    DatasetError
+        The track has none.
+    """
+    if track.references is None:
         raise DatasetError(
             f"track {name!r} has no reference stems (vocals, accompaniment); BSS Eval needs them"
         )
-    return SweepEngine(references, sr=track.sr, win_seconds=win_seconds, hop_seconds=hop_seconds)
+    return np.asarray(track.references)
+
+
+class _soon:  # noqa: N801 - used as a function: ``with _soon(fn, *args) as get``
+    """``fn(*args)`` started in a second thread; the context value returns its result.
+
+    Used for the engine set-up, which then runs while the mask is computed. ``fn``'s cheap
+    checks (``_references``) run at once, so a track without stems fails before any work. With
+    a single CPU (``OMP_NUM_THREADS=1``) ``fn`` runs in the caller's thread, at once. Leaving
+    the block waits for the thread.
+    """
+
+    def __init__(self, fn: Callable[..., Any], track: Track, name: str, *args: Any) -> None:
+        _references(track, name)
+        self.fn, self.args = fn, (track, name, *args)
+        self.pool: Any = None
+        self.future: Any = None
+        self.value: Any = None
+
+    def __enter__(self) -> Callable[[], Any]:
+        if compute_threads() <= 1:
+            self.value = self.fn(*self.args)
+            return lambda: self.value
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genex-soon")
+        self.future = self.pool.submit(self.fn, *self.args)
+        return lambda: self.future.result()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def score_method(
@@ -609,7 +654,7 @@ def score_method(
     method: str,
     alphas: Sequence[float],
     *,
-    engine: SweepEngine,
+    engine: SweepEngine | Callable[[], SweepEngine],
     rule: Rule,
     checkpoint: Path | None,
     mask_fn: MaskFn,
@@ -627,8 +672,9 @@ def score_method(
         Method id of :data:`core.karaoke.methods.METHODS`.
     alphas : sequence of float
         Thresholds in [0, 1].
-    engine : SweepEngine
-        BSS Eval engine built on the track's references.
+    engine : SweepEngine or callable
+        BSS Eval engine built on the track's references, or a function returning it (called
+        once the mask is computed: the engine can be set up meanwhile).
     rule, checkpoint, mask_fn, separate_fn, progress
         As :func:`evaluate_tracks` (``checkpoint`` is the method's model file).
     name : str, optional
@@ -656,6 +702,10 @@ def score_method(
         checkpoint=checkpoint,
     )
     t_mask = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if not isinstance(engine, SweepEngine):
+        engine = engine()
+    t_wait = time.perf_counter() - t1
     results: dict[float, BssEval] = {}
     t_stems = t_sweep = 0.0
     # α scored together share one filter solve; a few at a time, so that the stems of the next
@@ -690,6 +740,7 @@ def score_method(
         "timing": {
             "mask_seconds": round(t_mask, 3),
             "engine_setup_seconds": round(engine.setup_seconds, 3),
+            "engine_wait_seconds": round(t_wait, 3),
             "stems_seconds": round(t_stems, 3),
             "sweep_seconds": round(t_sweep, 3),
             "total_seconds": round(time.perf_counter() - t0, 3),
@@ -757,9 +808,9 @@ def evaluate_task(
     """
     loaded = _load(track, options.max_seconds)
     name = track_name(track)
-    engine = _engine(loaded, name, win_seconds=options.win_seconds, hop_seconds=options.hop_seconds)
-    return score_method(
-        loaded, method, options.alphas, engine=engine, rule=options.rule,
-        checkpoint=options.models.get(method), mask_fn=options.mask,
-        separate_fn=options.separate, name=name,
-    )  # fmt: skip
+    with _soon(_engine, loaded, name, options) as engine:
+        return score_method(
+            loaded, method, options.alphas, engine=engine, rule=options.rule,
+            checkpoint=options.models.get(method), mask_fn=options.mask,
+            separate_fn=options.separate, name=name,
+        )  # fmt: skip
