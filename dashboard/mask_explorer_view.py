@@ -22,6 +22,10 @@ What is cached, and why (the α slider must stay live on a full song):
 
 α and the frequency range survive runs where no track is loaded (:func:`restore_view_state`).
 
+After a new mask (the first of the process, or a slow one) :func:`settle_heap` freezes the
+objects alive then (``gc.freeze``), so Streamlit's full collection after every run, which
+holds the GIL while the run's last messages wait, walks only what a run created.
+
 The reliability diagram of a model's mask (:func:`track_reliability`, ``st.cache_data`` keyed
 by track key, method, checkpoint and weighting) does not depend on α: it is computed once per
 (track, method) from the cached mask; an α change only redraws its small figure with the α line.
@@ -35,6 +39,7 @@ not imported here: :mod:`core.karaoke.separate` imports the DNN only when it run
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -204,13 +209,39 @@ def mask_result(key: str, method: MethodId, checkpoint: str | None, _track: Trac
     CheckpointError
         Missing or corrupt model file.
     """
-    return separate.probability_mask(
+    res = separate.probability_mask(
         _track.mixture,
         _track.sr,
         method=method,
         references=_track.references,
         checkpoint=Path(checkpoint) if checkpoint else None,
     )
+    if not _HEAP["settled"] or res.seconds >= SETTLE_AFTER_SECONDS:
+        settle_heap()
+    return res
+
+
+#: A mask that took at least this long is followed by :func:`settle_heap` (its full collection
+#: costs ~0.1-0.3 s); the first mask of the process always is.
+SETTLE_AFTER_SECONDS = 0.5
+_HEAP = {"settled": False}
+
+
+def settle_heap() -> None:
+    """Collect garbage, then keep every surviving object out of later collections (``gc.freeze``).
+
+    Streamlit runs a full ``gc.collect()`` after every script run (``runner.postScriptGC``).
+    With streamlit, plotly, scipy (and torch, once a page loaded it) in the process, that walks
+    10^5 objects: about 80-250 ms during which the GIL is held, so the messages of the run
+    that just ended (an α release's new players) wait for it. Frozen objects are skipped by
+    later collections, which then walk only what each run created (a few ms). Garbage cycles
+    among frozen objects are collected at the next call (``gc.unfreeze`` first); objects freed
+    by reference counting (arrays, bytes, most of a cache entry) are freed at once as ever.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    _HEAP["settled"] = True
 
 
 @st.cache_resource(max_entries=6, show_spinner="Preparing the spectrograms…")
@@ -402,8 +433,13 @@ def stem_wavs(
     InvalidConfigError
         As :func:`stems_at_alpha`.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     stems = stems_at_alpha(key, method, checkpoint, alpha, rule, _track)
-    return pcm16_wav(stems[0], _track.sr), pcm16_wav(stems[1], _track.sr)
+    # numpy's passes release the GIL: the two stems encode on two cores at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        vocals, accomp = pool.map(lambda y: pcm16_wav(y, _track.sr), stems)
+    return vocals, accomp
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

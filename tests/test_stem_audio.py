@@ -75,3 +75,39 @@ def test_stems_and_wavs_at_alpha_are_cached_exact_and_read_only(rng, monkeypatch
     n = len(calls)
     ev.stems_at_alpha("k", "dnn", None, 0.5, "paper", track)  # a cache hit: no new mask lookup
     assert len(calls) == n
+
+
+def test_settle_heap_freezes_survivors_and_still_frees_cycles(rng, monkeypatch):
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    try:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a reference cycle
+        probe = weakref.ref(a)
+        ev.settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert not gc.is_tracked(a) or a not in gc.get_objects()  # frozen: out of collections
+        del a, b
+        gc.collect()
+        assert probe() is not None  # a frozen cycle waits for the next settle...
+        ev.settle_heap()
+        assert probe() is None  # ...which collects it
+
+        # the first mask of the process settles the heap, a fast one later does not
+        calls = []
+        monkeypatch.setattr(ev, "settle_heap", lambda: calls.append(1))
+        monkeypatch.setitem(ev._HEAP, "settled", False)
+        sr = 8000
+        y = (0.1 * rng.standard_normal((1, sr))).astype(np.float32)
+        track = Track.from_arrays(y, sr, name="t", vocals=0.5 * y, accompaniment=0.5 * y)
+        ev.mask_result("k1", "oracle", None, track)
+        assert calls == [1]
+        monkeypatch.setitem(ev._HEAP, "settled", True)
+        ev.mask_result("k2", "oracle", None, track)
+        assert calls == [1]
+    finally:
+        gc.unfreeze()
