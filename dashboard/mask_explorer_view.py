@@ -22,9 +22,10 @@ What is cached, and why (the α slider must stay live on a full song):
 
 α and the frequency range survive runs where no track is loaded (:func:`restore_view_state`).
 
-After a new mask (the first of the process, or a slow one) :func:`settle_heap` freezes the
-objects alive then (``gc.freeze``), so Streamlit's full collection after every run, which
-holds the GIL while the run's last messages wait, walks only what a run created.
+After a slow new mask, or when many modules were imported since (the first mask of the
+process; torch loaded by another page or the preload), :func:`settle_heap` freezes the objects
+alive then (``gc.freeze``), so Streamlit's full collection after every run, which holds the GIL
+while the run's last messages wait, walks only what a run created.
 
 The reliability diagram of a model's mask (:func:`track_reliability`, ``st.cache_data`` keyed
 by track key, method, checkpoint and weighting) does not depend on α: it is computed once per
@@ -40,6 +41,7 @@ not imported here: :mod:`core.karaoke.separate` imports the DNN only when it run
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -216,15 +218,20 @@ def mask_result(key: str, method: MethodId, checkpoint: str | None, _track: Trac
         references=_track.references,
         checkpoint=Path(checkpoint) if checkpoint else None,
     )
-    if not _HEAP["settled"] or res.seconds >= SETTLE_AFTER_SECONDS:
+    if res.seconds >= SETTLE_AFTER_SECONDS:
         settle_heap()
+    else:
+        settle_heap_if_grown()  # the first mask of the process
     return res
 
 
 #: A mask that took at least this long is followed by :func:`settle_heap` (its full collection
-#: costs ~0.1-0.3 s); the first mask of the process always is.
+#: costs ~0.1-0.3 s).
 SETTLE_AFTER_SECONDS = 0.5
-_HEAP = {"settled": False}
+#: :func:`settle_heap_if_grown` settles when this many modules were imported since the last
+#: settle (e.g. torch, by another page or the preload: ~10^5 new objects).
+SETTLE_NEW_MODULES = 50
+_HEAP = {"modules": 0}
 
 
 def settle_heap() -> None:
@@ -241,7 +248,24 @@ def settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    _HEAP["settled"] = True
+    _HEAP["modules"] = len(sys.modules)
+
+
+def settle_heap_if_grown() -> bool:
+    """:func:`settle_heap` when many modules were imported since the last settle (or none was).
+
+    A cheap test (the size of ``sys.modules``), so it can run on every α release: the first
+    release after another page or the preload imported e.g. torch pays the collection once.
+
+    Returns
+    -------
+    bool
+        Whether the heap was settled.
+    """
+    if len(sys.modules) - _HEAP["modules"] < SETTLE_NEW_MODULES:
+        return False
+    settle_heap()
+    return True
 
 
 @st.cache_resource(max_entries=6, show_spinner="Preparing the spectrograms…")
@@ -409,6 +433,7 @@ def stems_at_alpha(
     InvalidConfigError
         ``alpha`` outside [0, 1] or an unknown rule (:func:`core.karaoke.methods.check_alpha`).
     """
+    settle_heap_if_grown()  # e.g. torch imported since: Streamlit's post-run collection
     res = mask_result(key, method, checkpoint, _track)
     stft_t, prob_t = res.frames_major  # contiguous copies, made once per mask result
     stems = separate_frames_major(

@@ -97,17 +97,24 @@ def test_settle_heap_freezes_survivors_and_still_frees_cycles(rng, monkeypatch):
         ev.settle_heap()
         assert probe() is None  # ...which collects it
 
-        # the first mask of the process settles the heap, a fast one later does not
+        # the first mask of the process settles the heap (or one after many new modules, e.g.
+        # torch), a fast one later does not; an α release checks the same
         calls = []
         monkeypatch.setattr(ev, "settle_heap", lambda: calls.append(1))
-        monkeypatch.setitem(ev._HEAP, "settled", False)
+        monkeypatch.setitem(ev._HEAP, "modules", 0)
         sr = 8000
         y = (0.1 * rng.standard_normal((1, sr))).astype(np.float32)
         track = Track.from_arrays(y, sr, name="t", vocals=0.5 * y, accompaniment=0.5 * y)
         ev.mask_result("k1", "oracle", None, track)
         assert calls == [1]
-        monkeypatch.setitem(ev._HEAP, "settled", True)
+        import sys
+
+        monkeypatch.setitem(ev._HEAP, "modules", len(sys.modules))
         ev.mask_result("k2", "oracle", None, track)
+        ev.stems_at_alpha("k2", "oracle", None, 0.5, "paper", track)
         assert calls == [1]
+        monkeypatch.setitem(ev._HEAP, "modules", len(sys.modules) - ev.SETTLE_NEW_MODULES)
+        ev.stems_at_alpha("k2", "oracle", None, 0.6, "paper", track)
+        assert calls == [1, 1]
     finally:
         gc.unfreeze()
