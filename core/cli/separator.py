@@ -95,7 +95,7 @@ _DNN_FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("--remix", float, "share of training stretches remixed from random stems"),
     ("--vocal-gain-db", float, "random vocal level range when remixing, dB"),
     ("--eq-db", float, "random per-source spectral envelope when remixing, peak dB"),
-    ("--warp", float, "random per-source frequency warping when remixing (VTLP), 0.1 = +-10%"),
+    ("--warp", float, "random per-source frequency warping when remixing (VTLP), 0.1 = up to 10 percent either way"),
     ("--lr-schedule", ("constant", "cosine"), "learning-rate schedule over --epochs"),
 )
 
@@ -146,8 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "prob_mask.npy (the probabilistic vocal mask on the input-rate STFT grid) and "
         "separation.json into OUT. Re-apply another alpha without the network with "
         "--from-mask OUT/prob_mask.npy. The dnn and traditional methods stream the file block "
-        "by block (bounded memory; the mask of a stereo file is computed on its mono downmix "
-        "and applied to both channels); the oracle methods load it whole.",
+        "by block (bounded memory; the mask of a stereo file is computed on its mono downmix, "
+        "applied to both channels and saved once, shape (1, bins, frames)); the oracle methods "
+        "load it whole.",
     )
     p.add_argument("mixture", help="mixture audio file (wav, flac, ...)")
     p.add_argument("--method", default="dnn", choices=(*METHODS, "nmf"),
@@ -161,7 +162,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rule", choices=RULES, default="paper",
                    help="; ".join(RULE_LABELS.values()) + " (default paper)")
     p.add_argument("--from-mask", default=None,
-                   help="reuse a prob_mask.npy written by an earlier run (no network)")
+                   help="reuse a prob_mask.npy written by an earlier run (no network); one "
+                   "channel applies to every channel")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--block-seconds", type=float, default=10.0,
                    help="audio separated per block (dnn, traditional, --from-mask): memory grows "
