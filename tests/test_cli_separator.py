@@ -87,6 +87,19 @@ def test_train_separator_and_nmf_cli(rng, tmp_path):
     assert json.loads((tmp_path / "nmf.npz.meta.json").read_text())["summary"]["n_components"] == 2
 
 
+def test_every_command_prints_its_help(capsys):
+    """``genex CMD --help`` works for every command (a stray % in a help text broke one)."""
+    parser = build_parser()
+    commands = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    names = sorted(commands[0].choices)
+    assert "train-separator" in names and "separate" in names
+    for name in names:
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args([name, "--help"])
+        assert exc.value.code == 0, name
+        assert "usage: genex " + name in " ".join(capsys.readouterr().out.split())
+
+
 def test_separate_help_lists_the_registry(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["separate", "--help"])

@@ -95,7 +95,7 @@ _DNN_FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("--remix", float, "share of training stretches remixed from random stems"),
     ("--vocal-gain-db", float, "random vocal level range when remixing, dB"),
     ("--eq-db", float, "random per-source spectral envelope when remixing, peak dB"),
-    ("--warp", float, "random per-source frequency warping when remixing (VTLP), 0.1 = up to 10 percent either way"),
+    ("--warp", float, "per-source frequency warp when remixing (VTLP; 0.1: up to 10 percent)"),
     ("--lr-schedule", ("constant", "cosine"), "learning-rate schedule over --epochs"),
 )
 
