@@ -174,8 +174,8 @@ def alpha_panel(fmax: float | None, active: bool) -> None:
         with col:
             st.markdown(f"{label} estimate")
             st.audio(wav, format="audio/wav")
-            st.download_button(  # the bytes are handed over on click only (not re-sent per α)
-                f"Download {label.lower()} (WAV)", data=lambda wav=wav: wav,
+            st.download_button(  # the same bytes as the player (encoded once per α)
+                f"Download {label.lower()} (WAV)", data=wav,
                 file_name=f"{name}.{method}.alpha{alpha:.2f}.{label.lower()}.wav",
                 mime="audio/wav", key=f"sep.dl.{label.lower()}",
             )  # fmt: skip

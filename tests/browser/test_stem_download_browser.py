@@ -1,7 +1,7 @@
 """The Mask explorer's stem downloads in headless Chromium (issue 11: a cheap α release).
 
-The download buttons hand over the cached WAV bytes of the released α only when clicked
-(Streamlit's deferred downloads), so the file must still arrive, decode, and follow α.
+The players and the download buttons share the WAV bytes encoded once per released α
+(``dashboard.mask_explorer_view.stem_wavs``): the file must arrive, decode, and follow α.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ def test_stem_downloads_arrive_on_click_and_follow_alpha(app_url, page):
     for _ in range(20):
         slider.press("ArrowRight")
     page.wait_for_function("() => location.search.includes('alpha=0.70')", timeout=120_000)
+    page.wait_for_function(
+        f"() => document.querySelector('{ROOT}').dataset.serverStep === '70'", timeout=120_000
+    )
+    wait_for_app(page, timeout=120_000)
+    page.wait_for_timeout(500)  # the keys' queued reruns: let the last one start, then end
     wait_for_app(page, timeout=120_000)
     name, vocals_hi = _download(page, "Download vocals (WAV)")
     assert name.endswith(".alpha0.70.vocals.wav")
