@@ -1117,12 +1117,12 @@ def _separate(
         source.drop_audio(max(0, (b - n_fft // 2) // hop + 1) * hop - n_fft // 2)
         return stems
 
-    # Two threads share the work: this one reads, maps the masks and makes the stems; the
-    # model's tasks (the network on chunks of windows) go to a worker thread, _AHEAD blocks ahead,
-    # and this thread takes block k's tasks still waiting before it needs its mask, then makes
-    # the block's input-rate STFT (which needs no mask) while the worker ends its last task.
-    # Writing a block's stems and mask goes to the worker, behind the next block's tasks, so
-    # the two threads' shares stay even. numpy's BLAS, FFTs and ufuncs and the file writes
+    # Two threads share the work: this one reads, maps the masks and makes the stems; each
+    # block's model tasks (the network on chunks of windows), then its input-rate STFT, go to a
+    # worker thread _AHEAD blocks ahead. This thread runs block k's tasks the worker has not
+    # started when it needs them, and while it waits for one the worker is running it runs
+    # the next blocks' unstarted tasks. Writing a block's stems and mask goes to the worker,
+    # so the two threads' shares stay even. numpy's BLAS, FFTs and ufuncs and the file writes
     # release the GIL; BLAS runs one thread each, so the two never queue for a core.
     blas = _one_blas_thread if stage is not None else contextlib.nullcontext
     save = "prob_mask.npy" in written
