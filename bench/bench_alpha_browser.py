@@ -18,7 +18,7 @@ temporary dataset folder and opened with ``?track=<folder>``; the method is the 
 mask by default (no network to wait for; α acts on it as on a model's mask).
 
 Usage: .venv/bin/python bench/bench_alpha_browser.py [--releases 5] [--moves 40]
-       [--method oracle-irm]
+       [--method oracle-irm] [--settle 60]
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def main() -> None:
     p.add_argument("--releases", type=int, default=5)
     p.add_argument("--moves", type=int, default=40, help="mouse moves per drag")
     p.add_argument("--method", default="oracle-irm")
+    p.add_argument(
+        "--settle", type=float, default=0.0,
+        help="seconds to wait after the first view before the drags (the server's background "
+        "preload of the other pages shares the 2 cores for its first minute)",
+    )  # fmt: skip
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -117,6 +122,7 @@ def main() -> None:
             page.wait_for_selector(f"{ROOT}[data-ready='1']", timeout=600_000)
             wait_for_app(page, timeout=600_000)
             first_view = time.perf_counter() - t0
+            page.wait_for_timeout(1e3 * args.settle)
             info = page.evaluate(f"() => ({{...document.querySelector('{ROOT}').dataset}})")
             assert info["active"] == "1", info
             slider = page.get_by_role("slider", name=re.compile("α live preview"))
