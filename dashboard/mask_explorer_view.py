@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -232,6 +233,10 @@ SETTLE_AFTER_SECONDS = 0.5
 #: settle (e.g. torch, by another page or the preload: ~10^5 new objects).
 SETTLE_NEW_MODULES = 50
 _HEAP = {"modules": 0}
+_SETTLE_LOCK = threading.Lock()
+_TIMERS: list[threading.Timer] = []  # the pending delayed settle, if any
+#: Seconds after an α release that noticed new modules before the heap is settled.
+SETTLE_DELAY_S = 2.0
 
 
 def settle_heap() -> None:
@@ -251,20 +256,34 @@ def settle_heap() -> None:
     _HEAP["modules"] = len(sys.modules)
 
 
-def settle_heap_if_grown() -> bool:
+def settle_heap_if_grown(*, delay: float | None = None) -> bool:
     """:func:`settle_heap` when many modules were imported since the last settle (or none was).
 
-    A cheap test (the size of ``sys.modules``), so it can run on every α release: the first
-    release after another page or the preload imported e.g. torch pays the collection once.
+    A cheap test (the size of ``sys.modules``), so it can run on every α release.
+
+    Parameters
+    ----------
+    delay
+        ``None``: settle now. Otherwise settle that many seconds later in a background thread
+        (once), off the path of the run that noticed: an α release after the preload or
+        another page imported e.g. torch then costs what it did, and the next ones less.
 
     Returns
     -------
     bool
-        Whether the heap was settled.
+        Whether the heap was (or will be) settled.
     """
     if len(sys.modules) - _HEAP["modules"] < SETTLE_NEW_MODULES:
         return False
-    settle_heap()
+    if delay is None:
+        settle_heap()
+        return True
+    with _SETTLE_LOCK:
+        if not any(t.is_alive() for t in _TIMERS):
+            timer = threading.Timer(delay, settle_heap)
+            timer.daemon = True
+            _TIMERS[:] = [timer]
+            timer.start()
     return True
 
 
@@ -433,7 +452,7 @@ def stems_at_alpha(
     InvalidConfigError
         ``alpha`` outside [0, 1] or an unknown rule (:func:`core.karaoke.methods.check_alpha`).
     """
-    settle_heap_if_grown()  # e.g. torch imported since: Streamlit's post-run collection
+    settle_heap_if_grown(delay=SETTLE_DELAY_S)  # e.g. torch imported since (preload, pages)
     res = mask_result(key, method, checkpoint, _track)
     stft_t, prob_t = res.frames_major  # contiguous copies, made once per mask result
     stems = separate_frames_major(

@@ -99,6 +99,9 @@ def test_settle_heap_freezes_survivors_and_still_frees_cycles(rng, monkeypatch):
 
         # the first mask of the process settles the heap (or one after many new modules, e.g.
         # torch), a fast one later does not; an α release checks the same
+        for timer in ev._TIMERS:  # a delayed settle left by an earlier test
+            timer.cancel()
+            timer.join(5)
         calls = []
         monkeypatch.setattr(ev, "settle_heap", lambda: calls.append(1))
         monkeypatch.setitem(ev._HEAP, "modules", 0)
@@ -114,7 +117,11 @@ def test_settle_heap_freezes_survivors_and_still_frees_cycles(rng, monkeypatch):
         ev.stems_at_alpha("k2", "oracle", None, 0.5, "paper", track)
         assert calls == [1]
         monkeypatch.setitem(ev._HEAP, "modules", len(sys.modules) - ev.SETTLE_NEW_MODULES)
-        ev.stems_at_alpha("k2", "oracle", None, 0.6, "paper", track)
+        monkeypatch.setattr(ev, "SETTLE_DELAY_S", 0.01)
+        ev.stems_at_alpha("k2", "oracle", None, 0.6, "paper", track)  # settles a bit later
+        ev.stems_at_alpha("k2", "oracle", None, 0.7, "paper", track)  # (once)
+        for timer in ev._TIMERS:
+            timer.join(5)
         assert calls == [1, 1]
     finally:
         gc.unfreeze()
