@@ -223,6 +223,18 @@ def _metrics_figures(ctx: dict[str, Any]) -> None:
     mc.sar_vs_sir_figure(run.sir_sar_means(target), target=target, methods=run.methods)
 
 
+def _settle_heap(ctx: dict[str, Any]) -> None:
+    """Freeze what the preload made (torch, models, figures) out of later garbage collections.
+
+    Streamlit collects garbage after every script run; without this, the first α releases after
+    start-up each walk every object the preload created (:func:`dashboard.mask_explorer_view.
+    settle_heap`).
+    """
+    from dashboard.mask_explorer_view import settle_heap
+
+    settle_heap()
+
+
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("Mask explorer: demo track", _explorer_track),
     Step("Mask explorer: DNN mask", _explorer_mask, needs=("track",)),
@@ -235,6 +247,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     # last: the pages' α path uses core's own fast inverse; librosa's ISTFT (uploads, the CLI's
     # paths) compiles on its first call, for seconds
     Step("STFT/ISTFT warm-up", _stft_warmup),
+    Step("Heap settled", _settle_heap),
 )
 
 
