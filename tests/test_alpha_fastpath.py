@@ -66,3 +66,17 @@ def test_blockwise_fast_path_rejects_bad_input(rng):
         separate_frames_major(S, P[:, :5], alpha=0.5, config=cfg, length=100)
     with pytest.raises(InvalidConfigError, match="block_frames"):
         separate_frames_major(S, P, alpha=0.5, config=cfg, length=100, block_frames=0)
+
+
+def test_a_one_channel_mask_applies_to_every_channel(rng):
+    """``genex separate`` saves a stereo file's mask once (the mono downmix's): it still loads."""
+    sr = 16000
+    y = (0.1 * rng.standard_normal((2, sr))).astype(np.float32)
+    cfg = StftConfig(n_fft=1024, hop_length=256)
+    one = rng.random((1, *stft(y, cfg).shape[1:])).astype(np.float32)
+    res = mask_result_from_prob(y, sr, one, stft_config=cfg)
+    assert res.prob.shape == (2, *one.shape[1:])
+    np.testing.assert_array_equal(res.prob[0], one[0])
+    np.testing.assert_array_equal(res.prob[1], one[0])
+    with pytest.raises(InvalidConfigError, match="another file"):
+        mask_result_from_prob(y, sr, one[:, :-1], stft_config=cfg)

@@ -375,8 +375,9 @@ def mask_result_from_prob(
         The same mixture the mask was computed for.
     sr
         Its sample rate.
-    prob : ndarray, shape (channels, bins, frames)
-        The saved mask (e.g. ``prob_mask.npy`` written by ``genex separate``).
+    prob : ndarray, shape (channels or 1, bins, frames)
+        The saved mask (e.g. ``prob_mask.npy`` written by ``genex separate``, which stores the
+        mono downmix's mask once for a stereo file): one channel applies to every channel.
     method
         Label only.
     stft_config
@@ -392,6 +393,8 @@ def mask_result_from_prob(
     cfg = stft_config or input_stft_config(sr)
     S = stft(mixture, cfg)
     prob = np.asarray(prob, dtype=np.float32)
+    if prob.ndim == 3 and prob.shape[0] == 1 and S.shape[0] > 1 and prob.shape[1:] == S.shape[1:]:
+        prob = np.ascontiguousarray(np.broadcast_to(prob, S.shape))
     if prob.shape != S.shape:
         raise InvalidConfigError(
             f"the mask has shape {prob.shape} but the mixture's STFT is {S.shape}: "
