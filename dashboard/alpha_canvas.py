@@ -51,9 +51,8 @@ _component = st.components.v2.component(
 )
 
 
-def alpha_step(alpha: float) -> int:
-    """The slider step of ``alpha`` (``alpha = ALPHA_GRID[step - 1]``), 1..99."""
-    return int(np.clip(round(float(alpha) * 100), 1, len(sg.ALPHA_GRID)))
+#: The slider step of an α (:func:`dashboard.figures.spectrogram.alpha_step`).
+alpha_step = sg.alpha_step
 
 
 def legend(panels: sg.AlphaPanels, *, rule: Rule) -> str:

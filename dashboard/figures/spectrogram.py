@@ -50,7 +50,7 @@ from PIL import Image
 
 from core.errors import InvalidConfigError
 from core.karaoke.masks import threshold_masks
-from core.karaoke.methods import Rule
+from core.karaoke.methods import Rule, check_alpha, check_rule
 from core.karaoke.separate import MaskResult
 from core.types import FloatArray
 
@@ -416,10 +416,9 @@ def alpha_images(display: Display, *, alpha: float, rule: Rule) -> tuple[bytes, 
         ``alpha`` outside [0, 1] or an unknown ``rule``.
     """
     panels = display.panels
-    if panels is not None and rule != "soft":
-        threshold_masks(np.zeros(1, dtype=np.float32), alpha=alpha, rule=rule)  # checks both
-        step = int(np.clip(round(float(alpha) * 100), 1, len(ALPHA_GRID)))
-        levels = mask_levels(panels, step=step)  # (rows, cols), row 0 the highest frequency
+    if panels is not None and check_rule(rule) != "soft":
+        # (rows, cols), row 0 the highest frequency
+        levels = mask_levels(panels, step=alpha_step(check_alpha(alpha)))
         mask_idx = np.ascontiguousarray((levels.astype(np.uint16) * 85).astype(np.uint8))
         planes = np.concatenate([np.zeros_like(panels.estimate[:1]), panels.estimate])
         est_idx = np.take_along_axis(planes, levels[None].astype(np.intp), axis=0)[0]
@@ -601,6 +600,11 @@ def spectrogram_panels(
 ALPHA_GRID: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 100))
 #: Levels of a display cell of the binary mask: how many of its full-resolution bins are kept.
 MASK_LEVELS = ("none", "under half", "half or more", "all")
+
+
+def alpha_step(alpha: float) -> int:
+    """The slider step of ``alpha`` (``alpha = ALPHA_GRID[step - 1]``), 1..99."""
+    return int(np.clip(round(float(alpha) * 100), 1, len(ALPHA_GRID)))
 
 
 def alpha_codes(p: FloatArray, *, grid: Sequence[float] = ALPHA_GRID) -> np.ndarray:
