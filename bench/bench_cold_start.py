@@ -74,35 +74,11 @@ def _healthy(url: str, timeout: float = 120.0) -> float:
     raise RuntimeError("server not healthy")
 
 
-def visit(browser: Any, url: str, title: str) -> float:
-    """Seconds from navigation to interactive, in a fresh context (a new session).
+def _timed_visit(browser: Any, url: str, title: str, *, via_link: bool) -> float:
+    """Seconds to interactive in a fresh context (a new session); ``nan`` after ``TIMEOUT_MS``.
 
-    ``nan`` when the page was not interactive after ``TIMEOUT_MS`` (printed, not raised).
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        page = ctx.new_page()
-        t0 = time.perf_counter()
-        try:
-            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
-            page.wait_for_function(_INTERACTIVE, arg=title, timeout=TIMEOUT_MS, polling=20)
-        except PlaywrightTimeout:
-            print(f"{url}: not interactive after {TIMEOUT_MS / 1000:.0f} s", flush=True)
-            return float("nan")
-        seconds = time.perf_counter() - t0
-        if page.locator('[data-testid="stException"]').count():
-            raise RuntimeError(f"{url} shows an exception")
-        return seconds
-    finally:
-        ctx.close()
-
-
-def visit_in_app(browser: Any, url: str, title: str) -> float:
-    """Seconds from a click on ``title``'s sidebar link (Home open, new session) to interactive.
-
-    ``nan`` when the page was not interactive after ``TIMEOUT_MS`` (printed, not raised).
+    ``via_link=False``: from navigation to ``url``. ``True``: ``url`` (Home) is opened first and
+    the clock starts at the click on ``title``'s sidebar link.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -110,22 +86,36 @@ def visit_in_app(browser: Any, url: str, title: str) -> float:
     try:
         page = ctx.new_page()
         try:
-            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
-            page.wait_for_function(_INTERACTIVE, arg="GenEx Lab", timeout=TIMEOUT_MS, polling=20)
-            link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
-            link.wait_for(state="visible", timeout=TIMEOUT_MS)
             t0 = time.perf_counter()
-            link.click()
+            page.goto(url, wait_until="commit", timeout=TIMEOUT_MS)
+            if via_link:
+                page.wait_for_function(
+                    _INTERACTIVE, arg="GenEx Lab", timeout=TIMEOUT_MS, polling=20
+                )
+                link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+                link.wait_for(state="visible", timeout=TIMEOUT_MS)
+                t0 = time.perf_counter()
+                link.click()
             page.wait_for_function(_INTERACTIVE, arg=title, timeout=TIMEOUT_MS, polling=20)
         except PlaywrightTimeout:
             print(f"{url} -> {title}: not interactive after {TIMEOUT_MS / 1000:.0f} s", flush=True)
             return float("nan")
         seconds = time.perf_counter() - t0
         if page.locator('[data-testid="stException"]').count():
-            raise RuntimeError(f"{title} shows an exception")
+            raise RuntimeError(f"{url} -> {title} shows an exception")
         return seconds
     finally:
         ctx.close()
+
+
+def visit(browser: Any, url: str, title: str) -> float:
+    """Seconds from navigation to interactive, in a fresh context (a new session)."""
+    return _timed_visit(browser, url, title, via_link=False)
+
+
+def visit_in_app(browser: Any, url: str, title: str) -> float:
+    """Seconds from a click on ``title``'s sidebar link (Home open, new session) to interactive."""
+    return _timed_visit(browser, url, title, via_link=True)
 
 
 def wait_for_preload(browser: Any, url: str, timeout: float = 600.0) -> str:
