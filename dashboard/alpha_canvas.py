@@ -51,10 +51,6 @@ _component = st.components.v2.component(
 )
 
 
-#: The slider step of an α (:func:`dashboard.figures.spectrogram.alpha_step`).
-alpha_step = sg.alpha_step
-
-
 def legend(panels: sg.AlphaPanels, *, rule: Rule) -> str:
     """What a cell of the canvas shows (the choice of pooling, stated under the panels)."""
     fb, ff, ch = panels.cell
@@ -123,7 +119,7 @@ def payload(
         "cols": cols,
         "n_planes": int(planes.shape[0]),
         "planes": base64.b64encode(packed).decode("ascii"),
-        "step": alpha_step(alpha),
+        "step": sg.alpha_step(alpha),
         "active": bool(active and rule != "soft"),
         "note": note,
         "duration_s": float(panels.duration_s),

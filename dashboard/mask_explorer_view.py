@@ -360,7 +360,7 @@ def canvas_data(
         As :func:`mask_result`.
     """
     base = _canvas_base(key, method, checkpoint, fmax, rule, track)
-    return {**base, "step": ac.alpha_step(alpha)}
+    return {**base, "step": sg.alpha_step(alpha)}
 
 
 def on_canvas_alpha() -> None:

@@ -97,7 +97,7 @@ def test_canvas_payload_soft_rule_is_disabled_and_draws_p(rng):
 
 @pytest.mark.parametrize(("alpha", "step"), [(0.01, 1), (0.5, 50), (0.99, 99), (0.7000001, 70)])
 def test_alpha_step(alpha, step):
-    assert ac.alpha_step(alpha) == step
+    assert sg.alpha_step(alpha) == step
     assert sg.ALPHA_GRID[step - 1] == pytest.approx(round(alpha, 2))
 
 
