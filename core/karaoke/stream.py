@@ -86,7 +86,7 @@ from core.signal.audio import (
     check_min_length,
     check_samples,
 )
-from core.signal.stft import StftConfig, istft_frames_major
+from core.signal.stft import StftConfig, _window64, _window_sumsquare, istft_frames_major
 from core.types import ComplexArray, FloatArray, Progress, ProgressEvent
 
 #: Longest file :func:`separate_file` accepts, seconds (memory does not grow with the length).
@@ -339,7 +339,7 @@ class _ModelStage:
         self.sr: int = int(cfg.sr)
         self.stft: StftConfig = cfg.stft_config
         # float64, as librosa.stft multiplies the frames (the features match it bit for bit)
-        self.window = _get_window(self.stft.window, self.stft.n_fft)
+        self.window = _window64(self.stft.window, self.stft.n_fft)
         self.seconds = 0.0  # CPU seconds of the model's work (threads added up)
         self._lock = threading.Lock()
 
@@ -614,38 +614,6 @@ def _float_wav(fh: Any, sr: int, channels: int, frames: int, fmt: str) -> Any:
     return sf.SoundFile(fh, "w", sr, channels, subtype="FLOAT", format=fmt)
 
 
-def _get_window(window: str, n_fft: int) -> np.ndarray:
-    """``scipy.signal.get_window(window, n_fft, fftbins=True)``, float64.
-
-    The periodic Hann window is computed here with scipy's own formula (equal bit for bit):
-    importing ``scipy.signal`` costs about 1.4 s, most of a short CLI run.
-    """
-    if window == "hann":
-        fac = np.linspace(-np.pi, np.pi, n_fft + 1)[:-1]
-        w = np.zeros(n_fft)
-        w += 0.5 * np.cos(0 * fac)
-        w += 0.5 * np.cos(1 * fac)
-        return w
-    import scipy.signal  # lazy: slow to import, and only for windows other than Hann
-
-    out: np.ndarray = scipy.signal.get_window(window, n_fft, fftbins=True)
-    return out
-
-
-def _window_sumsquare(window: np.ndarray, hop: int, frames: int) -> np.ndarray:
-    """Overlapped squared windows of ``frames`` frames, ``(hop * (frames + n_fft/hop - 1),)``.
-
-    As ``core.signal.stft``'s normalisation of :func:`~core.signal.stft.istft_frames_major`.
-    """
-    n_fft = len(window)
-    w2 = window**2
-    r = n_fft // hop
-    wss = np.zeros(hop * (frames + r - 1), dtype=np.float32)
-    for k in range(r):
-        wss[k * hop : k * hop + frames * hop].reshape(frames, hop)[:] += w2[k * hop : (k + 1) * hop]
-    return wss
-
-
 def _rfft_scaled(frames: np.ndarray) -> np.ndarray:
     """``rfft(frames) / n`` along the last axis (``n = frames.shape[-1]``), complex64.
 
@@ -685,7 +653,8 @@ def _overlap_add(
     """Samples ``[a, b)`` of the inverse STFT of frames whose first is centred at ``first``.
 
     The arithmetic of :func:`core.signal.stft.istft_frames_major` (``hop`` divides ``n_fft``,
-    centred), with this module's window (no ``scipy.signal`` import).
+    centred), with its window and overlapped-window normalisation (no ``scipy.signal`` import
+    for Hann).
 
     Parameters
     ----------
@@ -717,7 +686,7 @@ def _overlap_add(
     flat = y.reshape(ch, -1)
     lo = n_fft // 2 + a - first  # the centring pad, then the samples before a
     m = max(0, min(b - a, flat.shape[1] - lo))
-    wss = _window_sumsquare(window, hop, n_frames)[lo : lo + m]
+    wss = _window_sumsquare(cfg.window, n_fft, hop, n_frames)[lo : lo + m].copy()  # cached
     # where the overlapped windows vanish the samples stay as they are (x / 1), as in istft
     wss[wss <= np.finfo(np.float32).tiny] = 1.0
     out = np.empty((b - a, ch), dtype=np.float32)
@@ -960,7 +929,7 @@ def _separate(
         f_w = (fpos - f_i0).astype(np.float32)
         f_pure = not f_w.any()  # every input bin lies on a model bin (44.1 kHz: bin k on k)
 
-    window = _get_window(cfg.window, n_fft).astype(np.float32)
+    window = _window64(cfg.window, n_fft).astype(np.float32)
     window_n = window * np.float32(n_fft)  # for _rfft_scaled
     if stage is not None and stage.method == "traditional":
         # at least two of nmf_prob's 256-window fits per block: each block refits up to one
