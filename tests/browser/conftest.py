@@ -220,3 +220,23 @@ def wait_for_app(pg, *, timeout: float = 60_000) -> None:
     pg.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
     )
+
+
+def pick_option(pg, box_text: str, option: str, *, attempts: int = 3) -> None:
+    """Open the selectbox labelled ``box_text`` and click its ``option`` (exact name).
+
+    A late rerun may redraw the box and close its list (or the first click may land before the
+    list is ready): the list is opened again, after waiting for the run to end, up to
+    ``attempts`` times.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    box = pg.locator('[data-testid="stSelectbox"]').filter(has_text=box_text)
+    for _ in range(attempts):
+        box.click()
+        try:
+            pg.get_by_role("option", name=option, exact=True).click(timeout=15_000)
+            return
+        except PlaywrightTimeoutError:
+            wait_for_app(pg, timeout=120_000)
+    pytest.fail(f"the {box_text!r} list never offered {option!r}")

@@ -14,9 +14,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import pick_option, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -163,16 +162,7 @@ def _set_view(page) -> None:
         slider.press("ArrowLeft")
     _wait_server_alpha(page, "0.42")
     wait_for_app(page, timeout=120_000)  # the α release's rerun (stems, players) is over
-    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Frequencies")
-    for _ in range(3):  # a late rerun may redraw the box and close its list: open it again
-        box.click()
-        try:
-            page.get_by_role("option", name="0–4 kHz").click(timeout=15_000)
-            break
-        except PlaywrightTimeoutError:
-            wait_for_app(page, timeout=120_000)
-    else:
-        pytest.fail("the Frequencies list never offered 0–4 kHz")
+    pick_option(page, "Frequencies", "0–4 kHz")
     page.wait_for_function(
         f"() => document.querySelector('{ROOT}').dataset.token !== undefined"
         f" && document.querySelector('{ROOT}').dataset.ready === '1'"

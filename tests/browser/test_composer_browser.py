@@ -10,7 +10,14 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import REPO_ROOT, free_port, start_server, wait_for_app, wait_healthy
+from tests.browser.conftest import (
+    REPO_ROOT,
+    free_port,
+    pick_option,
+    start_server,
+    wait_for_app,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -177,8 +184,7 @@ def test_quick_training_survives_a_change_of_another_control(composer_url, page)
     epochs.fill("1")
     epochs.press("Enter")
     wait_for_app(page, timeout=SLOW)
-    page.locator("[data-testid='stSelectbox']").filter(has_text="Corpus (choruses)").click()
-    page.get_by_role("option", name="128", exact=True).click()
+    pick_option(page, "Corpus (choruses)", "128")
     wait_for_app(page, timeout=SLOW)
     page.get_by_role("button", name="Train", exact=True).click()
     # running: the counter states the schedule and the panel is locked
