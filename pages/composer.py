@@ -27,6 +27,10 @@ def train_panel() -> None:
     training thread some GIL time).
     """
     job = st.session_state.get("comp.train_job")
+    if cv.collect_training(job, st.session_state):
+        # it finished during this run, after the picker was drawn (no fragment polls it any
+        # more): run again so the picker selects the new model
+        st.rerun()
     running = job is not None and job.running
     with st.expander("Train a quick model", expanded=not choices or running):
         t1, t2, t3, t4 = st.columns(4)

@@ -348,6 +348,39 @@ def test_quick_training_runs_on_while_other_controls_change(at, fast_audio, monk
     assert "Experiment 2" in " ".join(c.value for c in page.caption)
 
 
+def test_training_that_ends_during_a_rerun_still_selects_its_model(at, fast_audio, monkeypatch):
+    """The training ends after the picker was drawn but before the panel: no fragment polls
+    it any more, so the page must notice on its own that the model has to join the picker."""
+    real, real_novelty = cv.train_quick, cv.novelty_measures
+    gate, holding = threading.Event(), {"job": None}
+
+    def gated(**kw):
+        assert gate.wait(120)
+        return real(**{**kw, "n_segments": 16, "epochs": 1})
+
+    def novelty_then_finish(*args, **kw):  # the slowest part of a run, before train_panel()
+        job = holding["job"]
+        if job is not None and job.running:
+            gate.set()
+            assert job.wait(300)
+        return real_novelty(*args, **kw)
+
+    monkeypatch.setattr(cv, "train_quick", gated)
+    monkeypatch.setattr(cv, "novelty_measures", novelty_then_finish)
+    page = at()
+    page.selectbox(key="comp.train_exp").set_value(1)
+    page.button(key="comp.train_go").click().run()
+    ok(page)
+    job = holding["job"] = page.session_state["comp.train_job"]
+    assert job.running  # held at the gate: the panel shows it running
+    page.number_input(key="comp.tempo").set_value(100).run()  # it finishes inside this run
+    ok(page)
+    assert job.error is None and job.collected
+    model = page.selectbox(key="comp.model")
+    assert model.value.startswith("quick #1: exp1"), model.value
+    assert "Trained" in " ".join(s.value for s in page.success)
+
+
 def test_no_models_shows_how_to_get_one(tmp_path, monkeypatch):
     monkeypatch.setenv("GENEX_ASSETS", str(tmp_path))
     page = app_test("composer.py", timeout=120)
