@@ -12,7 +12,9 @@ display planes of the *real* mask (:func:`dashboard.figures.spectrogram.alpha_pa
 - the estimated vocal power the cell surely keeps at each of those levels (dB indices).
 
 The component's JavaScript (``dashboard/static_components/alpha_canvas.js``, read at import; no
-build step, nothing fetched) decodes them once and, on every ``input`` event of its own slider,
+build step, nothing fetched) receives them as one binary message (:func:`pack`: no base64, no
+JSON string of a megabyte to parse, which cost a fresh tab's first visit about 0.2-0.4 s of
+the browser's main thread), decodes them once and, on every ``input`` event of its own slider,
 recolours two canvases (one pass over the cells). On ``change`` (release of a drag, or a key
 press) it sends α back as the trigger value ``alpha``; :func:`on_alpha` writes it to the page's
 α (``st.session_state["sep.alpha"]``, the single source of truth), and only then does the server
@@ -23,7 +25,8 @@ P and the estimate ``|X|^2 P`` (α is ignored and the slider disabled); where α
 
 from __future__ import annotations
 
-import base64
+import json
+import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +81,7 @@ def payload(
     note: str = "",
     soft: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """The component's JSON data: planes (zlib + base64), extent, colours, α and labels.
+    """The component's data: planes (zlib), extent, colours, α and labels (sent by :func:`pack`).
 
     Parameters
     ----------
@@ -98,8 +101,9 @@ def payload(
     Returns
     -------
     dict
-        JSON-serialisable; ``token`` changes whenever the planes do, so the browser decodes
-        them only then.
+        ``planes``: the zlib-compressed ``(n_planes, rows, cols)`` uint8 planes (bytes); every
+        other value JSON-serialisable. ``token`` changes whenever the planes do, so the browser
+        decodes them only then.
     """
     if rule == "soft" and soft is not None:
         planes = np.stack([np.asarray(soft[0]), np.asarray(soft[1])]).astype(np.uint8)
@@ -118,7 +122,7 @@ def payload(
         "rows": rows,
         "cols": cols,
         "n_planes": int(planes.shape[0]),
-        "planes": base64.b64encode(packed).decode("ascii"),
+        "planes": packed,
         "step": sg.alpha_step(alpha),
         "active": bool(active and rule != "soft"),
         "note": note,
@@ -133,15 +137,36 @@ def payload(
     }
 
 
+def pack(data: dict[str, Any]) -> bytes:
+    """The component's wire format for :func:`payload`'s ``data``, sent as raw bytes.
+
+    A little-endian uint32 ``n``, ``n`` bytes of UTF-8 JSON (every key but ``planes``), then
+    the zlib-compressed planes. The browser parses it with a ``DataView`` and ``TextDecoder``
+    and inflates the planes with ``DecompressionStream``; :func:`unpack` is the inverse.
+    """
+    head = json.dumps({k: v for k, v in data.items() if k != "planes"}).encode("utf-8")
+    return struct.pack("<I", len(head)) + head + bytes(data["planes"])
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    """:func:`pack`'s input from its output (what the browser reads)."""
+    (n,) = struct.unpack_from("<I", blob)
+    data: dict[str, Any] = json.loads(blob[4 : 4 + n].decode("utf-8"))
+    data["planes"] = bytes(blob[4 + n :])
+    return data
+
+
 def alpha_canvas(data: dict[str, Any], *, key: str, on_alpha: Callable[[], None]) -> Any:
-    """Mount the canvas with ``data`` (:func:`payload`); ``on_alpha`` runs when α is released.
+    """Mount the canvas with ``data`` (:func:`payload`, sent as :func:`pack`).
+
+    ``on_alpha`` runs when α is released.
 
     Returns
     -------
     ComponentResult
         ``.alpha``: the α released in this run, or ``None``.
     """
-    return _component(key=key, data=data, on_alpha_change=on_alpha, height="content")
+    return _component(key=key, data=pack(data), on_alpha_change=on_alpha, height="content")
 
 
 def released_alpha(key: str) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import zlib
 
@@ -49,8 +48,12 @@ def test_method_and_rule_labels_come_from_the_registry():
 
 # ----------------------------------------------------------------------------- live α canvas
 def decode_planes(data: dict) -> np.ndarray:
-    """The canvas's planes as the browser decodes them: base64, then zlib."""
-    raw = zlib.decompress(base64.b64decode(data["planes"]))
+    """The canvas's planes as the browser decodes them: the wire format, then inflate."""
+    wire = ac.unpack(ac.pack(data))
+    assert {k: v for k, v in wire.items() if k != "planes"} == json.loads(
+        json.dumps({k: v for k, v in data.items() if k != "planes"})
+    )
+    raw = zlib.decompress(wire["planes"])
     return np.frombuffer(raw, np.uint8).reshape(data["n_planes"], data["rows"], data["cols"])
 
 
@@ -67,7 +70,7 @@ def _panels(rng):
 def test_canvas_payload_carries_the_real_mask_planes(rng):
     res, panels = _panels(rng)
     data = ac.payload(panels, alpha=0.37, rule="paper", active=True)
-    json.dumps(data)  # JSON-serialisable, as the component needs
+    assert isinstance(data["planes"], bytes)  # sent raw (pack), not as base64 in JSON
     planes = decode_planes(data)
     np.testing.assert_array_equal(planes[:3], panels.codes)
     np.testing.assert_array_equal(planes[3:], panels.estimate)

@@ -118,21 +118,21 @@ def image_names(at) -> list[str]:
 
 
 def canvas(at) -> dict:
-    """The data of the one live α canvas (the component's JSON)."""
-    import json
+    """The data of the one live α canvas (the component's bytes, decoded as the browser does)."""
+    from dashboard.alpha_canvas import unpack
 
     comps = [c for c in at.get("bidi_component") if c.proto.component_name == "genex_alpha_canvas"]
     assert len(comps) == 1
-    return json.loads(comps[0].proto.json)
+    assert comps[0].proto.WhichOneof("data") == "bytes"  # binary: no base64, no big JSON
+    return unpack(comps[0].proto.bytes)
 
 
 def canvas_planes(at) -> np.ndarray:
-    """The canvas's planes decoded as the browser does (base64, zlib)."""
-    import base64
+    """The canvas's planes decoded as the browser does (inflated)."""
     import zlib
 
     data = canvas(at)
-    raw = zlib.decompress(base64.b64decode(data["planes"]))
+    raw = zlib.decompress(data["planes"])
     return np.frombuffer(raw, np.uint8).reshape(data["n_planes"], data["rows"], data["cols"])
 
 

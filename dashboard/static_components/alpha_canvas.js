@@ -8,24 +8,11 @@
 // trigger value "alpha". Timings (input event -> canvas repainted) are kept on the root
 // element's dataset and in window.__genexAlphaCanvas for the browser tests and the bench.
 
-const B64 = new Uint8Array(128);
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  .split("").forEach((c, i) => { B64[c.charCodeAt(0)] = i; });
-
-function b64bytes(s) {
-  let n = s.length;
-  while (n > 0 && s[n - 1] === "=") n--;
-  const out = new Uint8Array((n * 3) >> 2);
-  let j = 0;
-  for (let i = 0; i < n; i += 4) {
-    const a = B64[s.charCodeAt(i)], b = B64[s.charCodeAt(i + 1)];
-    const c = i + 2 < n ? B64[s.charCodeAt(i + 2)] : 0, d = i + 3 < n ? B64[s.charCodeAt(i + 3)] : 0;
-    const v = (a << 18) | (b << 12) | (c << 6) | d;
-    if (j < out.length) out[j++] = (v >> 16) & 255;
-    if (j < out.length) out[j++] = (v >> 8) & 255;
-    if (j < out.length) out[j++] = v & 255;
-  }
-  return out;
+function unpack(blob) {  // see dashboard/alpha_canvas.py pack(): uint32 n, n bytes JSON, planes
+  const n = new DataView(blob.buffer, blob.byteOffset, blob.byteLength).getUint32(0, true);
+  const d = JSON.parse(new TextDecoder().decode(blob.subarray(4, 4 + n)));
+  d.planes = blob.subarray(4 + n);
+  return d;
 }
 
 async function inflate(bytes) {
@@ -188,7 +175,7 @@ function draw(st, step) {
 }
 
 async function load(st, d) {
-  const bytes = await inflate(b64bytes(d.planes));
+  const bytes = await inflate(d.planes);
   if (bytes.length !== d.n_planes * d.rows * d.cols) throw new Error("alpha canvas: bad planes");
   st.planes = bytes;
   st.lutMask = packLut(d.lut_mask);
@@ -211,9 +198,10 @@ async function load(st, d) {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
+  const { parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".ac-root");
-  if (!root || !data) return;
+  if (!root || !component.data) return;
+  const data = unpack(component.data);
   const st = root.__acState || (root.__acState = makeState(root));
   st.setTrigger = setTriggerValue;
   st.data = data;
