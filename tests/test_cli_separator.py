@@ -85,6 +85,22 @@ def test_train_separator_and_nmf_cli(rng, tmp_path):
     assert meta["seed"] == 3 and "train-separator" in meta["command"]
     assert meta["summary"]["best_valid_loss"] > 0
     assert json.loads((tmp_path / "nmf.npz.meta.json").read_text())["summary"]["n_components"] == 2
+    assert "--n-components 2" in meta["command"]  # the NMF flags count: --nmf-out was given
+
+
+def test_train_separator_command_leaves_out_nmf_flags_without_nmf_out(rng, tmp_path):
+    """The recorded command is the one to rerun: no NMF flags when no NMF is fitted."""
+    sr = 22050
+    for split in ("train", "valid"):
+        _write_track(tmp_path / "corpus" / split / "s0", _song(rng, sr, 1.0, 1), sr)
+    out = tmp_path / "dnn.pt"
+    rc = main(["train-separator", "--data", str(tmp_path / "corpus"), "--epochs", "1",
+               "--hidden", "4", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    command = json.loads((tmp_path / "dnn.pt.meta.json").read_text())["command"]
+    assert "--hidden 4" in command and "--epochs 1" in command
+    assert "--n-components" not in command and "--test-max-iter" not in command
+
 
 
 def test_every_command_prints_its_help(capsys):

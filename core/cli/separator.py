@@ -42,11 +42,19 @@ from core.types import ProgressEvent
 _DNN_DEFAULTS = DnnConfig().to_dict()
 
 
-def _command(args: argparse.Namespace, name: str) -> str:
-    """The full ``genex`` command line equivalent to ``args`` (every flag spelled out)."""
+#: Destinations of :func:`_add_nmf_flags` (they matter to train-separator only with --nmf-out).
+_NMF_KEYS = ("n_components", "max_iter", "max_windows", "nmf_train_step", "test_step",
+             "test_max_iter")  # fmt: skip
+
+
+def _command(args: argparse.Namespace, name: str, *, skip: tuple[str, ...] = ()) -> str:
+    """The full ``genex`` command line equivalent to ``args``.
+
+    Every flag is spelled out, except the destinations in ``skip``.
+    """
     parts = ["genex", name]
     for key, value in vars(args).items():
-        if key in ("func", "command", "debug") or value is None or value is False:
+        if key in ("func", "command", "debug", *skip) or value is None or value is False:
             continue
         if key == "mixture":
             parts.insert(2, shlex.quote(str(value)))
@@ -230,7 +238,7 @@ def _train_separator(args: argparse.Namespace) -> int:
     }
     overrides["seed"] = args.seed
     config = DnnConfig.paper(**overrides) if args.paper else DnnConfig(**overrides)
-    command = _command(args, "train-separator")
+    command = _command(args, "train-separator", skip=() if args.nmf_out else _NMF_KEYS)
     bar = tqdm(total=config.epochs, desc="train-separator", unit="epoch")
 
     def progress(event: ProgressEvent) -> None:
