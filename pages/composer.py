@@ -32,7 +32,9 @@ def train_panel() -> None:
         # more): run again so the picker selects the new model
         st.rerun()
     running = job is not None and job.running
-    with st.expander("Train a quick model", expanded=not choices or running):
+    # open while a training runs and after one (its result stays in view), else only when
+    # there is no model at all
+    with st.expander("Train a quick model", expanded=not choices or job is not None):
         t1, t2, t3, t4 = st.columns(4)
         lock = {"disabled": running, "help": "Locked while a training runs." if running else None}
         exp = t1.selectbox("Experiment", [2, 1, 0], key="comp.train_exp", **lock,

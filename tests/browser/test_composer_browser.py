@@ -195,8 +195,10 @@ def test_quick_training_survives_a_change_of_another_control(composer_url, page)
     tempo = page.locator("input[aria-label='Tempo (bpm)']").first
     tempo.fill("100")
     tempo.press("Enter")
-    page.get_by_text("Training", exact=False).first.wait_for(timeout=30_000)
-    assert page.get_by_text("chord stage epoch").count() >= 1  # still training
+    # the rerun leaves the training alone: it still runs or, on a loaded machine where the
+    # rerun renders new audio for a while, it has finished meanwhile; either way it is shown
+    shown = page.get_by_text(re.compile(r"Training \d+ s: chord stage|Trained quick #1"))
+    shown.filter(visible=True).first.wait_for(timeout=SLOW)
     # it finishes anyway, and the model joins the picker, selected
     model = page.get_by_role("combobox", name="Model", exact=True)
     expect(model).to_have_value(re.compile(r"^quick #1: exp2"), timeout=900_000)
