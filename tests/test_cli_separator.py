@@ -102,7 +102,6 @@ def test_train_separator_command_leaves_out_nmf_flags_without_nmf_out(rng, tmp_p
     assert "--n-components" not in command and "--test-max-iter" not in command
 
 
-
 def test_every_command_prints_its_help(capsys):
     """``genex CMD --help`` works for every command (a stray % in a help text broke one)."""
     parser = build_parser()

@@ -42,11 +42,6 @@ from core.types import ProgressEvent
 _DNN_DEFAULTS = DnnConfig().to_dict()
 
 
-#: Destinations of :func:`_add_nmf_flags` (they matter to train-separator only with --nmf-out).
-_NMF_KEYS = ("n_components", "max_iter", "max_windows", "nmf_train_step", "test_step",
-             "test_max_iter")  # fmt: skip
-
-
 def _command(args: argparse.Namespace, name: str, *, skip: tuple[str, ...] = ()) -> str:
     """The full ``genex`` command line equivalent to ``args``.
 
@@ -188,16 +183,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_separate)
 
 
-def _add_nmf_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-components", type=int, default=64,
-                   help="NMF bases per source (paper 1500)")
-    p.add_argument("--max-iter", type=int, default=200, help="NMF MU iterations when learning")
-    p.add_argument("--max-windows", type=int, default=2000,
-                   help="NMF training windows per source")
-    p.add_argument("--nmf-train-step", dest="nmf_train_step", type=int, default=10,
-                   help="hop between NMF training windows in frames")
-    p.add_argument("--test-step", type=int, default=10, help="NMF window hop at separation time")
-    p.add_argument("--test-max-iter", type=int, default=50, help="NMF MU iterations at test time")
+def _add_nmf_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    """Add the NMF options to ``p``; returns their destinations."""
+    actions = [
+        p.add_argument("--n-components", type=int, default=64,
+                       help="NMF bases per source (paper 1500)"),
+        p.add_argument("--max-iter", type=int, default=200,
+                       help="NMF MU iterations when learning"),
+        p.add_argument("--max-windows", type=int, default=2000,
+                       help="NMF training windows per source"),
+        p.add_argument("--nmf-train-step", dest="nmf_train_step", type=int, default=10,
+                       help="hop between NMF training windows in frames"),
+        p.add_argument("--test-step", type=int, default=10,
+                       help="NMF window hop at separation time"),
+        p.add_argument("--test-max-iter", type=int, default=50,
+                       help="NMF MU iterations at test time"),
+    ]  # fmt: skip
+    return tuple(a.dest for a in actions)
+
+
+#: Destinations of :func:`_add_nmf_flags` (they matter to train-separator only with --nmf-out).
+_NMF_KEYS = _add_nmf_flags(argparse.ArgumentParser(add_help=False))
 
 
 def _nmf_config(args: argparse.Namespace) -> Any:
